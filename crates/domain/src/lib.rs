@@ -1,0 +1,19 @@
+//! Chasqui's pure core: WhatsApp's message types and limits, phone numbers, message statuses,
+//! Meta's error classes, pacing and retry arithmetic, and Meta webhook payloads.
+//!
+//! Nothing here does I/O or is async; every rule is testable with plain unit and property tests.
+
+pub mod backoff;
+pub mod meta_error;
+pub mod outbound;
+pub mod pacing;
+pub mod phone;
+pub mod problem;
+pub mod status;
+pub mod webhook;
+
+pub use meta_error::{classify, ErrorClass, MetaError};
+pub use outbound::{parse_outbound, MessageKind, OutboundMessage};
+pub use phone::PhoneNumber;
+pub use problem::Problem;
+pub use status::MessageStatus;

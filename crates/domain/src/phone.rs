@@ -1,0 +1,205 @@
+//! Recipient phone numbers in E.164, parsed with the `phonenumber` library.
+
+use phonenumber::Mode;
+use serde::{Serialize, Serializer};
+
+/// Longer inputs are refused before parsing: no real number needs more, and it bounds the work.
+const MAX_INPUT_CHARS: usize = 40;
+
+/// Mexico's country code; its numbers are still written with the old mobile `1` (see `parse`).
+const MEXICO: u16 = 52;
+
+/// A valid phone number in E.164. Stored as digits without `+`, which is WhatsApp's `wa_id` form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneNumber(String);
+
+/// Why a string is not a usable phone number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PhoneError {
+    /// Not parseable as an international number.
+    #[error(
+        "not an international phone number in E.164 form (country code first, e.g. +5215512345678)"
+    )]
+    Unparseable,
+    /// Parsed, but no such number exists in its country's numbering plan.
+    #[error("not a valid phone number for its country")]
+    Invalid,
+}
+
+impl PhoneNumber {
+    /// Parses `+5215512345678`, `5215512345678` or `+52 1 55 1234 5678` into E.164 digits.
+    pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        let trimmed = input.trim();
+        let rest = trimmed.strip_prefix('+').unwrap_or(trimmed);
+        // Only digits and common separators: the library would otherwise read letters as keypad
+        // digits ("1-800-FLOWERS") and accept extensions, neither of which WhatsApp can reach.
+        let well_formed = rest.chars().count() <= MAX_INPUT_CHARS
+            && rest.chars().any(|c| c.is_ascii_digit())
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.'));
+        if !well_formed {
+            return Err(PhoneError::Unparseable);
+        }
+        let number =
+            phonenumber::parse(None, format!("+{rest}")).map_err(|_| PhoneError::Unparseable)?;
+        let e164 = number.format().mode(Mode::E164).to_string();
+        let digits = e164.trim_start_matches('+');
+        if number.is_valid()
+            || is_legacy_mexican_mobile(number.code().value(), number.national().value())
+        {
+            Ok(Self(digits.to_owned()))
+        } else {
+            Err(PhoneError::Invalid)
+        }
+    }
+
+    /// The digits without `+` (WhatsApp's `wa_id` form).
+    pub fn digits(&self) -> &str {
+        &self.0
+    }
+
+    /// `+` and the digits.
+    pub fn e164(&self) -> String {
+        format!("+{}", self.0)
+    }
+}
+
+/// Mexico dropped the mobile `1` (`+52 1 55...`) from its numbering plan in 2019, so libphonenumber
+/// calls such numbers invalid; WhatsApp still uses that form as the `wa_id`, so accept it when the
+/// number without the `1` is valid.
+fn is_legacy_mexican_mobile(country_code: u16, national: u64) -> bool {
+    let national = national.to_string();
+    match national.strip_prefix('1') {
+        Some(rest) if country_code == MEXICO && rest.len() == 10 => {
+            phonenumber::parse(None, format!("+{MEXICO}{rest}")).is_ok_and(|n| n.is_valid())
+        }
+        _ => false,
+    }
+}
+
+impl std::fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{}", self.0)
+    }
+}
+
+impl Serialize for PhoneNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.e164())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn digits(input: &str) -> String {
+        match PhoneNumber::parse(input) {
+            Ok(n) => n.digits().to_owned(),
+            Err(e) => panic!("{input:?} should parse, got {e}"),
+        }
+    }
+
+    #[test]
+    fn accepts_numbers_of_several_countries_with_and_without_plus() {
+        let cases = [
+            ("+5215512345678", "5215512345678"), // MX, legacy mobile 1 (WhatsApp's wa_id form)
+            ("+525512345678", "525512345678"),   // MX, current plan
+            ("+5511987654321", "5511987654321"), // BR mobile with the 9th digit
+            ("+573001234567", "573001234567"),   // CO
+            ("+593991234567", "593991234567"),   // EC
+            ("+51912345678", "51912345678"),     // PE
+            ("+5491123456789", "5491123456789"), // AR mobile
+            ("+16505551234", "16505551234"),     // US
+            ("+34612345678", "34612345678"),     // ES
+        ];
+        for (input, expected) in cases {
+            assert_eq!(digits(input), expected, "{input}");
+            assert_eq!(digits(&input[1..]), expected, "{input} without +");
+        }
+    }
+
+    #[test]
+    fn accepts_spaces_dashes_and_parentheses() {
+        assert_eq!(digits("+52 1 55 1234 5678"), "5215512345678");
+        assert_eq!(digits("+1 (650) 555-1234"), "16505551234");
+        assert_eq!(digits("  55 11 98765-4321 "), "5511987654321");
+        assert_eq!(digits("+34 612.345.678"), "34612345678");
+    }
+
+    #[test]
+    fn formats_as_e164() {
+        let n = PhoneNumber::parse("1 650 555 1234").unwrap();
+        assert_eq!(n.e164(), "+16505551234");
+        assert_eq!(n.to_string(), "+16505551234");
+        assert_eq!(
+            serde_json::to_value(&n).unwrap(),
+            serde_json::json!("+16505551234")
+        );
+    }
+
+    #[test]
+    fn refuses_garbage_letters_and_extensions() {
+        for input in [
+            "",
+            "+",
+            "   ",
+            "hello",
+            "+1650555123a",
+            "+1-800-FLOWERS",
+            "+1 650 555 1234 ext 5",
+            "++16505551234",
+            "+52 55 1234 5678 9999 9999 9999 9999 9999 9999",
+        ] {
+            assert_eq!(
+                PhoneNumber::parse(input),
+                Err(PhoneError::Unparseable),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_country_codes() {
+        assert_eq!(PhoneNumber::parse("+0000"), Err(PhoneError::Unparseable));
+        assert_eq!(
+            PhoneNumber::parse("+999123456789"),
+            Err(PhoneError::Unparseable)
+        );
+    }
+
+    #[test]
+    fn refuses_numbers_that_do_not_exist_in_their_plan() {
+        for input in [
+            "+123",
+            "+52123",
+            "+165055512345678",
+            "+5215512345",
+            "+3461234",
+        ] {
+            assert!(PhoneNumber::parse(input).is_err(), "{input:?}");
+        }
+        assert_eq!(PhoneNumber::parse("+52123"), Err(PhoneError::Invalid));
+        assert_eq!(
+            PhoneNumber::parse("+165055512345678"),
+            Err(PhoneError::Invalid)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(input in ".{0,64}") {
+            let _ = PhoneNumber::parse(&input);
+        }
+
+        #[test]
+        fn never_panics_on_digit_soup(input in "[+]?[0-9 ()\\-.]{0,40}") {
+            if let Ok(n) = PhoneNumber::parse(&input) {
+                prop_assert!(n.digits().chars().all(|c| c.is_ascii_digit()));
+                prop_assert_eq!(PhoneNumber::parse(n.digits()), Ok(n.clone()));
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! Chasqui's providers: how a message leaves for WhatsApp. One trait, three implementations:
+//! Meta's Cloud API (`cloud_api`), 360dialog (`dialog360`, same body at another endpoint), and the
+//! `sandbox`, a simulated Cloud API with the same HTTP contract.
+
+#![warn(missing_docs)]
+
+pub mod cloud_api;
+pub mod dialog360;
+pub mod sandbox;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chasqui_domain::MetaError;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use cloud_api::{CloudApiConfig, CloudApiProvider};
+pub use dialog360::{Dialog360Config, Dialog360Provider};
+
+/// One message to hand to a provider.
+#[derive(Debug, Clone)]
+pub struct SendRequest<'a> {
+    /// Chasqui's message id, sent as `biz_opaque_callback_data` so status webhooks name it.
+    pub message_id: &'a str,
+    /// Recipient digits (wa_id form, no `+`).
+    pub to: &'a str,
+    /// The normalised body from `chasqui_domain::OutboundMessage::body`.
+    pub body: &'a Value,
+}
+
+/// What came of one provider call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// The provider accepted the message and gave its id.
+    Accepted {
+        /// Meta's message id.
+        wamid: String,
+        /// The normalised WhatsApp id Meta returned for the recipient, when it did.
+        wa_id: Option<String>,
+    },
+    /// The provider answered with an error; `http_status` and the parsed Meta error say which.
+    Rejected {
+        /// HTTP status of the answer.
+        http_status: u16,
+        /// The error from Meta's envelope (or a synthesised one for non-Meta bodies).
+        error: MetaError,
+        /// `Retry-After` in seconds, when the provider sent one.
+        retry_after_secs: Option<u64>,
+    },
+    /// The request provably never reached the provider (connection refused, DNS, TLS
+    /// handshake): safe to retry.
+    NotSent {
+        /// Why.
+        reason: String,
+    },
+    /// The request may have reached the provider but no answer was read (timeout after the
+    /// request was written, connection dropped mid-way, unreadable 2xx body). Never resend blindly.
+    Unknown {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A way to deliver messages to WhatsApp.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Sends one message. Never panics; every failure is a `SendOutcome`.
+    async fn send(&self, req: SendRequest<'_>) -> SendOutcome;
+}
+
+/// Builds the full Cloud API request body: `messaging_product`, `recipient_type`, `to`,
+/// `biz_opaque_callback_data`, then the fields of the normalised body.
+pub fn cloud_api_body(req: &SendRequest<'_>) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("messaging_product".into(), "whatsapp".into());
+    out.insert("recipient_type".into(), "individual".into());
+    out.insert("to".into(), req.to.into());
+    out.insert("biz_opaque_callback_data".into(), req.message_id.into());
+    if let Value::Object(fields) = req.body {
+        for (k, v) in fields {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
+/// Which provider a channel uses, with its settings (`kind = "cloud_api"` or `"dialog360"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderConfig {
+    /// Meta's Cloud API (also the sandbox, which speaks the same contract at another base URL).
+    CloudApi(CloudApiConfig),
+    /// 360dialog's Cloud API pass-through.
+    Dialog360(Dialog360Config),
+}
+
+impl ProviderConfig {
+    /// Builds the provider, sharing `client` (and so its connection pool).
+    pub fn build(self, client: reqwest::Client) -> Arc<dyn Provider> {
+        match self {
+            Self::CloudApi(config) => Arc::new(CloudApiProvider::new(config, client)),
+            Self::Dialog360(config) => Arc::new(Dialog360Provider::new(config, client)),
+        }
+    }
+}
+
+/// The HTTP client every provider (and the sandbox's webhook sender) shares: 5 s connect
+/// timeout, `timeout` for the whole request, pooled keep-alive, no proxy lookups, no redirects.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    // reqwest is built with `rustls-no-provider` and panics without a process-wide provider;
+    // installing ring here is a no-op when the binary already did.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let built = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(timeout)
+        .no_proxy()
+        // A redirected POST would silently become a GET; an API answer is never a redirect.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("chasqui/", env!("CARGO_PKG_VERSION")))
+        .build();
+    match built {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "building the HTTP client failed; using reqwest defaults");
+            reqwest::Client::new()
+        }
+    }
+}

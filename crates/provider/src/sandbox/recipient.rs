@@ -1,0 +1,196 @@
+//! Simulated recipients: each accepted message is followed by `sent`, then `delivered` and
+//! `read` (or `failed` with 131026 for undeliverable recipients), on the configured delays.
+//! One scheduler task holds the timer queue, so no lock is held while waiting.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::Weak;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::{ReceivedMessage, Sandbox, SandboxSettings};
+
+/// A status a recipient will produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+impl Kind {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One scheduled status of one message.
+#[derive(Debug, Clone)]
+pub(super) struct StatusEvent {
+    pub(super) due: Instant,
+    pub(super) kind: Kind,
+    pub(super) seq: u64,
+    pub(super) wamid: String,
+    pub(super) phone_number_id: String,
+    pub(super) recipient: String,
+    pub(super) callback_data: Option<String>,
+    /// The template name, for the pricing category; `None` for session messages.
+    pub(super) template: Option<String>,
+}
+
+/// The statuses an accepted message will get, in order (delays never go backwards).
+pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec<StatusEvent> {
+    let start = Instant::now();
+    let sent = settings.sent_after_ms;
+    let delivered = settings.delivered_after_ms.max(sent);
+    let mut steps = vec![(Kind::Sent, sent)];
+    if settings.is_undeliverable(&message.to) {
+        steps.push((Kind::Failed, delivered));
+    } else {
+        steps.push((Kind::Delivered, delivered));
+        if let Some(read) = settings.read_after_ms {
+            steps.push((Kind::Read, read.max(delivered)));
+        }
+    }
+    let template = message
+        .body
+        .pointer("/template/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    steps
+        .into_iter()
+        .map(|(kind, after_ms)| StatusEvent {
+            due: start + Duration::from_millis(after_ms),
+            kind,
+            seq: message.seq,
+            wamid: message.wamid.clone(),
+            phone_number_id: message.phone_number_id.clone(),
+            recipient: message.to.clone(),
+            callback_data: message.callback_data.clone(),
+            template: template.clone(),
+        })
+        .collect()
+}
+
+/// The `statuses[]` entry Meta would send for `event` at `unix_secs`.
+pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> Value {
+    let mut entry = json!({
+        "id": event.wamid,
+        "status": event.kind.as_str(),
+        "timestamp": unix_secs.to_string(),
+        "recipient_id": event.recipient,
+    });
+    if let Some(data) = &event.callback_data {
+        entry["biz_opaque_callback_data"] = json!(data);
+    }
+    if event.kind == Kind::Failed {
+        // Meta sends no conversation or pricing for a message that never arrived.
+        entry["errors"] = json!([{
+            "code": 131026,
+            "title": "Message undeliverable",
+            "message": "Message undeliverable",
+            "error_data": {"details": "Message failed to send because the recipient is not a WhatsApp user or cannot receive messages (sandbox: listed in undeliverable_recipients)."},
+            "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
+        }]);
+        return entry;
+    }
+    // Session messages are free customer service; templates are billed, and a template whose
+    // name says "utility" is treated as utility, any other as marketing.
+    let (pricing_type, category) = match &event.template {
+        None => ("free_customer_service", "service"),
+        Some(name) if name.contains("utility") => ("regular", "utility"),
+        Some(_) => ("regular", "marketing"),
+    };
+    let mut conversation = json!({
+        "id": conversation_id(&event.phone_number_id, &event.recipient),
+        "origin": {"type": category},
+    });
+    if event.kind == Kind::Sent {
+        conversation["expiration_timestamp"] = json!((unix_secs + 24 * 3600).to_string());
+    }
+    entry["conversation"] = conversation;
+    entry["pricing"] = json!({
+        "billable": pricing_type == "regular",
+        "pricing_model": "PMP",
+        "type": pricing_type,
+        "category": category,
+    });
+    entry
+}
+
+/// A stable conversation id per (business number, person), like Meta's 32 hex characters.
+fn conversation_id(phone_number_id: &str, recipient: &str) -> String {
+    let digest = Sha256::digest(format!("{phone_number_id}:{recipient}").as_bytes());
+    hex::encode(&digest.as_slice()[..16])
+}
+
+/// Heap entry ordered by due time, then arrival, so equal times keep plan order.
+struct Queued {
+    key: (Instant, u64),
+    event: StatusEvent,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// Waits for due statuses and hands each batch (everything due within `webhook_batch_ms` of
+/// the first) to the webhook sender. Ends when the sandbox is dropped.
+pub(super) async fn run_scheduler(
+    sandbox: Weak<Sandbox>,
+    mut rx: mpsc::UnboundedReceiver<StatusEvent>,
+) {
+    let mut queue: BinaryHeap<Reverse<Queued>> = BinaryHeap::new();
+    let mut arrivals: u64 = 0;
+    loop {
+        let next_due = queue.peek().map(|Reverse(q)| q.key.0);
+        tokio::select! {
+            received = rx.recv() => {
+                let Some(event) = received else { return };
+                arrivals += 1;
+                queue.push(Reverse(Queued { key: (event.due, arrivals), event }));
+            }
+            () = sleep_until(next_due), if next_due.is_some() => {
+                let Some(sandbox) = sandbox.upgrade() else { return };
+                let window = Duration::from_millis(sandbox.settings().webhook_batch_ms);
+                let cutoff = Instant::now() + window;
+                let mut batch = Vec::new();
+                while queue.peek().is_some_and(|Reverse(q)| q.key.0 <= cutoff) {
+                    if let Some(Reverse(q)) = queue.pop() {
+                        batch.push(q.event);
+                    }
+                }
+                sandbox.emit_statuses(batch);
+            }
+        }
+    }
+}
+
+async fn sleep_until(due: Option<Instant>) {
+    if let Some(due) = due {
+        tokio::time::sleep_until(due).await;
+    }
+}

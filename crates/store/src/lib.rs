@@ -1,0 +1,105 @@
+//! Chasqui's persistence: one `Store` trait with an SQLite back end (the embedded default) and a
+//! PostgreSQL back end (several instances sharing one database). Both pass the same tests.
+//!
+//! Time is unix milliseconds (`Millis`) everywhere, so both back ends store plain integers.
+
+mod error;
+mod model;
+mod plan;
+mod postgres;
+mod sqlite;
+
+use async_trait::async_trait;
+
+pub use error::StoreError;
+pub use model::*;
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Result of every store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Unix time in milliseconds.
+pub type Millis = i64;
+
+/// Everything Chasqui persists.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<()>;
+    /// Answers when the database does (for `/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// The workspace with `name`, created if missing.
+    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace>;
+    /// Stores a new API key (its hash only).
+    async fn insert_api_key(&self, key: &NewApiKey, now: Millis) -> Result<()>;
+    /// The live key whose SHA-256 hash is `hash`.
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+    /// Number of live API keys of a workspace.
+    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64>;
+
+    /// Creates the channel or updates its settings (matched by id).
+    async fn upsert_channel(&self, channel: &Channel, now: Millis) -> Result<()>;
+    /// A workspace's channel by id or by sender number (`display_phone_number`, digits).
+    async fn find_channel(&self, workspace_id: &str, id_or_number: &str) -> Result<Option<Channel>>;
+    /// A workspace's default channel.
+    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>>;
+    /// Every channel (for webhook verification and routing).
+    async fn all_channels(&self) -> Result<Vec<Channel>>;
+
+    /// Commits a new message, its `queued` event, its outbox row and (when given) its idempotency
+    /// key, in one transaction. Answers only after the commit is durable.
+    async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome>;
+    /// One message of a workspace with its whole timeline.
+    async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>>;
+    /// A page of a workspace's messages, newest first.
+    async fn list_messages(&self, workspace_id: &str, filter: &MessageFilter) -> Result<Vec<MessageRecord>>;
+
+    /// Takes or renews dispatch leases on channels: those unowned, expired, or already `owner`'s.
+    async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>>;
+    /// Gives up `owner`'s channel leases (clean shutdown).
+    async fn release_channels(&self, owner: &str) -> Result<()>;
+    /// Claims up to `limit` due messages of a channel, each the oldest unfinished one of its
+    /// recipient (per-recipient order), leasing them to `owner` and marking them `sending`.
+    /// Leases that expired (a crashed worker) become unknown outcomes first.
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>>;
+    /// Records what came of sending (or deferring) a claimed message; `started_at` is when the
+    /// provider call began (it becomes the timeline's `sending` entry), `None` when none was made.
+    async fn record_outcome(
+        &self,
+        message_id: &str,
+        owner: &str,
+        started_at: Option<Millis>,
+        outcome: Outcome,
+    ) -> Result<()>;
+    /// Returns `owner`'s claimed-but-unsent messages to the queue (clean shutdown).
+    async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()>;
+    /// Unknown outcomes of a channel whose reconciliation wait has ended.
+    async fn expired_unknowns(&self, channel_id: &str, now: Millis, limit: i64) -> Result<Vec<String>>;
+
+    /// Applies Meta status webhooks: each status exactly once (duplicates only ignored),
+    /// monotonically; `channels` maps `phone_number_id` → channel id of the channels the webhook
+    /// was verified for, and statuses for anything else are ignored.
+    async fn apply_statuses(
+        &self,
+        channels: &[(String, String)],
+        updates: &[chasqui_domain::webhook::StatusUpdate],
+        now: Millis,
+    ) -> Result<ApplyReport>;
+}
+
+/// Opens the store named by a database URL: `sqlite://PATH` (created if missing) or `postgres://...`.
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+    } else if let Some(path) = url.strip_prefix("sqlite://") {
+        Ok(std::sync::Arc::new(SqliteStore::open(path)?))
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::open(path)?))
+    } else {
+        Err(StoreError::Config(format!(
+            "unsupported database URL {url:?}: use sqlite://PATH or postgres://..."
+        )))
+    }
+}

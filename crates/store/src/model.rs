@@ -1,0 +1,295 @@
+//! What the store reads and writes.
+
+use chasqui_domain::{MessageStatus, MetaError};
+use serde::Serialize;
+
+use crate::Millis;
+
+/// A tenant: one business.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Workspace {
+    /// Stable id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+}
+
+/// An API key to store: only its SHA-256 hash and a display prefix, never the key itself.
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    /// Stable id.
+    pub id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Operator's label.
+    pub name: String,
+    /// The first characters of the key, to recognise it in listings.
+    pub prefix: String,
+    /// Lower-case hex SHA-256 of the whole key.
+    pub hash: String,
+}
+
+/// A live API key, as found by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// Stable id (scopes idempotency keys).
+    pub id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Operator's label.
+    pub name: String,
+    /// Display prefix.
+    pub prefix: String,
+}
+
+/// A WhatsApp sender number and how to reach its provider. Secret fields hold ciphertext
+/// produced by the caller; the store never sees them in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Stable id.
+    pub id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Operator's label.
+    pub name: String,
+    /// `sandbox`, `cloud_api` or `dialog360`.
+    pub provider: String,
+    /// Meta's phone number id (what webhooks name in `metadata.phone_number_id`).
+    pub phone_number_id: String,
+    /// The sender number, digits.
+    pub display_phone_number: String,
+    /// WhatsApp Business Account id, when known.
+    pub waba_id: Option<String>,
+    /// Provider base URL override.
+    pub base_url: Option<String>,
+    /// Graph API version, e.g. `v23.0`.
+    pub api_version: String,
+    /// Encrypted provider access token (or 360dialog API key).
+    pub access_token: Option<String>,
+    /// Encrypted Meta app secret that signs this channel's webhooks.
+    pub app_secret: Option<String>,
+    /// Encrypted webhook verify token.
+    pub verify_token: Option<String>,
+    /// Messages per second the channel may send (Meta: 80 by default, up to 1,000; 0 = unpaced).
+    pub rate_per_sec: i64,
+    /// Minimum spacing between messages to one recipient, after the burst (0 = none).
+    pub pair_interval_ms: i64,
+    /// Messages to one recipient allowed back to back before spacing applies.
+    pub pair_burst: i64,
+    /// Whether this is the workspace's default channel.
+    pub is_default: bool,
+}
+
+/// The idempotency key a request came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    /// Keys are scoped per API key.
+    pub api_key_id: String,
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// SHA-256 of the request body, to tell a replay from a conflicting reuse.
+    pub request_hash: String,
+}
+
+/// A validated message to commit.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Chasqui's id (`msg_...`).
+    pub id: String,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Sending channel.
+    pub channel_id: String,
+    /// Recipient digits.
+    pub recipient: String,
+    /// Message type (`text`, `template`, ...).
+    pub kind: String,
+    /// The normalised Meta body (JSON text).
+    pub body: String,
+    /// Acceptance time.
+    pub created_at: Millis,
+    /// The request's idempotency key, if any.
+    pub idempotency: Option<IdempotencyClaim>,
+}
+
+/// What `accept_message` did.
+#[derive(Debug, Clone)]
+pub enum AcceptOutcome {
+    /// Committed a new message.
+    Created(MessageRecord),
+    /// The idempotency key was used before with the same body: the first message.
+    Replayed(MessageRecord),
+    /// The idempotency key was used before with a different body.
+    Conflict {
+        /// The message the key belongs to.
+        message_id: String,
+    },
+}
+
+/// A message's current state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    /// Chasqui's id.
+    pub id: String,
+    /// Insertion order, for cursors.
+    pub seq: i64,
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// Sending channel.
+    pub channel_id: String,
+    /// Recipient digits.
+    pub recipient: String,
+    /// Message type.
+    pub kind: String,
+    /// The normalised Meta body (JSON text).
+    pub body: String,
+    /// Current status.
+    pub status: MessageStatus,
+    /// Meta's message id, once known.
+    pub wamid: Option<String>,
+    /// Meta's error, for failed messages.
+    pub error: Option<MetaError>,
+    /// Provider calls made so far.
+    pub attempts: i64,
+    /// Acceptance time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// One entry of a message's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MessageEvent {
+    /// `queued`, `sending`, `sent`, `delivered`, `read`, `failed`, or the dispatcher's own
+    /// `retry` (a retryable failure; another attempt follows), `unknown` (outcome of a call not
+    /// known; waiting for a status webhook), `resend` (no webhook came; sending again).
+    pub status: String,
+    /// When it happened.
+    pub at: Millis,
+    /// `api`, `dispatcher` or `webhook`.
+    pub source: String,
+    /// Meta's message id, when the event carries one.
+    pub wamid: Option<String>,
+    /// Meta's error, for `failed` and `retry`.
+    pub error: Option<MetaError>,
+    /// A short explanation (retry time, why the outcome is unknown, ...).
+    pub detail: Option<String>,
+    /// Meta's `conversation` and `pricing` objects, for webhook statuses.
+    pub data: Option<serde_json::Value>,
+}
+
+/// A message with its whole timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDetail {
+    /// The message.
+    pub message: MessageRecord,
+    /// Its events, oldest first.
+    pub events: Vec<MessageEvent>,
+}
+
+/// Filters and cursor for listing messages.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    /// Only this recipient (digits).
+    pub recipient: Option<String>,
+    /// Only this status.
+    pub status: Option<MessageStatus>,
+    /// Accepted at or after.
+    pub created_from: Option<Millis>,
+    /// Accepted before.
+    pub created_to: Option<Millis>,
+    /// Cursor: only messages with `seq` below this.
+    pub before_seq: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A request to claim due work of one channel.
+#[derive(Debug, Clone)]
+pub struct ClaimRequest {
+    /// The claiming worker.
+    pub owner: String,
+    /// The channel.
+    pub channel_id: String,
+    /// Current time.
+    pub now: Millis,
+    /// At most this many.
+    pub limit: i64,
+    /// How long the claim holds if the worker goes silent.
+    pub lease_ms: i64,
+    /// How long an expired lease's message waits for a status webhook before being resolved.
+    pub reconcile_ms: i64,
+}
+
+/// A message claimed for sending.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// Chasqui's id.
+    pub message_id: String,
+    /// Recipient digits.
+    pub recipient: String,
+    /// The normalised Meta body (JSON text).
+    pub body: String,
+    /// Provider calls made before this one.
+    pub attempts: i64,
+    /// Acceptance time (retry deadlines count from it).
+    pub created_at: Millis,
+}
+
+/// What came of handling a claimed message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The provider accepted it.
+    Sent {
+        /// Meta's message id.
+        wamid: String,
+        /// When.
+        at: Millis,
+    },
+    /// A retryable failure; try again at `next_attempt_at`.
+    Retry {
+        /// When it failed.
+        at: Millis,
+        /// When to try again.
+        next_attempt_at: Millis,
+        /// The error.
+        error: MetaError,
+    },
+    /// A permanent failure.
+    Failed {
+        /// When.
+        at: Millis,
+        /// The error.
+        error: MetaError,
+    },
+    /// The call's outcome is unknown: wait for a status webhook until `reconcile_by`.
+    Unknown {
+        /// When.
+        at: Millis,
+        /// Why.
+        reason: String,
+        /// When to stop waiting.
+        reconcile_by: Millis,
+    },
+    /// Not attempted (pacing): back in the queue, due at `until`.
+    Defer {
+        /// When it may go.
+        until: Millis,
+    },
+    /// An unknown outcome's wait ended with no webhook: send again (the configured policy).
+    Resend {
+        /// When.
+        at: Millis,
+    },
+}
+
+/// What `apply_statuses` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ApplyReport {
+    /// Statuses recorded for the first time.
+    pub applied: usize,
+    /// Statuses seen before (ignored).
+    pub duplicates: usize,
+    /// Statuses naming no message of the verified channels.
+    pub unmatched: usize,
+}

@@ -1,0 +1,617 @@
+//! The scale-out back end: PostgreSQL shared by several Chasqui instances. Work is claimed with
+//! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
+
+use async_trait::async_trait;
+use chasqui_domain::webhook::StatusUpdate;
+use chasqui_domain::{MessageStatus, MetaError};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
+use crate::{
+    AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
+    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome, Result,
+    Store, StoreError, Workspace,
+};
+
+/// PostgreSQL back end.
+pub struct PgStore {
+    pool: PgPool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgStore {
+    /// Connects to `url` (the schema is applied by `migrate`).
+    pub async fn connect(url: &str) -> Result<Self> {
+        let opts: PgConnectOptions =
+            url.parse().map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(32)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_with(opts)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+macro_rules! sql {
+    ($($s:literal)+) => {
+        concat!($($s),+)
+    };
+}
+
+const MESSAGE_COLUMNS: &str = "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
+     error_code, error_title, error_details, attempts, created_at, updated_at";
+
+const CHANNEL_COLUMNS: &str = "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
+     waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
+     pair_interval_ms, pair_burst, is_default";
+
+fn meta_error(code: Option<i64>, title: Option<String>, details: Option<String>) -> Option<MetaError> {
+    code.map(|code| MetaError { code, title: title.unwrap_or_default(), details })
+}
+
+fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
+    let status: String = r.try_get(7)?;
+    Ok(MessageRecord {
+        id: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        workspace_id: r.try_get(2)?,
+        channel_id: r.try_get(3)?,
+        recipient: r.try_get(4)?,
+        kind: r.try_get(5)?,
+        body: r.try_get(6)?,
+        status: MessageStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        wamid: r.try_get(8)?,
+        error: meta_error(r.try_get(9)?, r.try_get(10)?, r.try_get(11)?),
+        attempts: r.try_get(12)?,
+        created_at: r.try_get(13)?,
+        updated_at: r.try_get(14)?,
+    })
+}
+
+fn channel_from_row(r: &PgRow) -> Result<Channel> {
+    Ok(Channel {
+        id: r.try_get(0)?,
+        workspace_id: r.try_get(1)?,
+        name: r.try_get(2)?,
+        provider: r.try_get(3)?,
+        phone_number_id: r.try_get(4)?,
+        display_phone_number: r.try_get(5)?,
+        waba_id: r.try_get(6)?,
+        base_url: r.try_get(7)?,
+        api_version: r.try_get(8)?,
+        access_token: r.try_get(9)?,
+        app_secret: r.try_get(10)?,
+        verify_token: r.try_get(11)?,
+        rate_per_sec: r.try_get(12)?,
+        pair_interval_ms: r.try_get(13)?,
+        pair_burst: r.try_get(14)?,
+        is_default: r.try_get(15)?,
+    })
+}
+
+fn rows<T>(rows: Vec<PgRow>, f: fn(&PgRow) -> Result<T>) -> Result<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+async fn load_message(c: &mut PgConnection, id: &str, lock: bool) -> Result<Option<MessageRecord>> {
+    let sql = if lock {
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1 FOR UPDATE")
+    } else {
+        format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1")
+    };
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
+    row.as_ref().map(message_from_row).transpose()
+}
+
+async fn insert_event(c: &mut PgConnection, message_id: &str, ev: &NewEvent) -> Result<bool> {
+    let (code, title, details) = match &ev.error {
+        Some(e) => (Some(e.code), Some(e.title.clone()), e.details.clone()),
+        None => (None, None, None),
+    };
+    let done = sqlx::query(sql!(
+        "INSERT INTO message_events (message_id, status, at, source, wamid, error_code, "
+        "error_title, error_details, detail, data, dedupe_key) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
+        "ON CONFLICT (message_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+    ))
+    .bind(message_id)
+    .bind(&ev.status)
+    .bind(ev.at)
+    .bind(ev.source)
+    .bind(&ev.wamid)
+    .bind(code)
+    .bind(title)
+    .bind(details)
+    .bind(&ev.detail)
+    .bind(&ev.data)
+    .bind(&ev.dedupe_key)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn update_message(
+    c: &mut PgConnection,
+    msg: &MessageRecord,
+    status: Option<MessageStatus>,
+    wamid: Option<&str>,
+    error: Option<&MetaError>,
+    attempt: bool,
+    at: Millis,
+) -> Result<()> {
+    let new_status = status.filter(|s| plan::status_applies(msg.status, *s));
+    let final_status = new_status.unwrap_or(msg.status);
+    let wamid = msg.wamid.as_deref().or(wamid);
+    let error = if new_status.is_some() && final_status == MessageStatus::Failed {
+        error.or(msg.error.as_ref())
+    } else if final_status == MessageStatus::Failed {
+        msg.error.as_ref()
+    } else {
+        None
+    };
+    sqlx::query(sql!(
+        "UPDATE messages SET status = $2, wamid = $3, error_code = $4, error_title = $5, "
+        "error_details = $6, attempts = attempts + $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1"
+    ))
+    .bind(&msg.id)
+    .bind(final_status.as_str())
+    .bind(wamid)
+    .bind(error.map(|e| e.code))
+    .bind(error.map(|e| e.title.as_str()))
+    .bind(error.and_then(|e| e.details.as_deref()))
+    .bind(i64::from(attempt))
+    .bind(at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+async fn change_outbox(c: &mut PgConnection, message_id: &str, change: &OutboxChange) -> Result<()> {
+    match change {
+        OutboxChange::Keep => {}
+        OutboxChange::Delete => {
+            sqlx::query("DELETE FROM outbox WHERE message_id = $1").bind(message_id).execute(&mut *c).await?;
+        }
+        OutboxChange::Set { state, due_at } => {
+            sqlx::query(sql!(
+                "UPDATE outbox SET state = $2, due_at = $3, lease_owner = NULL, lease_until = 0 "
+                "WHERE message_id = $1"
+            ))
+            .bind(message_id)
+            .bind(*state)
+            .bind(*due_at)
+            .execute(&mut *c)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
+    if let Some(idem) = &m.idempotency {
+        let claimed = sqlx::query(sql!(
+            "INSERT INTO idempotency_keys (api_key_id, key, request_hash, message_id, created_at) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
+        ))
+        .bind(&idem.api_key_id)
+        .bind(&idem.key)
+        .bind(&idem.request_hash)
+        .bind(&m.id)
+        .bind(m.created_at)
+        .execute(&mut *c)
+        .await?;
+        if claimed.rows_affected() == 0 {
+            let row = sqlx::query("SELECT request_hash, message_id FROM idempotency_keys WHERE api_key_id = $1 AND key = $2")
+                .bind(&idem.api_key_id)
+                .bind(&idem.key)
+                .fetch_one(&mut *c)
+                .await?;
+            let (hash, message_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if hash != idem.request_hash {
+                return Ok(AcceptOutcome::Conflict { message_id });
+            }
+            let first = load_message(c, &message_id, false)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt(format!("idempotency key names missing {message_id}")))?;
+            return Ok(AcceptOutcome::Replayed(first));
+        }
+    }
+    let seq: i64 = sqlx::query_scalar(sql!(
+        "INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, status, created_at, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq"
+    ))
+    .bind(&m.id)
+    .bind(&m.workspace_id)
+    .bind(&m.channel_id)
+    .bind(&m.recipient)
+    .bind(&m.kind)
+    .bind(&m.body)
+    .bind(m.created_at)
+    .fetch_one(&mut *c)
+    .await?;
+    sqlx::query(sql!(
+        "INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
+        "VALUES ($1, $2, $3, $4, 'ready', $5)"
+    ))
+    .bind(&m.id)
+    .bind(seq)
+    .bind(&m.channel_id)
+    .bind(&m.recipient)
+    .bind(m.created_at)
+    .execute(&mut *c)
+    .await?;
+    insert_event(c, &m.id, &NewEvent::new("queued", m.created_at, "api")).await?;
+    Ok(AcceptOutcome::Created(MessageRecord {
+        id: m.id.clone(),
+        seq,
+        workspace_id: m.workspace_id.clone(),
+        channel_id: m.channel_id.clone(),
+        recipient: m.recipient.clone(),
+        kind: m.kind.clone(),
+        body: m.body.clone(),
+        status: MessageStatus::Queued,
+        wamid: None,
+        error: None,
+        attempts: 0,
+        created_at: m.created_at,
+        updated_at: m.created_at,
+    }))
+}
+
+async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+    let expired: Vec<String> = sqlx::query_scalar(sql!(
+        "SELECT message_id FROM outbox WHERE channel_id = $1 AND state = 'leased' AND lease_until < $2 "
+        "FOR UPDATE SKIP LOCKED"
+    ))
+    .bind(&req.channel_id)
+    .bind(req.now)
+    .fetch_all(&mut *c)
+    .await?;
+    for id in &expired {
+        let mut ev = NewEvent::new("unknown", req.now, "dispatcher");
+        ev.detail = Some("the worker sending it stopped; waiting for a status webhook".into());
+        insert_event(c, id, &ev).await?;
+        change_outbox(c, id, &OutboxChange::Set { state: "unknown", due_at: req.now + req.reconcile_ms }).await?;
+    }
+    let heads = sqlx::query(sql!(
+        "UPDATE outbox SET state = 'leased', lease_owner = $4, lease_until = $5 "
+        "WHERE message_id IN (SELECT o.message_id FROM outbox o "
+        "  WHERE o.channel_id = $1 AND o.state = 'ready' AND o.due_at <= $2 "
+        "  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id "
+        "                  AND p.recipient = o.recipient AND p.seq < o.seq) "
+        "  ORDER BY o.seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
+        "RETURNING message_id, recipient, seq"
+    ))
+    .bind(&req.channel_id)
+    .bind(req.now)
+    .bind(req.limit)
+    .bind(&req.owner)
+    .bind(req.now + req.lease_ms)
+    .fetch_all(&mut *c)
+    .await?;
+    let mut heads: Vec<(i64, String, String)> = heads
+        .iter()
+        .map(|r| Ok((r.try_get(2)?, r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+    heads.sort();
+    let mut out = Vec::with_capacity(heads.len());
+    for (_, id, recipient) in heads {
+        let row = sqlx::query("SELECT body, attempts, created_at FROM messages WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&mut *c)
+            .await?;
+        out.push(Claimed {
+            message_id: id,
+            recipient,
+            body: row.try_get(0)?,
+            attempts: row.try_get(1)?,
+            created_at: row.try_get(2)?,
+        });
+    }
+    Ok(out)
+}
+
+async fn record(c: &mut PgConnection, id: &str, owner: &str, started: Option<Millis>, outcome: Outcome) -> Result<()> {
+    let Some(msg) = load_message(c, id, true).await? else {
+        return Ok(());
+    };
+    let row = sqlx::query("SELECT state, lease_owner FROM outbox WHERE message_id = $1 FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
+    let row = row.map(|r| Ok::<_, StoreError>(OutboxRow { state: r.try_get(0)?, lease_owner: r.try_get(1)? })).transpose()?;
+    let Some(p) = plan::plan_outcome(row.as_ref(), owner, started, outcome) else {
+        return Ok(());
+    };
+    change_outbox(c, id, &p.outbox).await?;
+    for ev in &p.events {
+        insert_event(c, id, ev).await?;
+    }
+    update_message(c, &msg, p.status, p.wamid.as_deref(), p.error.as_ref(), p.attempt, p.at).await
+}
+
+async fn apply(c: &mut PgConnection, channels: &[(String, String)], updates: &[StatusUpdate]) -> Result<ApplyReport> {
+    let mut report = ApplyReport::default();
+    for u in updates {
+        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id) else {
+            report.unmatched += 1;
+            continue;
+        };
+        let by_id = match &u.callback_data {
+            Some(id) => load_message(c, id, true).await?.filter(|m| m.channel_id == *channel_id),
+            None => None,
+        };
+        let msg = match by_id {
+            Some(m) => Some(m),
+            None => {
+                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = $1 AND channel_id = $2 FOR UPDATE");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(&u.wamid)
+                    .bind(channel_id)
+                    .fetch_optional(&mut *c)
+                    .await?;
+                row.as_ref().map(message_from_row).transpose()?
+            }
+        };
+        let Some(msg) = msg else {
+            report.unmatched += 1;
+            continue;
+        };
+        if !insert_event(c, &msg.id, &plan::webhook_event(u)).await? {
+            report.duplicates += 1;
+            continue;
+        }
+        report.applied += 1;
+        // A status naming the message proves Meta has it: no further attempt may go out.
+        change_outbox(c, &msg.id, &OutboxChange::Delete).await?;
+        let at = u.timestamp.saturating_mul(1000);
+        update_message(c, &msg, Some(u.status), Some(&u.wamid), u.error.as_ref(), false, at).await?;
+    }
+    Ok(report)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace> {
+        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(name)
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        let name: String =
+            sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
+        Ok(Workspace { id: id.to_string(), name })
+    }
+
+    async fn insert_api_key(&self, k: &NewApiKey, now: Millis) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.id)
+        .bind(&k.workspace_id)
+        .bind(&k.name)
+        .bind(&k.prefix)
+        .bind(&k.hash)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let row = sqlx::query("SELECT id, workspace_id, name, prefix FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(ApiKey { id: r.try_get(0)?, workspace_id: r.try_get(1)?, name: r.try_get(2)?, prefix: r.try_get(3)? })
+        })
+        .transpose()
+    }
+
+    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL")
+            .bind(workspace_id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn upsert_channel(&self, ch: &Channel, now: Millis) -> Result<()> {
+        sqlx::query(sql!(
+            "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, display_phone_number, "
+            "waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, "
+            "pair_interval_ms, pair_burst, is_default, created_at, updated_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, "
+            "phone_number_id = excluded.phone_number_id, display_phone_number = excluded.display_phone_number, "
+            "waba_id = excluded.waba_id, base_url = excluded.base_url, api_version = excluded.api_version, "
+            "access_token = excluded.access_token, app_secret = excluded.app_secret, "
+            "verify_token = excluded.verify_token, rate_per_sec = excluded.rate_per_sec, "
+            "pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, "
+            "is_default = excluded.is_default, updated_at = excluded.updated_at"
+        ))
+        .bind(&ch.id)
+        .bind(&ch.workspace_id)
+        .bind(&ch.name)
+        .bind(&ch.provider)
+        .bind(&ch.phone_number_id)
+        .bind(&ch.display_phone_number)
+        .bind(&ch.waba_id)
+        .bind(&ch.base_url)
+        .bind(&ch.api_version)
+        .bind(&ch.access_token)
+        .bind(&ch.app_secret)
+        .bind(&ch.verify_token)
+        .bind(ch.rate_per_sec)
+        .bind(ch.pair_interval_ms)
+        .bind(ch.pair_burst)
+        .bind(ch.is_default)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_channel(&self, workspace_id: &str, id_or_number: &str) -> Result<Option<Channel>> {
+        let sql = format!(
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 \
+             AND (id = $2 OR display_phone_number = $2) ORDER BY (id = $2) DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(id_or_number.trim_start_matches('+'))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>> {
+        let sql = format!(
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 AND is_default ORDER BY created_at LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(workspace_id).fetch_optional(&self.pool).await?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    async fn all_channels(&self) -> Result<Vec<Channel>> {
+        let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY created_at");
+        rows(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?, channel_from_row)
+    }
+
+    async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let out = accept(&mut tx, &msg).await?;
+        if matches!(out, AcceptOutcome::Created(_)) {
+            tx.commit().await?;
+        }
+        Ok(out)
+    }
+
+    async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>> {
+        let mut c = self.pool.acquire().await?;
+        let Some(message) = load_message(&mut c, id, false).await?.filter(|m| m.workspace_id == workspace_id) else {
+            return Ok(None);
+        };
+        let events = sqlx::query(sql!(
+            "SELECT status, at, source, wamid, error_code, error_title, error_details, detail, data "
+            "FROM message_events WHERE message_id = $1 ORDER BY id"
+        ))
+        .bind(id)
+        .fetch_all(&mut *c)
+        .await?
+        .iter()
+        .map(|r| {
+            let data: Option<String> = r.try_get(8)?;
+            Ok(MessageEvent {
+                status: r.try_get(0)?,
+                at: r.try_get(1)?,
+                source: r.try_get(2)?,
+                wamid: r.try_get(3)?,
+                error: meta_error(r.try_get(4)?, r.try_get(5)?, r.try_get(6)?),
+                detail: r.try_get(7)?,
+                data: data.and_then(|d| serde_json::from_str(&d).ok()),
+            })
+        })
+        .collect::<Result<_>>()?;
+        Ok(Some(MessageDetail { message, events }))
+    }
+
+    async fn list_messages(&self, workspace_id: &str, f: &MessageFilter) -> Result<Vec<MessageRecord>> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 \
+             AND ($2::text IS NULL OR recipient = $2) AND ($3::text IS NULL OR status = $3) \
+             AND ($4::bigint IS NULL OR created_at >= $4) AND ($5::bigint IS NULL OR created_at < $5) \
+             AND ($6::bigint IS NULL OR seq < $6) ORDER BY seq DESC LIMIT $7"
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .bind(&f.recipient)
+            .bind(f.status.map(|s| s.as_str()))
+            .bind(f.created_from)
+            .bind(f.created_to)
+            .bind(f.before_seq)
+            .bind(f.limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows(found, message_from_row)
+    }
+
+    async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>> {
+        let sql = format!(
+            "UPDATE channels SET dispatch_owner = $1, dispatch_lease_until = $2 + $3 \
+             WHERE dispatch_owner = $1 OR dispatch_owner IS NULL OR dispatch_lease_until < $2 \
+             RETURNING {CHANNEL_COLUMNS}"
+        );
+        let found =
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(now).bind(ttl_ms).fetch_all(&self.pool).await?;
+        rows(found, channel_from_row)
+    }
+
+    async fn release_channels(&self, owner: &str) -> Result<()> {
+        sqlx::query("UPDATE channels SET dispatch_owner = NULL, dispatch_lease_until = 0 WHERE dispatch_owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+        let mut tx = self.pool.begin().await?;
+        let out = claim(&mut tx, req).await?;
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn record_outcome(&self, message_id: &str, owner: &str, started_at: Option<Millis>, outcome: Outcome) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        record(&mut tx, message_id, owner, started_at, outcome).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {
+        sqlx::query(sql!(
+            "UPDATE outbox SET state = 'ready', due_at = $3, lease_owner = NULL, lease_until = 0 "
+            "WHERE message_id = ANY($1) AND state = 'leased' AND lease_owner = $2"
+        ))
+        .bind(message_ids)
+        .bind(owner)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn expired_unknowns(&self, channel_id: &str, now: Millis, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(sql!(
+            "SELECT message_id FROM outbox WHERE channel_id = $1 AND state = 'unknown' "
+            "AND due_at <= $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(channel_id)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn apply_statuses(&self, channels: &[(String, String)], updates: &[StatusUpdate], _now: Millis) -> Result<ApplyReport> {
+        let mut tx = self.pool.begin().await?;
+        let report = apply(&mut tx, channels, updates).await?;
+        tx.commit().await?;
+        Ok(report)
+    }
+}

@@ -1,0 +1,614 @@
+//! The embedded default back end: one SQLite file in WAL mode, written by a group-committing
+//! writer thread (see `runtime`).
+
+mod runtime;
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use chasqui_domain::webhook::StatusUpdate;
+use chasqui_domain::{MessageStatus, MetaError};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite_migration::{Migrations, M};
+
+use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
+use crate::{
+    AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
+    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome, Result,
+    Store, StoreError, Workspace,
+};
+use runtime::{open_connection, Runtime};
+
+/// SQLite back end.
+pub struct SqliteStore {
+    rt: Runtime,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!("../../migrations/sqlite/0001_init.sql"))])
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database file at `path`.
+    pub fn open(path: &str) -> Result<Self> {
+        let path = PathBuf::from(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = open_connection(&path)?;
+        migrations().to_latest(&mut conn)?;
+        Ok(Self { rt: Runtime::start(path, conn) })
+    }
+}
+
+const MESSAGE_COLUMNS: &str = "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
+     error_code, error_title, error_details, attempts, created_at, updated_at";
+
+const CHANNEL_COLUMNS: &str = "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
+     waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
+     pair_interval_ms, pair_burst, is_default";
+
+fn meta_error(code: Option<i64>, title: Option<String>, details: Option<String>) -> Option<MetaError> {
+    code.map(|code| MetaError { code, title: title.unwrap_or_default(), details })
+}
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
+    let status: String = r.get(7)?;
+    Ok(MessageRecord {
+        id: r.get(0)?,
+        seq: r.get(1)?,
+        workspace_id: r.get(2)?,
+        channel_id: r.get(3)?,
+        recipient: r.get(4)?,
+        kind: r.get(5)?,
+        body: r.get(6)?,
+        status: MessageStatus::parse(&status).unwrap_or(MessageStatus::Queued),
+        wamid: r.get(8)?,
+        error: meta_error(r.get(9)?, r.get(10)?, r.get(11)?),
+        attempts: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+    })
+}
+
+fn channel_from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
+    Ok(Channel {
+        id: r.get(0)?,
+        workspace_id: r.get(1)?,
+        name: r.get(2)?,
+        provider: r.get(3)?,
+        phone_number_id: r.get(4)?,
+        display_phone_number: r.get(5)?,
+        waba_id: r.get(6)?,
+        base_url: r.get(7)?,
+        api_version: r.get(8)?,
+        access_token: r.get(9)?,
+        app_secret: r.get(10)?,
+        verify_token: r.get(11)?,
+        rate_per_sec: r.get(12)?,
+        pair_interval_ms: r.get(13)?,
+        pair_burst: r.get(14)?,
+        is_default: r.get(15)?,
+    })
+}
+
+fn load_message(conn: &Connection, id: &str) -> Result<Option<MessageRecord>> {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], message_from_row).optional()?)
+}
+
+fn insert_event(conn: &Connection, message_id: &str, ev: &NewEvent) -> Result<bool> {
+    let (code, title, details) = match &ev.error {
+        Some(e) => (Some(e.code), Some(e.title.as_str()), e.details.as_deref()),
+        None => (None, None, None),
+    };
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO message_events (message_id, status, at, source, wamid, error_code, \
+             error_title, error_details, detail, data, dedupe_key) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+             ON CONFLICT (message_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            message_id,
+            ev.status,
+            ev.at,
+            ev.source,
+            ev.wamid,
+            code,
+            title,
+            details,
+            ev.detail,
+            ev.data,
+            ev.dedupe_key
+        ])?;
+    Ok(n == 1)
+}
+
+/// Writes a message's status/wamid/error change when the plan allows it.
+fn update_message(
+    conn: &Connection,
+    msg: &MessageRecord,
+    status: Option<MessageStatus>,
+    wamid: Option<&str>,
+    error: Option<&MetaError>,
+    attempt: bool,
+    at: Millis,
+) -> Result<()> {
+    let new_status = status.filter(|s| plan::status_applies(msg.status, *s));
+    let final_status = new_status.unwrap_or(msg.status);
+    let wamid = msg.wamid.as_deref().or(wamid);
+    let error = if new_status.is_some() && final_status == MessageStatus::Failed {
+        error.or(msg.error.as_ref())
+    } else if final_status == MessageStatus::Failed {
+        msg.error.as_ref()
+    } else {
+        None
+    };
+    conn.prepare_cached(
+        "UPDATE messages SET status = ?2, wamid = ?3, error_code = ?4, error_title = ?5, \
+         error_details = ?6, attempts = attempts + ?7, updated_at = max(updated_at, ?8) WHERE id = ?1",
+    )?
+    .execute(params![
+        msg.id,
+        final_status.as_str(),
+        wamid,
+        error.map(|e| e.code),
+        error.map(|e| e.title.as_str()),
+        error.and_then(|e| e.details.as_deref()),
+        i64::from(attempt),
+        at
+    ])?;
+    Ok(())
+}
+
+fn outbox_row(conn: &Connection, message_id: &str) -> Result<Option<OutboxRow>> {
+    Ok(conn
+        .prepare_cached("SELECT state, lease_owner FROM outbox WHERE message_id = ?1")?
+        .query_row([message_id], |r| Ok(OutboxRow { state: r.get(0)?, lease_owner: r.get(1)? }))
+        .optional()?)
+}
+
+fn change_outbox(conn: &Connection, message_id: &str, change: &OutboxChange) -> Result<()> {
+    match change {
+        OutboxChange::Keep => {}
+        OutboxChange::Delete => {
+            conn.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?.execute([message_id])?;
+        }
+        OutboxChange::Set { state, due_at } => {
+            conn.prepare_cached(
+                "UPDATE outbox SET state = ?2, due_at = ?3, lease_owner = NULL, lease_until = 0 \
+                 WHERE message_id = ?1",
+            )?
+            .execute(params![message_id, state, due_at])?;
+        }
+    }
+    Ok(())
+}
+
+fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
+    if let Some(idem) = &m.idempotency {
+        let existing: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT request_hash, message_id FROM idempotency_keys WHERE api_key_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![idem.api_key_id, idem.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((hash, message_id)) = existing {
+            if hash != idem.request_hash {
+                return Ok(AcceptOutcome::Conflict { message_id });
+            }
+            let first = load_message(conn, &message_id)?
+                .ok_or_else(|| StoreError::Corrupt(format!("idempotency key names missing {message_id}")))?;
+            return Ok(AcceptOutcome::Replayed(first));
+        }
+        conn.prepare_cached(
+            "INSERT INTO idempotency_keys (api_key_id, key, request_hash, message_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![idem.api_key_id, idem.key, idem.request_hash, m.id, m.created_at])?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, status, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7)",
+    )?
+    .execute(params![m.id, m.workspace_id, m.channel_id, m.recipient, m.kind, m.body, m.created_at])?;
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) \
+         VALUES (?1, ?2, ?3, ?4, 'ready', ?5)",
+    )?
+    .execute(params![m.id, seq, m.channel_id, m.recipient, m.created_at])?;
+    insert_event(conn, &m.id, &NewEvent::new("queued", m.created_at, "api"))?;
+    Ok(AcceptOutcome::Created(MessageRecord {
+        id: m.id.clone(),
+        seq,
+        workspace_id: m.workspace_id.clone(),
+        channel_id: m.channel_id.clone(),
+        recipient: m.recipient.clone(),
+        kind: m.kind.clone(),
+        body: m.body.clone(),
+        status: MessageStatus::Queued,
+        wamid: None,
+        error: None,
+        attempts: 0,
+        created_at: m.created_at,
+        updated_at: m.created_at,
+    }))
+}
+
+fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+    // A worker that went silent may have been mid-call: its leases become unknown outcomes.
+    let expired: Vec<String> = conn
+        .prepare_cached(
+            "SELECT message_id FROM outbox WHERE channel_id = ?1 AND state = 'leased' AND lease_until < ?2",
+        )?
+        .query_map(params![req.channel_id, req.now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in &expired {
+        let mut ev = NewEvent::new("unknown", req.now, "dispatcher");
+        ev.detail = Some("the worker sending it stopped; waiting for a status webhook".into());
+        insert_event(conn, id, &ev)?;
+        change_outbox(conn, id, &OutboxChange::Set { state: "unknown", due_at: req.now + req.reconcile_ms })?;
+    }
+    let heads: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT o.message_id, o.recipient FROM outbox o \
+             WHERE o.channel_id = ?1 AND o.state = 'ready' AND o.due_at <= ?2 \
+             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id \
+                             AND p.recipient = o.recipient AND p.seq < o.seq) \
+             ORDER BY o.seq LIMIT ?3",
+        )?
+        .query_map(params![req.channel_id, req.now, req.limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(heads.len());
+    for (id, recipient) in heads {
+        conn.prepare_cached(
+            "UPDATE outbox SET state = 'leased', lease_owner = ?2, lease_until = ?3 WHERE message_id = ?1",
+        )?
+        .execute(params![id, req.owner, req.now + req.lease_ms])?;
+        let (body, attempts, created_at) = conn
+            .prepare_cached("SELECT body, attempts, created_at FROM messages WHERE id = ?1")?
+            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        out.push(Claimed { message_id: id, recipient, body, attempts, created_at });
+    }
+    Ok(out)
+}
+
+fn record(conn: &Connection, id: &str, owner: &str, started: Option<Millis>, outcome: Outcome) -> Result<()> {
+    let row = outbox_row(conn, id)?;
+    let Some(p) = plan::plan_outcome(row.as_ref(), owner, started, outcome) else {
+        return Ok(());
+    };
+    let Some(msg) = load_message(conn, id)? else {
+        return Ok(());
+    };
+    change_outbox(conn, id, &p.outbox)?;
+    for ev in &p.events {
+        insert_event(conn, id, ev)?;
+    }
+    update_message(conn, &msg, p.status, p.wamid.as_deref(), p.error.as_ref(), p.attempt, p.at)
+}
+
+fn apply(conn: &Connection, channels: &[(String, String)], updates: &[StatusUpdate]) -> Result<ApplyReport> {
+    let mut report = ApplyReport::default();
+    for u in updates {
+        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id) else {
+            report.unmatched += 1;
+            continue;
+        };
+        let by_id = match &u.callback_data {
+            Some(id) => load_message(conn, id)?.filter(|m| m.channel_id == *channel_id),
+            None => None,
+        };
+        let msg = match by_id {
+            Some(m) => Some(m),
+            None => {
+                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1 AND channel_id = ?2");
+                conn.prepare_cached(&sql)?
+                    .query_row(params![u.wamid, channel_id], message_from_row)
+                    .optional()?
+            }
+        };
+        let Some(msg) = msg else {
+            report.unmatched += 1;
+            continue;
+        };
+        if !insert_event(conn, &msg.id, &plan::webhook_event(u))? {
+            report.duplicates += 1;
+            continue;
+        }
+        report.applied += 1;
+        // A status naming the message proves Meta has it: no further attempt may go out.
+        change_outbox(conn, &msg.id, &OutboxChange::Delete)?;
+        let at = u.timestamp.saturating_mul(1000);
+        update_message(conn, &msg, Some(u.status), Some(&u.wamid), u.error.as_ref(), false, at)?;
+    }
+    Ok(report)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> Result<()> {
+        // Migrations run when the file is opened; nothing is left to do.
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.rt.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.map(|_| ())
+    }
+
+    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace> {
+        let (id, name) = (id.to_string(), name.to_string());
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
+                    params![id, name, now],
+                )?;
+                let name = c.query_row("SELECT name FROM workspaces WHERE id = ?1", [&id], |r| r.get(0))?;
+                Ok(Workspace { id, name })
+            })
+            .await
+    }
+
+    async fn insert_api_key(&self, key: &NewApiKey, now: Millis) -> Result<()> {
+        let k = key.clone();
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![k.id, k.workspace_id, k.name, k.prefix, k.hash, now],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let hash = hash.to_string();
+        self.rt
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, workspace_id, name, prefix FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
+                )?
+                .query_row([hash], |r| {
+                    Ok(ApiKey { id: r.get(0)?, workspace_id: r.get(1)?, name: r.get(2)?, prefix: r.get(3)? })
+                })
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64> {
+        let ws = workspace_id.to_string();
+        self.rt
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM api_keys WHERE workspace_id = ?1 AND revoked_at IS NULL",
+                    [ws],
+                    |r| r.get(0),
+                )?)
+            })
+            .await
+    }
+
+    async fn upsert_channel(&self, ch: &Channel, now: Millis) -> Result<()> {
+        let ch = ch.clone();
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, display_phone_number, \
+                     waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
+                     pair_interval_ms, pair_burst, is_default, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
+                     phone_number_id = excluded.phone_number_id, display_phone_number = excluded.display_phone_number, \
+                     waba_id = excluded.waba_id, base_url = excluded.base_url, api_version = excluded.api_version, \
+                     access_token = excluded.access_token, app_secret = excluded.app_secret, \
+                     verify_token = excluded.verify_token, rate_per_sec = excluded.rate_per_sec, \
+                     pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, \
+                     is_default = excluded.is_default, updated_at = excluded.updated_at",
+                    params![
+                        ch.id, ch.workspace_id, ch.name, ch.provider, ch.phone_number_id,
+                        ch.display_phone_number, ch.waba_id, ch.base_url, ch.api_version, ch.access_token,
+                        ch.app_secret, ch.verify_token, ch.rate_per_sec, ch.pair_interval_ms, ch.pair_burst,
+                        ch.is_default, now
+                    ],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_channel(&self, workspace_id: &str, id_or_number: &str) -> Result<Option<Channel>> {
+        let (ws, key) = (workspace_id.to_string(), id_or_number.trim_start_matches('+').to_string());
+        self.rt
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 \
+                     AND (id = ?2 OR display_phone_number = ?2) ORDER BY id = ?2 DESC LIMIT 1"
+                );
+                Ok(c.prepare_cached(&sql)?.query_row(params![ws, key], channel_from_row).optional()?)
+            })
+            .await
+    }
+
+    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>> {
+        let ws = workspace_id.to_string();
+        self.rt
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND is_default \
+                     ORDER BY created_at LIMIT 1"
+                );
+                Ok(c.prepare_cached(&sql)?.query_row([ws], channel_from_row).optional()?)
+            })
+            .await
+    }
+
+    async fn all_channels(&self) -> Result<Vec<Channel>> {
+        self.rt
+            .read(|c| {
+                let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY created_at");
+                let rows = c.prepare_cached(&sql)?.query_map([], channel_from_row)?.collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
+        self.rt.write(move |c| accept(c, &msg)).await
+    }
+
+    async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>> {
+        let (ws, id) = (workspace_id.to_string(), id.to_string());
+        self.rt
+            .read(move |c| {
+                let Some(message) = load_message(c, &id)?.filter(|m| m.workspace_id == ws) else {
+                    return Ok(None);
+                };
+                let events = c
+                    .prepare_cached(
+                        "SELECT status, at, source, wamid, error_code, error_title, error_details, detail, data \
+                         FROM message_events WHERE message_id = ?1 ORDER BY id",
+                    )?
+                    .query_map([&id], |r| {
+                        let data: Option<String> = r.get(8)?;
+                        Ok(MessageEvent {
+                            status: r.get(0)?,
+                            at: r.get(1)?,
+                            source: r.get(2)?,
+                            wamid: r.get(3)?,
+                            error: meta_error(r.get(4)?, r.get(5)?, r.get(6)?),
+                            detail: r.get(7)?,
+                            data: data.and_then(|d| serde_json::from_str(&d).ok()),
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(Some(MessageDetail { message, events }))
+            })
+            .await
+    }
+
+    async fn list_messages(&self, workspace_id: &str, f: &MessageFilter) -> Result<Vec<MessageRecord>> {
+        let ws = workspace_id.to_string();
+        let f = f.clone();
+        self.rt
+            .read(move |c| {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = ?1 \
+                     AND (?2 IS NULL OR recipient = ?2) AND (?3 IS NULL OR status = ?3) \
+                     AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) \
+                     AND (?6 IS NULL OR seq < ?6) ORDER BY seq DESC LIMIT ?7"
+                );
+                let rows = c
+                    .prepare_cached(&sql)?
+                    .query_map(
+                        params![
+                            ws,
+                            f.recipient,
+                            f.status.map(|s| s.as_str()),
+                            f.created_from,
+                            f.created_to,
+                            f.before_seq,
+                            f.limit
+                        ],
+                        message_from_row,
+                    )?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>> {
+        let owner = owner.to_string();
+        self.rt
+            .write(move |c| {
+                let sql = format!(
+                    "UPDATE channels SET dispatch_owner = ?1, dispatch_lease_until = ?2 + ?3 \
+                     WHERE dispatch_owner = ?1 OR dispatch_owner IS NULL OR dispatch_lease_until < ?2 \
+                     RETURNING {CHANNEL_COLUMNS}"
+                );
+                let rows = c
+                    .prepare_cached(&sql)?
+                    .query_map(params![owner, now, ttl_ms], channel_from_row)?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn release_channels(&self, owner: &str) -> Result<()> {
+        let owner = owner.to_string();
+        self.rt
+            .write(move |c| {
+                c.execute(
+                    "UPDATE channels SET dispatch_owner = NULL, dispatch_lease_until = 0 WHERE dispatch_owner = ?1",
+                    [owner],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+        let req = req.clone();
+        self.rt.write(move |c| claim(c, &req)).await
+    }
+
+    async fn record_outcome(
+        &self,
+        message_id: &str,
+        owner: &str,
+        started_at: Option<Millis>,
+        outcome: Outcome,
+    ) -> Result<()> {
+        let (id, owner) = (message_id.to_string(), owner.to_string());
+        self.rt.write(move |c| record(c, &id, &owner, started_at, outcome)).await
+    }
+
+    async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {
+        let (owner, ids) = (owner.to_string(), message_ids.to_vec());
+        self.rt
+            .write(move |c| {
+                for id in &ids {
+                    c.prepare_cached(
+                        "UPDATE outbox SET state = 'ready', due_at = ?3, lease_owner = NULL, lease_until = 0 \
+                         WHERE message_id = ?1 AND state = 'leased' AND lease_owner = ?2",
+                    )?
+                    .execute(params![id, owner, now])?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn expired_unknowns(&self, channel_id: &str, now: Millis, limit: i64) -> Result<Vec<String>> {
+        let ch = channel_id.to_string();
+        self.rt
+            .read(move |c| {
+                let rows = c
+                    .prepare_cached(
+                        "SELECT message_id FROM outbox WHERE channel_id = ?1 AND state = 'unknown' \
+                         AND due_at <= ?2 ORDER BY seq LIMIT ?3",
+                    )?
+                    .query_map(params![ch, now, limit], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(rows)
+            })
+            .await
+    }
+
+    async fn apply_statuses(
+        &self,
+        channels: &[(String, String)],
+        updates: &[StatusUpdate],
+        _now: Millis,
+    ) -> Result<ApplyReport> {
+        let (channels, updates) = (channels.to_vec(), updates.to_vec());
+        self.rt.write(move |c| apply(c, &channels, &updates)).await
+    }
+}

@@ -1,0 +1,108 @@
+//! The API's one error type, rendered as RFC 9457 problem details with a stable machine `code`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chasqui_domain::Problem;
+use serde_json::json;
+
+/// Every way an API request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No `Authorization: Bearer` header.
+    #[error("an API key is required: send Authorization: Bearer <key>")]
+    MissingApiKey,
+    /// The key is unknown or revoked.
+    #[error("the API key is not valid")]
+    InvalidApiKey,
+    /// The body is not `application/json`.
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    /// The body is over the limit.
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body is not JSON, or a JSON value of the wrong shape.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The request broke WhatsApp's rules: every problem, with its field.
+    #[error("the request has {} problem(s)", .0.len())]
+    Validation(Vec<Problem>),
+    /// A query parameter or header is malformed.
+    #[error("{message}")]
+    BadParameter {
+        /// The parameter.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The `Idempotency-Key` was used with another body.
+    #[error("the Idempotency-Key was already used with a different body (message {0})")]
+    IdempotencyConflict(String),
+    /// No such resource in this workspace.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The route exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The database did not answer.
+    #[error("the service is not ready")]
+    Unavailable,
+    /// Anything else; details go to the log, not the client.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The stable machine code and HTTP status.
+    pub fn code_and_status(&self) -> (&'static str, StatusCode) {
+        match self {
+            Self::MissingApiKey => ("missing_api_key", StatusCode::UNAUTHORIZED),
+            Self::InvalidApiKey => ("invalid_api_key", StatusCode::UNAUTHORIZED),
+            Self::UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            Self::InvalidJson(_) => ("invalid_json", StatusCode::BAD_REQUEST),
+            Self::Validation(_) => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY),
+            Self::BadParameter { .. } => ("invalid_parameter", StatusCode::BAD_REQUEST),
+            Self::IdempotencyConflict(_) => ("idempotency_conflict", StatusCode::CONFLICT),
+            Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+            Self::Unavailable => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
+            Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+impl From<chasqui_store::StoreError> for ApiError {
+    fn from(e: chasqui_store::StoreError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (code, status) = self.code_and_status();
+        if let Self::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let mut body = json!({
+            "type": format!("urn:chasqui:problem:{code}"),
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
+            "code": code,
+            "detail": self.to_string(),
+        });
+        match &self {
+            Self::Validation(problems) => body["errors"] = json!(problems),
+            Self::BadParameter { field, message } => {
+                body["errors"] = json!([{ "field": field, "code": "invalid_value", "message": message }])
+            }
+            _ => {}
+        }
+        let mut resp = (status, axum::Json(body)).into_response();
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}

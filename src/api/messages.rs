@@ -1,0 +1,156 @@
+//! `/v1/messages`: send, read one, list.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use chasqui_domain::{parse_outbound, MessageStatus, PhoneNumber, Problem};
+use chasqui_store::{AcceptOutcome, Channel, IdempotencyClaim, MessageFilter, NewMessage};
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::{views, AppState};
+use crate::clock::{now_ms, parse_rfc3339};
+use crate::ids;
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = |message: &str| ApiError::BadParameter { field: "Idempotency-Key".into(), message: message.into() };
+    let key = raw.to_str().map_err(|_| bad("must be printable ASCII"))?.trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(bad("must be 1 to 255 characters"));
+    }
+    Ok(Some(key.to_string()))
+}
+
+async fn pick_channel(
+    state: &AppState,
+    workspace: &str,
+    requested: Option<Value>,
+    problems: &mut Vec<Problem>,
+) -> Result<Option<Channel>, ApiError> {
+    let found = match requested {
+        None | Some(Value::Null) => state.store.default_channel(workspace).await?,
+        Some(Value::String(r)) if !r.trim().is_empty() => state.store.find_channel(workspace, r.trim()).await?,
+        Some(_) => {
+            problems.push(Problem::new("channel", "invalid_type", "must be a channel id or its sender number"));
+            return Ok(None);
+        }
+    };
+    if found.is_none() {
+        problems.push(Problem::new("channel", "unknown_channel", "no such channel in this workspace"));
+    }
+    Ok(found)
+}
+
+/// `POST /v1/messages`: validate, commit, answer 202.
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    headers: HeaderMap,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let idempotency = idempotency_key(&headers)?;
+    let request_hash = ids::sha256_hex(body.value.to_string().as_bytes());
+    let mut value = body.value;
+    let Some(fields) = value.as_object_mut() else {
+        return Err(ApiError::InvalidJson("the body must be a JSON object".into()));
+    };
+    let requested_channel = fields.remove("channel");
+    let parsed = parse_outbound(&value);
+    let mut problems = parsed.as_ref().err().cloned().unwrap_or_default();
+    let channel = pick_channel(&state, &key.workspace_id, requested_channel, &mut problems).await?;
+    let (Ok(msg), Some(channel)) = (parsed, channel) else {
+        return Err(ApiError::Validation(problems));
+    };
+    let new = NewMessage {
+        id: ids::message_id(),
+        workspace_id: key.workspace_id.clone(),
+        channel_id: channel.id,
+        recipient: msg.recipient.digits().to_string(),
+        kind: msg.kind.as_str().to_string(),
+        body: msg.body.to_string(),
+        created_at: now_ms(),
+        idempotency: idempotency.map(|k| IdempotencyClaim { api_key_id: key.id.clone(), key: k, request_hash }),
+    };
+    match state.store.accept_message(new).await? {
+        AcceptOutcome::Created(m) => {
+            state.wake.notify_waiters();
+            Ok((StatusCode::ACCEPTED, Json(views::accepted(&m))))
+        }
+        AcceptOutcome::Replayed(m) => Ok((StatusCode::ACCEPTED, Json(views::accepted(&m)))),
+        AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
+    }
+}
+
+/// `GET /v1/messages/{id}`: status and timeline.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let detail = state.store.get_message(&key.workspace_id, &id).await?.ok_or(ApiError::NotFound(format!("message {id}")))?;
+    Ok(Json(views::detail(&detail)))
+}
+
+fn bad(field: &str, message: &str) -> ApiError {
+    ApiError::BadParameter { field: field.into(), message: message.into() }
+}
+
+fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
+    let mut f = MessageFilter { limit: 50, ..Default::default() };
+    for (k, v) in q {
+        match k.as_str() {
+            "to" => {
+                let phone = PhoneNumber::parse(v).map_err(|e| bad("to", &e.to_string()))?;
+                f.recipient = Some(phone.digits().to_string());
+            }
+            "status" => {
+                f.status = Some(MessageStatus::parse(v).ok_or_else(|| {
+                    bad("status", "must be one of queued, sending, sent, delivered, read, failed")
+                })?)
+            }
+            "since" => f.created_from = Some(parse_rfc3339(v).ok_or_else(|| bad("since", "must be an RFC 3339 time"))?),
+            "until" => f.created_to = Some(parse_rfc3339(v).ok_or_else(|| bad("until", "must be an RFC 3339 time"))?),
+            "limit" => {
+                f.limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=200).contains(n))
+                    .ok_or_else(|| bad("limit", "must be a whole number from 1 to 200"))?
+            }
+            "cursor" => {
+                f.before_seq = Some(
+                    v.strip_prefix('c')
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| bad("cursor", "must be a next_cursor from an earlier page"))?,
+                )
+            }
+            other => return Err(bad(other, "unknown query parameter (use to, status, since, until, limit, cursor)")),
+        }
+    }
+    Ok(f)
+}
+
+/// `GET /v1/messages`: newest first, filtered, paged by cursor.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let filter = filter_from(&q)?;
+    let page = state.store.list_messages(&key.workspace_id, &filter).await?;
+    let next = (page.len() as i64 == filter.limit).then(|| page.last().map(|m| format!("c{}", m.seq))).flatten();
+    Ok(Json(json!({
+        "data": page.iter().map(views::message).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}

@@ -1,0 +1,143 @@
+//! Wiring: the store, bootstrap, channels, the in-process sandbox, the HTTP server and the
+//! dispatcher, started and stopped together.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chasqui_provider::sandbox::Sandbox;
+use chasqui_store::Store;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+
+use crate::api::{self, AppState};
+use crate::bootstrap;
+use crate::channels::ChannelDirectory;
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::ids;
+use crate::secrets::Sealer;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] chasqui_store::StoreError),
+    /// The secret key could not be loaded.
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// A gateway ready to run: bound, migrated and bootstrapped.
+pub struct App {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    dispatcher: Option<Arc<Dispatcher>>,
+    new_api_key: Option<String>,
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
+    let store = chasqui_store::open(&config.database_url).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+impl App {
+    /// Opens the store, binds the listener and bootstraps the default workspace.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let sealer = Sealer::load(&config.secret_key, &config.secret_key_file)?;
+        let store = open_store(&config).await?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Bind(config.listen, e))?;
+        let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
+        let boot = bootstrap::run(store.as_ref(), &config, &sealer).await?;
+
+        let ch = &config.default_channel;
+        let sandbox = (ch.provider == "sandbox" && ch.base_url.as_deref().unwrap_or("").is_empty()).then(|| {
+            let mut settings = config.sandbox.clone();
+            settings.webhook_url = Some(format!("http://{addr}/webhooks/meta"));
+            settings.app_secret = boot.sandbox_app_secret.clone();
+            settings.access_token = Some(ch.access_token.clone().unwrap_or_else(|| "sandbox-token".into()));
+            settings.display_phone_number = ch.display_phone_number.trim_start_matches('+').to_string();
+            let sandbox = Sandbox::new(settings);
+            sandbox.spawn_workers();
+            sandbox
+        });
+
+        let client = chasqui_provider::http_client(Duration::from_millis(config.dispatcher.provider_timeout_ms));
+        let channels = Arc::new(ChannelDirectory::new(
+            store.clone(),
+            sealer,
+            client,
+            format!("http://{addr}/sandbox/graph"),
+        ));
+        channels.refresh().await?;
+        let wake = Arc::new(Notify::new());
+        let dispatcher = config.dispatcher.enabled.then(|| {
+            Dispatcher::new(
+                store.clone(),
+                channels.clone(),
+                config.dispatcher.clone(),
+                ids::prefixed("worker_"),
+                wake.clone(),
+            )
+        });
+        let state = AppState { store, keys: Default::default(), channels, wake, sandbox };
+        Ok(Self { listener, addr, state, dispatcher, new_api_key: boot.new_api_key })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API key created on first start, if this was one.
+    pub fn new_api_key(&self) -> Option<&str> {
+        self.new_api_key.as_deref()
+    }
+
+    /// The in-process sandbox, when the default channel uses it.
+    pub fn sandbox(&self) -> Option<Arc<Sandbox>> {
+        self.state.sandbox.clone()
+    }
+
+    /// Serves until `shutdown` completes; then stops claiming, finishes in-flight work and exits.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
+        let refresher = {
+            let channels = self.state.channels.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    if let Err(e) = channels.refresh().await {
+                        tracing::warn!(error = %e, "refreshing channels failed");
+                    }
+                }
+            })
+        };
+        let sandbox = self.state.sandbox.clone();
+        let router = api::router(self.state);
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("shutting down: no new claims; finishing in-flight work");
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        if let Some(d) = dispatcher {
+            let _ = d.await;
+        }
+        refresher.abort();
+        if let Some(s) = sandbox {
+            s.close();
+        }
+        served
+    }
+}

@@ -1,0 +1,77 @@
+//! First-start set-up: the default workspace, its default channel (from configuration) and, when
+//! the workspace has none, an API key printed once.
+
+use chasqui_store::{Channel, NewApiKey, Store, StoreError};
+
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::ids;
+use crate::secrets::Sealer;
+
+/// The default workspace's id.
+pub const DEFAULT_WORKSPACE: &str = "ws_default";
+/// The default channel's id.
+pub const DEFAULT_CHANNEL: &str = "ch_default";
+
+/// What bootstrap produced.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    /// A key created now (only on first start), to print once.
+    pub new_api_key: Option<String>,
+    /// The in-process sandbox's app secret (when the default channel uses it).
+    pub sandbox_app_secret: String,
+}
+
+/// Ensures the default workspace and channel; creates an API key if the workspace has none.
+pub async fn run(store: &dyn Store, config: &Config, sealer: &Sealer) -> Result<Bootstrapped, StoreError> {
+    let now = now_ms();
+    store.ensure_workspace(DEFAULT_WORKSPACE, "Default", now).await?;
+    let ch = &config.default_channel;
+    // Without a configured secret the in-process sandbox gets a fresh one each start: it lives in
+    // this process only, so nothing outside needs to know it.
+    let app_secret = ch.app_secret.clone().unwrap_or_else(ids::random_token);
+    let verify_token = ch.verify_token.clone().unwrap_or_else(|| "chasqui-sandbox".into());
+    let channel = Channel {
+        id: DEFAULT_CHANNEL.into(),
+        workspace_id: DEFAULT_WORKSPACE.into(),
+        name: ch.name.clone(),
+        provider: ch.provider.clone(),
+        phone_number_id: ch.phone_number_id.clone(),
+        display_phone_number: ch.display_phone_number.trim_start_matches('+').to_string(),
+        waba_id: ch.waba_id.clone(),
+        base_url: ch.base_url.clone().filter(|b| !b.is_empty()),
+        api_version: ch.api_version.clone(),
+        access_token: Some(sealer.seal(ch.access_token.as_deref().unwrap_or("sandbox-token"))),
+        app_secret: Some(sealer.seal(&app_secret)),
+        verify_token: Some(sealer.seal(&verify_token)),
+        rate_per_sec: ch.rate_per_sec,
+        pair_interval_ms: ch.pair_interval_ms,
+        pair_burst: ch.pair_burst,
+        is_default: true,
+    };
+    store.upsert_channel(&channel, now).await?;
+    let new_api_key = if store.count_api_keys(DEFAULT_WORKSPACE).await? == 0 {
+        Some(create_api_key(store, DEFAULT_WORKSPACE, "default").await?)
+    } else {
+        None
+    };
+    Ok(Bootstrapped { new_api_key, sandbox_app_secret: app_secret })
+}
+
+/// Creates an API key for `workspace_id` and returns it; only its hash is stored.
+pub async fn create_api_key(store: &dyn Store, workspace_id: &str, name: &str) -> Result<String, StoreError> {
+    let key = ids::api_key();
+    store
+        .insert_api_key(
+            &NewApiKey {
+                id: ids::prefixed("key_"),
+                workspace_id: workspace_id.into(),
+                name: name.into(),
+                prefix: key.chars().take(12).collect(),
+                hash: ids::sha256_hex(key.as_bytes()),
+            },
+            now_ms(),
+        )
+        .await?;
+    Ok(key)
+}

@@ -1,0 +1,113 @@
+//! The channels this process knows, with their secrets opened and their providers built.
+//! Refreshed from the store, so channels changed elsewhere (another instance, the CLI) show up.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chasqui_provider::cloud_api::CloudApiConfig;
+use chasqui_provider::dialog360::Dialog360Config;
+use chasqui_provider::{Provider, ProviderConfig};
+use chasqui_store::{Channel, Store};
+
+use crate::secrets::Sealer;
+
+/// A channel ready to use.
+pub struct LiveChannel {
+    /// The stored channel (secrets still sealed).
+    pub channel: Channel,
+    /// Its provider.
+    pub provider: Arc<dyn Provider>,
+    /// The opened app secret that signs its webhooks.
+    pub app_secret: Option<String>,
+    /// The opened webhook verify token.
+    pub verify_token: Option<String>,
+}
+
+/// Every known channel by id.
+pub struct ChannelDirectory {
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    client: reqwest::Client,
+    /// Where the in-process sandbox's Graph API is served (for sandbox channels without base URL).
+    sandbox_base: String,
+    live: RwLock<HashMap<String, Arc<LiveChannel>>>,
+}
+
+impl ChannelDirectory {
+    /// An empty directory; call `refresh` to fill it.
+    pub fn new(store: Arc<dyn Store>, sealer: Sealer, client: reqwest::Client, sandbox_base: String) -> Self {
+        Self { store, sealer, client, sandbox_base, live: RwLock::new(HashMap::new()) }
+    }
+
+    /// Reloads channels from the store, rebuilding only those that changed.
+    pub async fn refresh(&self) -> Result<(), chasqui_store::StoreError> {
+        let channels = self.store.all_channels().await?;
+        let current = self.snapshot();
+        let mut next = HashMap::with_capacity(channels.len());
+        for ch in channels {
+            let live = match current.get(&ch.id) {
+                Some(existing) if existing.channel == ch => existing.clone(),
+                _ => Arc::new(self.build(ch)),
+            };
+            next.insert(live.channel.id.clone(), live);
+        }
+        if let Ok(mut guard) = self.live.write() {
+            *guard = next;
+        }
+        Ok(())
+    }
+
+    fn snapshot(&self) -> HashMap<String, Arc<LiveChannel>> {
+        self.live.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The channel with `id`.
+    pub fn get(&self, id: &str) -> Option<Arc<LiveChannel>> {
+        self.live.read().ok().and_then(|g| g.get(id).cloned())
+    }
+
+    /// Every channel.
+    pub fn all(&self) -> Vec<Arc<LiveChannel>> {
+        self.snapshot().into_values().collect()
+    }
+
+    fn open(&self, sealed: &Option<String>) -> Option<String> {
+        let sealed = sealed.as_ref()?;
+        match self.sealer.open(sealed) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open a channel secret");
+                None
+            }
+        }
+    }
+
+    fn build(&self, channel: Channel) -> LiveChannel {
+        let token = self.open(&channel.access_token).unwrap_or_default();
+        let config = match channel.provider.as_str() {
+            "dialog360" => {
+                let mut c = Dialog360Config::new(token);
+                if let Some(base) = &channel.base_url {
+                    c.base_url = base.clone();
+                }
+                ProviderConfig::Dialog360(c)
+            }
+            kind => {
+                let mut c = CloudApiConfig::new(channel.phone_number_id.clone(), token);
+                c.api_version = channel.api_version.clone();
+                match (&channel.base_url, kind) {
+                    (Some(base), _) => c.base_url = base.clone(),
+                    (None, "sandbox") => c.base_url = self.sandbox_base.clone(),
+                    _ => {}
+                }
+                ProviderConfig::CloudApi(c)
+            }
+        };
+        LiveChannel {
+            provider: config.build(self.client.clone()),
+            app_secret: self.open(&channel.app_secret),
+            verify_token: self.open(&channel.verify_token),
+            channel,
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! The command line: `serve`, `migrate`, `key create`, `sandbox`, `bench`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::{self, App};
+use crate::bootstrap;
+use crate::config::Config;
+
+/// Chasqui: a self-hosted WhatsApp Business messaging gateway.
+#[derive(Debug, Parser)]
+#[command(name = "chasqui", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every database-using command takes.
+#[derive(Debug, Args, Clone)]
+pub struct Common {
+    /// TOML configuration file.
+    #[arg(long, env = "CHASQUI_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long = "database", env = "CHASQUI_DATABASE_URL", global = true)]
+    database: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway: HTTP API, webhooks and dispatcher.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// Address to listen on.
+        #[arg(long, env = "CHASQUI_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Run the sandbox (a simulated WhatsApp Cloud API) on its own port.
+    Sandbox {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: SocketAddr,
+        /// Where to post status and inbound webhooks (e.g. http://127.0.0.1:8080/webhooks/meta).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// App secret that signs the webhooks (X-Hub-Signature-256).
+        #[arg(long, env = "CHASQUI_SANDBOX_APP_SECRET", default_value = "sandbox-app-secret")]
+        app_secret: String,
+        /// Bearer token the simulated Graph API requires (any non-empty one when absent).
+        #[arg(long, env = "CHASQUI_SANDBOX_ACCESS_TOKEN")]
+        access_token: Option<String>,
+    },
+    /// Load the API against the sandbox and print throughput, latency and memory figures.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyAction {
+    /// Print a new API key of the default workspace, alone on stdout.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// A label for the key.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+fn load(common: &Common) -> Result<Config, String> {
+    let mut cfg = Config::load(common.config.as_deref()).map_err(|e| e.to_string())?;
+    if let Some(db) = &common.database {
+        cfg.database_url = db.clone();
+    }
+    Ok(cfg)
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chasqui: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chasqui: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { common, listen } => {
+            let mut cfg = load(&common)?;
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            init_logging(&cfg.log);
+            let app = App::build(cfg).await.map_err(|e| e.to_string())?;
+            if let Some(key) = app.new_api_key() {
+                println!("Created the default workspace's first API key (shown only this once):\n\n    {key}\n");
+            }
+            tracing::info!(addr = %app.local_addr(), "chasqui listening");
+            app.run(shutdown_signal()).await.map_err(|e| e.to_string())
+        }
+        Command::Migrate { common } => {
+            let cfg = load(&common)?;
+            init_logging(&cfg.log);
+            app::open_store(&cfg).await.map_err(|e| e.to_string())?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Key { action: KeyAction::Create { common, name } } => {
+            let cfg = load(&common)?;
+            init_logging("warn");
+            let store = app::open_store(&cfg).await.map_err(|e| e.to_string())?;
+            store
+                .ensure_workspace(bootstrap::DEFAULT_WORKSPACE, "Default", crate::clock::now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            let key = bootstrap::create_api_key(store.as_ref(), bootstrap::DEFAULT_WORKSPACE, &name)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Sandbox { listen, webhook_url, app_secret, access_token } => {
+            init_logging("info");
+            let settings = chasqui_provider::sandbox::SandboxSettings {
+                webhook_url,
+                app_secret,
+                access_token,
+                ..Default::default()
+            };
+            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            tracing::info!(%listen, "sandbox listening (Graph API at /, control API at /sandbox/)");
+            chasqui_provider::sandbox::serve_standalone(listener, settings, shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Bench(args) => crate::bench::run(args).await,
+    }
+}

@@ -1,0 +1,211 @@
+//! Configuration: defaults, then a TOML file (`--config` / `CHASQUI_CONFIG`), then `CHASQUI_*`
+//! environment variables (`__` between section and key), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chasqui_provider::sandbox::SandboxSettings;
+use serde::Deserialize;
+
+/// Everything `chasqui serve` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` (the default, created on start) or `postgres://USER@HOST/DB`.
+    pub database_url: String,
+    /// Base64 of 32 bytes that encrypts secrets at rest; when empty, `secret_key_file` is used.
+    pub secret_key: String,
+    /// File holding the secret key, created with a random key when missing.
+    pub secret_key_file: PathBuf,
+    /// Logging filter (`info`, `chasqui=debug`, ...); `RUST_LOG` overrides it.
+    pub log: String,
+    /// The dispatcher.
+    pub dispatcher: DispatcherConfig,
+    /// The channel `serve` creates or updates in the default workspace.
+    pub default_channel: DefaultChannelConfig,
+    /// The in-process sandbox (used when the default channel is a sandbox with no `base_url`).
+    pub sandbox: SandboxSettings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite://chasqui.db".into(),
+            secret_key: String::new(),
+            secret_key_file: PathBuf::from("chasqui.key"),
+            log: "info".into(),
+            dispatcher: DispatcherConfig::default(),
+            default_channel: DefaultChannelConfig::default(),
+            sandbox: SandboxSettings::default(),
+        }
+    }
+}
+
+/// What the dispatcher does when a provider call's outcome is unknown and no status webhook
+/// named the message within `unknown_outcome_wait_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownOutcomePolicy {
+    /// Send again (at-least-once: a duplicate is possible only if Meta had it and never said so).
+    Resend,
+    /// Mark it failed with code `chasqui_unknown_outcome` (at-most-once).
+    Fail,
+}
+
+/// Dispatcher tuning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DispatcherConfig {
+    /// Run the dispatcher in this process.
+    pub enabled: bool,
+    /// Most messages claimed per round.
+    pub batch: i64,
+    /// Most provider calls in flight per channel.
+    pub max_in_flight: usize,
+    /// How long a claim holds if this process goes silent.
+    pub lease_ms: i64,
+    /// How long this process holds a channel between renewals.
+    pub channel_lease_ms: i64,
+    /// How often to look for due work when nothing wakes the dispatcher.
+    pub poll_ms: u64,
+    /// Timeout of one provider call.
+    pub provider_timeout_ms: u64,
+    /// First retry delay.
+    pub retry_base_ms: u64,
+    /// Longest retry delay.
+    pub retry_max_ms: u64,
+    /// Give up retrying this long after acceptance.
+    pub retry_deadline_ms: i64,
+    /// How long to wait for a status webhook after an unknown outcome.
+    pub unknown_outcome_wait_ms: i64,
+    /// What to do when that wait ends.
+    pub unknown_outcome_policy: UnknownOutcomePolicy,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            batch: 256,
+            max_in_flight: 256,
+            lease_ms: 60_000,
+            channel_lease_ms: 15_000,
+            poll_ms: 250,
+            provider_timeout_ms: 20_000,
+            retry_base_ms: 1_000,
+            retry_max_ms: 300_000,
+            retry_deadline_ms: 24 * 3_600_000,
+            unknown_outcome_wait_ms: 300_000,
+            unknown_outcome_policy: UnknownOutcomePolicy::Resend,
+        }
+    }
+}
+
+/// The default channel.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DefaultChannelConfig {
+    /// `sandbox`, `cloud_api` or `dialog360`.
+    pub provider: String,
+    /// Label.
+    pub name: String,
+    /// Meta's phone number id.
+    pub phone_number_id: String,
+    /// Sender number, digits.
+    pub display_phone_number: String,
+    /// WhatsApp Business Account id.
+    pub waba_id: Option<String>,
+    /// Provider base URL; for `sandbox`, empty means the in-process sandbox.
+    pub base_url: Option<String>,
+    /// Graph API version.
+    pub api_version: String,
+    /// Access token (Cloud API) or API key (360dialog).
+    pub access_token: Option<String>,
+    /// Meta app secret that signs webhooks (generated for the in-process sandbox).
+    pub app_secret: Option<String>,
+    /// Token Meta's webhook verification must present.
+    pub verify_token: Option<String>,
+    /// Messages per second (0 = unpaced).
+    pub rate_per_sec: i64,
+    /// Spacing between messages to one person after the burst, ms (0 = none).
+    pub pair_interval_ms: i64,
+    /// Messages to one person allowed back to back.
+    pub pair_burst: i64,
+}
+
+impl Default for DefaultChannelConfig {
+    fn default() -> Self {
+        Self {
+            provider: "sandbox".into(),
+            name: "Sandbox".into(),
+            phone_number_id: "100000000000001".into(),
+            display_phone_number: "15550000001".into(),
+            waba_id: None,
+            base_url: None,
+            api_version: "v23.0".into(),
+            access_token: None,
+            app_secret: None,
+            verify_token: None,
+            rate_per_sec: 80,
+            pair_interval_ms: 6_000,
+            pair_burst: 10,
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, the optional file, then `CHASQUI_*` variables.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CHASQUI")
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .ignore_empty(true),
+        );
+        let cfg: Config = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let ch = &self.default_channel;
+        if !["sandbox", "cloud_api", "dialog360"].contains(&ch.provider.as_str()) {
+            return Err(ConfigError(format!(
+                "default_channel.provider must be sandbox, cloud_api or dialog360, not {:?}",
+                ch.provider
+            )));
+        }
+        if ch.provider != "sandbox" && ch.access_token.is_none() {
+            return Err(ConfigError(format!("default_channel.access_token is required for {}", ch.provider)));
+        }
+        if ch.provider == "cloud_api" && ch.app_secret.is_none() {
+            return Err(ConfigError("default_channel.app_secret is required for cloud_api".into()));
+        }
+        if !(0..=1000).contains(&ch.rate_per_sec) {
+            return Err(ConfigError("default_channel.rate_per_sec must be between 0 and 1000".into()));
+        }
+        if self.dispatcher.batch < 1 || self.dispatcher.max_in_flight < 1 {
+            return Err(ConfigError("dispatcher.batch and dispatcher.max_in_flight must be at least 1".into()));
+        }
+        Ok(())
+    }
+}

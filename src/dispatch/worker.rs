@@ -1,0 +1,226 @@
+//! One channel's worker: claim, pace, send, record.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chasqui_domain::pacing::TokenBucket;
+use chasqui_domain::MetaError;
+use chasqui_provider::SendRequest;
+use chasqui_store::{ClaimRequest, Claimed, Outcome};
+use rand::Rng;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use super::policy::{self, codes, Throttle};
+use super::Dispatcher;
+use crate::channels::LiveChannel;
+use crate::clock::now_ms;
+
+/// Pair buckets idle this long are forgotten, so the map does not grow without bound.
+const PAIR_IDLE_MS: i64 = 10 * 60_000;
+
+struct Pacer {
+    rate: i64,
+    channel: TokenBucket,
+    pair_interval_ms: i64,
+    pair_burst: i64,
+    pairs: HashMap<String, (TokenBucket, i64)>,
+}
+
+impl Pacer {
+    fn new(ch: &LiveChannel, now: i64) -> Self {
+        let rate = ch.channel.rate_per_sec;
+        Self {
+            rate,
+            // A one-second burst lets a quiet channel start at full speed without exceeding the rate on average.
+            channel: TokenBucket::new(rate as f64, rate.max(1) as f64, now as u64),
+            pair_interval_ms: ch.channel.pair_interval_ms,
+            pair_burst: ch.channel.pair_burst,
+            pairs: HashMap::new(),
+        }
+    }
+
+    fn matches(&self, ch: &LiveChannel) -> bool {
+        self.rate == ch.channel.rate_per_sec
+            && self.pair_interval_ms == ch.channel.pair_interval_ms
+            && self.pair_burst == ch.channel.pair_burst
+    }
+
+    /// `Err(wait_ms)` when this recipient must wait.
+    fn pair(&mut self, recipient: &str, now: i64) -> Result<(), u64> {
+        if self.pair_interval_ms <= 0 {
+            return Ok(());
+        }
+        let rate = 1000.0 / self.pair_interval_ms as f64;
+        let burst = self.pair_burst.max(1) as f64;
+        let (bucket, seen) = self
+            .pairs
+            .entry(recipient.to_string())
+            .or_insert_with(|| (TokenBucket::new(rate, burst, now as u64), now));
+        *seen = now;
+        bucket.try_take(now as u64)
+    }
+
+    fn throttle(&mut self, t: Throttle) {
+        match t {
+            Throttle::Channel(until) => self.channel.pause_until(until as u64),
+            Throttle::Pair(recipient, until) => {
+                if let Some((bucket, _)) = self.pairs.get_mut(&recipient) {
+                    bucket.pause_until(until as u64);
+                }
+            }
+        }
+    }
+
+    fn forget_idle(&mut self, now: i64) {
+        if self.pairs.len() > 1024 {
+            self.pairs.retain(|_, (_, seen)| now - *seen < PAIR_IDLE_MS);
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Works one channel until `stop` turns true.
+    pub(super) async fn work(self: Arc<Self>, channel_id: String, mut stop: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.cfg.max_in_flight));
+        let (throttles_tx, mut throttles) = mpsc::unbounded_channel::<Throttle>();
+        let mut in_flight = JoinSet::new();
+        let mut pacer: Option<Pacer> = None;
+        let poll = Duration::from_millis(self.cfg.poll_ms);
+        'outer: while !*stop.borrow() {
+            while in_flight.try_join_next().is_some() {}
+            let Some(live) = self.channels.get(&channel_id) else {
+                tokio::time::sleep(poll).await;
+                continue;
+            };
+            let now = now_ms();
+            let pace = match pacer.take() {
+                Some(p) if p.matches(&live) => pacer.insert(p),
+                _ => pacer.insert(Pacer::new(&live, now)),
+            };
+            while let Ok(t) = throttles.try_recv() {
+                pace.throttle(t);
+            }
+            pace.forget_idle(now);
+            self.resolve_unknowns(&channel_id, now).await;
+
+            let notified = self.wake.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let room = permits.available_permits().min(self.cfg.batch as usize);
+            let claimed = if room == 0 {
+                Vec::new()
+            } else {
+                let req = ClaimRequest {
+                    owner: self.owner.clone(),
+                    channel_id: channel_id.clone(),
+                    now,
+                    limit: room as i64,
+                    lease_ms: self.cfg.lease_ms,
+                    reconcile_ms: self.cfg.unknown_outcome_wait_ms,
+                };
+                match self.store.claim(&req).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming failed");
+                        Vec::new()
+                    }
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stop.changed() => {}
+                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                }
+                continue;
+            }
+            let mut pending = claimed.into_iter();
+            while let Some(c) = pending.next() {
+                if *stop.borrow() {
+                    let rest: Vec<String> =
+                        std::iter::once(c).chain(pending).map(|c| c.message_id).collect();
+                    self.release(&rest).await;
+                    break 'outer;
+                }
+                let now = now_ms();
+                if let Err(wait) = pace.pair(&c.recipient, now) {
+                    let until = now + wait as i64;
+                    self.record(&c.message_id, None, Outcome::Defer { until }).await;
+                    continue;
+                }
+                while let Err(wait) = pace.channel.try_take(now_ms() as u64) {
+                    tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+                }
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break 'outer;
+                };
+                let me = self.clone();
+                let live = live.clone();
+                let throttles = throttles_tx.clone();
+                in_flight.spawn(async move {
+                    me.send(&live, c, throttles).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Stop claiming; let calls already made finish and be recorded.
+        while in_flight.join_next().await.is_some() {}
+    }
+
+    async fn send(&self, live: &LiveChannel, c: Claimed, throttles: mpsc::UnboundedSender<Throttle>) {
+        let started = now_ms();
+        let body: serde_json::Value = match serde_json::from_str(&c.body) {
+            Ok(b) => b,
+            Err(e) => {
+                let error = MetaError {
+                    code: codes::CORRUPT_BODY,
+                    title: "stored body unreadable".into(),
+                    details: Some(e.to_string()),
+                };
+                self.record(&c.message_id, None, Outcome::Failed { at: started, error }).await;
+                return;
+            }
+        };
+        let answer = live
+            .provider
+            .send(SendRequest { message_id: &c.message_id, to: &c.recipient, body: &body })
+            .await;
+        let random: f64 = rand::rng().random();
+        let (outcome, throttle) = policy::decide(&self.cfg, &c, answer, now_ms(), random);
+        if let Some(t) = throttle {
+            let _ = throttles.send(t);
+        }
+        self.record(&c.message_id, Some(started), outcome).await;
+    }
+
+    async fn record(&self, message_id: &str, started: Option<i64>, outcome: Outcome) {
+        // If this fails the lease expires and the message becomes an unknown outcome, which a
+        // status webhook or the unknown-outcome policy resolves: never a blind resend.
+        if let Err(e) = self.store.record_outcome(message_id, &self.owner, started, outcome).await {
+            tracing::error!(error = %e, message_id, "recording an outcome failed");
+        }
+    }
+
+    async fn release(&self, ids: &[String]) {
+        if let Err(e) = self.store.release_claims(&self.owner, ids, now_ms()).await {
+            tracing::warn!(error = %e, "returning claims failed; their leases will expire");
+        }
+    }
+
+    async fn resolve_unknowns(&self, channel_id: &str, now: i64) {
+        let expired = match self.store.expired_unknowns(channel_id, now, 256).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading unknown outcomes failed");
+                return;
+            }
+        };
+        for id in expired {
+            tracing::warn!(message_id = %id, "no status webhook named the message in time");
+            self.record(&id, None, policy::unresolved(&self.cfg, now)).await;
+        }
+    }
+}

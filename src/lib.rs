@@ -1,0 +1,17 @@
+//! Chasqui: a self-hosted WhatsApp Business messaging gateway.
+//!
+//! The binary's layers: `api` (HTTP ingress), `dispatch` (the worker that paces messages out
+//! to providers), `webhooks` (Meta → Chasqui), wired together by `app` from `config`.
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod bootstrap;
+pub mod channels;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod ids;
+pub mod secrets;
+pub mod webhooks;

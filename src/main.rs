@@ -1,0 +1,5 @@
+//! The `chasqui` command.
+
+fn main() -> std::process::ExitCode {
+    chasqui::cli::main()
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a random port, a real database (SQLite and PostgreSQL),
+//! and the sandbox as the Cloud API, all over HTTP.
+
+mod support;
+
+mod cli;
+mod faults;
+mod idempotency;
+mod listing;
+mod refusals;
+mod send;
+mod webhooks;

@@ -1,0 +1,247 @@
+//! Shared test helpers: a real server on a random port over a real database (a fresh SQLite file
+//! or a fresh PostgreSQL database), its in-process sandbox, and an HTTP client.
+
+use std::time::{Duration, Instant};
+
+use chasqui::app::App;
+use chasqui::config::Config;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// Where PostgreSQL tests create their databases (CI starts this server).
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database that is removed when dropped.
+pub struct TestDb {
+    pub url: String,
+    dir: Option<std::path::PathBuf>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn create(backend: Backend) -> Self {
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("chasqui-test-{tag}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                Self { url: format!("sqlite://{}/chasqui.db", dir.display()), dir: Some(dir), pg_name: None }
+            }
+            Backend::Postgres => {
+                let name = format!("chasqui_test_{tag}");
+                let mut admin = sqlx_connect().await;
+                use sqlx::Executor;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .await
+                    .expect("create test database");
+                Self { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), dir: None, pg_name: Some(name) }
+            }
+        }
+    }
+
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.dir.clone().unwrap_or_else(std::env::temp_dir)
+    }
+}
+
+async fn sqlx_connect() -> sqlx::PgConnection {
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+        Ok(c) => c,
+        Err(e) => panic!(
+            "PostgreSQL tests need a server at {PG_ADMIN_URL} (trust auth, user postgres): {e}. \
+             Start it, e.g. `pg_ctlcluster --skip-systemctl-redirect 15 main start`."
+        ),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.pg_name.take() {
+            // Drop in a separate thread with its own runtime: Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+                rt.block_on(async move {
+                    use sqlx::Executor;
+                    let mut admin = sqlx_connect().await;
+                    let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Fast settings for tests: no pacing, short timeouts and waits, quick simulated recipients.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut cfg = Config::default();
+    cfg.listen = "127.0.0.1:0".parse().expect("addr");
+    cfg.database_url = db.url.clone();
+    cfg.secret_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into();
+    cfg.dispatcher.poll_ms = 20;
+    cfg.dispatcher.provider_timeout_ms = 1_000;
+    cfg.dispatcher.retry_base_ms = 20;
+    cfg.dispatcher.retry_max_ms = 200;
+    cfg.dispatcher.unknown_outcome_wait_ms = 2_000;
+    cfg.dispatcher.channel_lease_ms = 3_000;
+    cfg.default_channel.rate_per_sec = 0;
+    cfg.default_channel.pair_interval_ms = 0;
+    cfg.default_channel.app_secret = Some("test-app-secret".into());
+    cfg.default_channel.verify_token = Some("test-verify-token".into());
+    cfg.sandbox.sent_after_ms = 5;
+    cfg.sandbox.delivered_after_ms = 10;
+    cfg.sandbox.read_after_ms = Some(15);
+    cfg.sandbox.webhook_batch_ms = 5;
+    cfg.sandbox.hang_ms = 3_000;
+    cfg
+}
+
+/// A running gateway.
+pub struct TestServer {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    pub db: TestDb,
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
+        let db = TestDb::create(backend).await;
+        let mut cfg = test_config(&db);
+        tweak(&mut cfg);
+        Self::start_on(db, cfg).await
+    }
+
+    pub async fn start_on(db: TestDb, cfg: Config) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let app = App::build(cfg).await.expect("server starts");
+        let base = format!("http://{}", app.local_addr());
+        let key = app.new_api_key().expect("first start creates a key").to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        Self { base, key, http: reqwest::Client::new(), stop: Some(stop), task: Some(task), db }
+    }
+
+    /// Stops the server gracefully and hands back its database.
+    pub async fn stop(mut self) -> TestDb {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
+        }
+        let placeholder = TestDb { url: String::new(), dir: None, pg_name: None };
+        std::mem::replace(&mut self.db, placeholder)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn send(&self, body: &Value) -> reqwest::Response {
+        self.http.post(self.url("/v1/messages")).bearer_auth(&self.key).json(body).send().await.expect("request")
+    }
+
+    /// Sends and expects 202; returns the message id.
+    pub async fn send_ok(&self, body: &Value) -> String {
+        let resp = self.send(body).await;
+        let status = resp.status();
+        let json: Value = resp.json().await.expect("json");
+        assert_eq!(status, 202, "send refused: {json}");
+        json["id"].as_str().expect("id").to_string()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let resp = self.http.get(self.url(path)).bearer_auth(&self.key).send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn message(&self, id: &str) -> Value {
+        let (status, json) = self.get_json(&format!("/v1/messages/{id}")).await;
+        assert_eq!(status, 200, "{json}");
+        json
+    }
+
+    /// Waits until every message has reached one of `statuses`; returns them.
+    pub async fn wait_for(&self, ids: &[String], statuses: &[&str], within: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let mut all = Vec::with_capacity(ids.len());
+            for id in ids {
+                all.push(self.message(id).await);
+            }
+            let done = all.iter().all(|m| statuses.contains(&m["status"].as_str().unwrap_or("")));
+            if done {
+                return all;
+            }
+            if Instant::now() > deadline {
+                let stuck: Vec<_> = all
+                    .iter()
+                    .filter(|m| !statuses.contains(&m["status"].as_str().unwrap_or("")))
+                    .map(|m| json!({"id": m["id"], "status": m["status"], "timeline": m["timeline"]}))
+                    .take(3)
+                    .collect();
+                panic!("messages did not reach {statuses:?} in {within:?}: {}", Value::Array(stuck));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The sandbox's log of received messages (control API).
+    pub async fn sandbox_messages(&self) -> Vec<Value> {
+        let (status, json) = self.get_json("/v1/sandbox/messages?limit=100000").await;
+        assert_eq!(status, 200, "{json}");
+        json["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn patch_sandbox(&self, patch: Value) {
+        let resp = self
+            .http
+            .patch(self.url("/v1/sandbox/settings"))
+            .bearer_auth(&self.key)
+            .json(&patch)
+            .send()
+            .await
+            .expect("request");
+        assert!(resp.status().is_success(), "patch sandbox: {}", resp.text().await.unwrap_or_default());
+    }
+}
+
+/// Runs a scenario on SQLite and on PostgreSQL, as two tests named `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
