@@ -54,23 +54,35 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let sealer = Sealer::load(&config.secret_key, &config.secret_key_file)?;
         let store = open_store(&config).await?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Bind(config.listen, e))?;
-        let addr = listener.local_addr().map_err(|e| StartError::Bind(config.listen, e))?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartError::Bind(config.listen, e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Bind(config.listen, e))?;
         let boot = bootstrap::run(store.as_ref(), &config, &sealer).await?;
 
         let ch = &config.default_channel;
-        let sandbox = (ch.provider == "sandbox" && ch.base_url.as_deref().unwrap_or("").is_empty()).then(|| {
-            let mut settings = config.sandbox.clone();
-            settings.webhook_url = Some(format!("http://{addr}/webhooks/meta"));
-            settings.app_secret = boot.sandbox_app_secret.clone();
-            settings.access_token = Some(ch.access_token.clone().unwrap_or_else(|| "sandbox-token".into()));
-            settings.display_phone_number = ch.display_phone_number.trim_start_matches('+').to_string();
-            let sandbox = Sandbox::new(settings);
-            sandbox.spawn_workers();
-            sandbox
-        });
+        let sandbox = (ch.provider == "sandbox" && ch.base_url.as_deref().unwrap_or("").is_empty())
+            .then(|| {
+                let mut settings = config.sandbox.clone();
+                settings.webhook_url = Some(format!("http://{addr}/webhooks/meta"));
+                settings.app_secret = boot.sandbox_app_secret.clone();
+                settings.access_token = Some(
+                    ch.access_token
+                        .clone()
+                        .unwrap_or_else(|| "sandbox-token".into()),
+                );
+                settings.display_phone_number =
+                    ch.display_phone_number.trim_start_matches('+').to_string();
+                let sandbox = Sandbox::new(settings);
+                sandbox.spawn_workers();
+                sandbox
+            });
 
-        let client = chasqui_provider::http_client(Duration::from_millis(config.dispatcher.provider_timeout_ms));
+        let client = chasqui_provider::http_client(Duration::from_millis(
+            config.dispatcher.provider_timeout_ms,
+        ));
         let channels = Arc::new(ChannelDirectory::new(
             store.clone(),
             sealer,
@@ -88,8 +100,20 @@ impl App {
                 wake.clone(),
             )
         });
-        let state = AppState { store, keys: Default::default(), channels, wake, sandbox };
-        Ok(Self { listener, addr, state, dispatcher, new_api_key: boot.new_api_key })
+        let state = AppState {
+            store,
+            keys: Default::default(),
+            channels,
+            wake,
+            sandbox,
+        };
+        Ok(Self {
+            listener,
+            addr,
+            state,
+            dispatcher,
+            new_api_key: boot.new_api_key,
+        })
     }
 
     /// The bound address.
@@ -108,7 +132,10 @@ impl App {
     }
 
     /// Serves until `shutdown` completes; then stops claiming, finishes in-flight work and exits.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
         let refresher = {

@@ -23,14 +23,23 @@ pub struct Bootstrapped {
 }
 
 /// Ensures the default workspace and channel; creates an API key if the workspace has none.
-pub async fn run(store: &dyn Store, config: &Config, sealer: &Sealer) -> Result<Bootstrapped, StoreError> {
+pub async fn run(
+    store: &dyn Store,
+    config: &Config,
+    sealer: &Sealer,
+) -> Result<Bootstrapped, StoreError> {
     let now = now_ms();
-    store.ensure_workspace(DEFAULT_WORKSPACE, "Default", now).await?;
+    store
+        .ensure_workspace(DEFAULT_WORKSPACE, "Default", now)
+        .await?;
     let ch = &config.default_channel;
     // Without a configured secret the in-process sandbox gets a fresh one each start: it lives in
     // this process only, so nothing outside needs to know it.
     let app_secret = ch.app_secret.clone().unwrap_or_else(ids::random_token);
-    let verify_token = ch.verify_token.clone().unwrap_or_else(|| "chasqui-sandbox".into());
+    let verify_token = ch
+        .verify_token
+        .clone()
+        .unwrap_or_else(|| "chasqui-sandbox".into());
     let channel = Channel {
         id: DEFAULT_CHANNEL.into(),
         workspace_id: DEFAULT_WORKSPACE.into(),
@@ -55,11 +64,18 @@ pub async fn run(store: &dyn Store, config: &Config, sealer: &Sealer) -> Result<
     } else {
         None
     };
-    Ok(Bootstrapped { new_api_key, sandbox_app_secret: app_secret })
+    Ok(Bootstrapped {
+        new_api_key,
+        sandbox_app_secret: app_secret,
+    })
 }
 
 /// Creates an API key for `workspace_id` and returns it; only its hash is stored.
-pub async fn create_api_key(store: &dyn Store, workspace_id: &str, name: &str) -> Result<String, StoreError> {
+pub async fn create_api_key(
+    store: &dyn Store,
+    workspace_id: &str,
+    name: &str,
+) -> Result<String, StoreError> {
     let key = ids::api_key();
     store
         .insert_api_key(

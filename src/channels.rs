@@ -35,8 +35,19 @@ pub struct ChannelDirectory {
 
 impl ChannelDirectory {
     /// An empty directory; call `refresh` to fill it.
-    pub fn new(store: Arc<dyn Store>, sealer: Sealer, client: reqwest::Client, sandbox_base: String) -> Self {
-        Self { store, sealer, client, sandbox_base, live: RwLock::new(HashMap::new()) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        sealer: Sealer,
+        client: reqwest::Client,
+        sandbox_base: String,
+    ) -> Self {
+        Self {
+            store,
+            sealer,
+            client,
+            sandbox_base,
+            live: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Reloads channels from the store, rebuilding only those that changed.

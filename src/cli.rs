@@ -58,7 +58,11 @@ enum Command {
         #[arg(long)]
         webhook_url: Option<String>,
         /// App secret that signs the webhooks (X-Hub-Signature-256).
-        #[arg(long, env = "CHASQUI_SANDBOX_APP_SECRET", default_value = "sandbox-app-secret")]
+        #[arg(
+            long,
+            env = "CHASQUI_SANDBOX_APP_SECRET",
+            default_value = "sandbox-app-secret"
+        )]
         app_secret: String,
         /// Bearer token the simulated Graph API requires (any non-empty one when absent).
         #[arg(long, env = "CHASQUI_SANDBOX_ACCESS_TOKEN")]
@@ -91,7 +95,10 @@ fn load(common: &Common) -> Result<Config, String> {
 fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -117,7 +124,10 @@ pub async fn shutdown_signal() {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("chasqui: cannot start the async runtime: {e}");
@@ -155,21 +165,33 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Key { action: KeyAction::Create { common, name } } => {
+        Command::Key {
+            action: KeyAction::Create { common, name },
+        } => {
             let cfg = load(&common)?;
             init_logging("warn");
             let store = app::open_store(&cfg).await.map_err(|e| e.to_string())?;
             store
-                .ensure_workspace(bootstrap::DEFAULT_WORKSPACE, "Default", crate::clock::now_ms())
+                .ensure_workspace(
+                    bootstrap::DEFAULT_WORKSPACE,
+                    "Default",
+                    crate::clock::now_ms(),
+                )
                 .await
                 .map_err(|e| e.to_string())?;
-            let key = bootstrap::create_api_key(store.as_ref(), bootstrap::DEFAULT_WORKSPACE, &name)
-                .await
-                .map_err(|e| e.to_string())?;
+            let key =
+                bootstrap::create_api_key(store.as_ref(), bootstrap::DEFAULT_WORKSPACE, &name)
+                    .await
+                    .map_err(|e| e.to_string())?;
             println!("{key}");
             Ok(())
         }
-        Command::Sandbox { listen, webhook_url, app_secret, access_token } => {
+        Command::Sandbox {
+            listen,
+            webhook_url,
+            app_secret,
+            access_token,
+        } => {
             init_logging("info");
             let settings = chasqui_provider::sandbox::SandboxSettings {
                 webhook_url,
@@ -177,7 +199,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 access_token,
                 ..Default::default()
             };
-            let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             tracing::info!(%listen, "sandbox listening (Graph API at /, control API at /sandbox/)");
             chasqui_provider::sandbox::serve_standalone(listener, settings, shutdown_signal())
                 .await

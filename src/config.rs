@@ -167,7 +167,10 @@ impl Config {
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigError(format!("config file {} does not exist", path.display())));
+                return Err(ConfigError(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
             }
             builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
         }
@@ -195,16 +198,25 @@ impl Config {
             )));
         }
         if ch.provider != "sandbox" && ch.access_token.is_none() {
-            return Err(ConfigError(format!("default_channel.access_token is required for {}", ch.provider)));
+            return Err(ConfigError(format!(
+                "default_channel.access_token is required for {}",
+                ch.provider
+            )));
         }
         if ch.provider == "cloud_api" && ch.app_secret.is_none() {
-            return Err(ConfigError("default_channel.app_secret is required for cloud_api".into()));
+            return Err(ConfigError(
+                "default_channel.app_secret is required for cloud_api".into(),
+            ));
         }
         if !(0..=1000).contains(&ch.rate_per_sec) {
-            return Err(ConfigError("default_channel.rate_per_sec must be between 0 and 1000".into()));
+            return Err(ConfigError(
+                "default_channel.rate_per_sec must be between 0 and 1000".into(),
+            ));
         }
         if self.dispatcher.batch < 1 || self.dispatcher.max_in_flight < 1 {
-            return Err(ConfigError("dispatcher.batch and dispatcher.max_in_flight must be at least 1".into()));
+            return Err(ConfigError(
+                "dispatcher.batch and dispatcher.max_in_flight must be at least 1".into(),
+            ));
         }
         Ok(())
     }

@@ -18,7 +18,10 @@ pub fn api_key() -> String {
     use base64::Engine;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("chq_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    format!(
+        "chq_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
 }
 
 /// Lower-case hex SHA-256 of `data` (API keys are stored and looked up by this).
@@ -43,7 +46,10 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("chq_") && a.len() > 40);
         assert_eq!(sha256_hex(a.as_bytes()), sha256_hex(a.as_bytes()));
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -66,7 +66,10 @@ impl Sealer {
     pub fn seal(&self, plain: &str) -> String {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         // Encryption with a valid key and in-memory buffers cannot fail.
-        let sealed = self.cipher.encrypt(&nonce, plain.as_bytes()).unwrap_or_default();
+        let sealed = self
+            .cipher
+            .encrypt(&nonce, plain.as_bytes())
+            .unwrap_or_default();
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
         B64.encode(out)
@@ -80,7 +83,10 @@ impl Sealer {
         }
         let (nonce, body) = bytes.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| SecretError::Undecryptable)?;
-        let plain = self.cipher.decrypt(&Nonce::from(nonce), body).map_err(|_| SecretError::Undecryptable)?;
+        let plain = self
+            .cipher
+            .decrypt(&Nonce::from(nonce), body)
+            .map_err(|_| SecretError::Undecryptable)?;
         String::from_utf8(plain).map_err(|_| SecretError::Undecryptable)
     }
 }

@@ -24,7 +24,11 @@ pub struct KeyCache {
 
 impl KeyCache {
     /// The live key for `token`, from cache or store.
-    pub async fn lookup(&self, store: &Arc<dyn Store>, token: &str) -> Result<Option<ApiKey>, ApiError> {
+    pub async fn lookup(
+        &self,
+        store: &Arc<dyn Store>,
+        token: &str,
+    ) -> Result<Option<ApiKey>, ApiError> {
         let hash = sha256_hex(token.as_bytes());
         if let Ok(entries) = self.entries.lock() {
             if let Some((key, at)) = entries.get(&hash) {
@@ -50,15 +54,26 @@ pub struct Caller(pub ApiKey);
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::MissingApiKey)?;
-        state.keys.lookup(&state.store, token).await?.map(Caller).ok_or(ApiError::InvalidApiKey)
+        state
+            .keys
+            .lookup(&state.store, token)
+            .await?
+            .map(Caller)
+            .ok_or(ApiError::InvalidApiKey)
     }
 }

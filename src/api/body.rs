@@ -38,7 +38,8 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         let raw = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
-        let value = serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        let value =
+            serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
         Ok(Self { value, raw })
     }
 }

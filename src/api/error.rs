@@ -57,7 +57,9 @@ impl ApiError {
         match self {
             Self::MissingApiKey => ("missing_api_key", StatusCode::UNAUTHORIZED),
             Self::InvalidApiKey => ("invalid_api_key", StatusCode::UNAUTHORIZED),
-            Self::UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            Self::UnsupportedMediaType => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
             Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Self::InvalidJson(_) => ("invalid_json", StatusCode::BAD_REQUEST),
             Self::Validation(_) => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY),
@@ -93,15 +95,19 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Validation(problems) => body["errors"] = json!(problems),
             Self::BadParameter { field, message } => {
-                body["errors"] = json!([{ "field": field, "code": "invalid_value", "message": message }])
+                body["errors"] =
+                    json!([{ "field": field, "code": "invalid_value", "message": message }])
             }
             _ => {}
         }
         let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }

@@ -14,6 +14,10 @@ pub async fn live() -> Json<Value> {
 
 /// `GET /readyz`: the database answers.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.store.ping().await.map_err(|_| ApiError::Unavailable)?;
+    state
+        .store
+        .ping()
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
     Ok(Json(json!({ "status": "ready" })))
 }

@@ -23,8 +23,14 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(raw) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let bad = |message: &str| ApiError::BadParameter { field: "Idempotency-Key".into(), message: message.into() };
-    let key = raw.to_str().map_err(|_| bad("must be printable ASCII"))?.trim();
+    let bad = |message: &str| ApiError::BadParameter {
+        field: "Idempotency-Key".into(),
+        message: message.into(),
+    };
+    let key = raw
+        .to_str()
+        .map_err(|_| bad("must be printable ASCII"))?
+        .trim();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
         return Err(bad("must be 1 to 255 characters"));
     }
@@ -39,14 +45,24 @@ async fn pick_channel(
 ) -> Result<Option<Channel>, ApiError> {
     let found = match requested {
         None | Some(Value::Null) => state.store.default_channel(workspace).await?,
-        Some(Value::String(r)) if !r.trim().is_empty() => state.store.find_channel(workspace, r.trim()).await?,
+        Some(Value::String(r)) if !r.trim().is_empty() => {
+            state.store.find_channel(workspace, r.trim()).await?
+        }
         Some(_) => {
-            problems.push(Problem::new("channel", "invalid_type", "must be a channel id or its sender number"));
+            problems.push(Problem::new(
+                "channel",
+                "invalid_type",
+                "must be a channel id or its sender number",
+            ));
             return Ok(None);
         }
     };
     if found.is_none() {
-        problems.push(Problem::new("channel", "unknown_channel", "no such channel in this workspace"));
+        problems.push(Problem::new(
+            "channel",
+            "unknown_channel",
+            "no such channel in this workspace",
+        ));
     }
     Ok(found)
 }
@@ -62,7 +78,9 @@ pub async fn create(
     let request_hash = ids::sha256_hex(body.value.to_string().as_bytes());
     let mut value = body.value;
     let Some(fields) = value.as_object_mut() else {
-        return Err(ApiError::InvalidJson("the body must be a JSON object".into()));
+        return Err(ApiError::InvalidJson(
+            "the body must be a JSON object".into(),
+        ));
     };
     let requested_channel = fields.remove("channel");
     let parsed = parse_outbound(&value);
@@ -79,7 +97,11 @@ pub async fn create(
         kind: msg.kind.as_str().to_string(),
         body: msg.body.to_string(),
         created_at: now_ms(),
-        idempotency: idempotency.map(|k| IdempotencyClaim { api_key_id: key.id.clone(), key: k, request_hash }),
+        idempotency: idempotency.map(|k| IdempotencyClaim {
+            api_key_id: key.id.clone(),
+            key: k,
+            request_hash,
+        }),
     };
     match state.store.accept_message(new).await? {
         AcceptOutcome::Created(m) => {
@@ -97,16 +119,26 @@ pub async fn get_one(
     Caller(key): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let detail = state.store.get_message(&key.workspace_id, &id).await?.ok_or(ApiError::NotFound(format!("message {id}")))?;
+    let detail = state
+        .store
+        .get_message(&key.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(format!("message {id}")))?;
     Ok(Json(views::detail(&detail)))
 }
 
 fn bad(field: &str, message: &str) -> ApiError {
-    ApiError::BadParameter { field: field.into(), message: message.into() }
+    ApiError::BadParameter {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
-    let mut f = MessageFilter { limit: 50, ..Default::default() };
+    let mut f = MessageFilter {
+        limit: 50,
+        ..Default::default()
+    };
     for (k, v) in q {
         match k.as_str() {
             "to" => {
@@ -115,11 +147,20 @@ fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
             }
             "status" => {
                 f.status = Some(MessageStatus::parse(v).ok_or_else(|| {
-                    bad("status", "must be one of queued, sending, sent, delivered, read, failed")
+                    bad(
+                        "status",
+                        "must be one of queued, sending, sent, delivered, read, failed",
+                    )
                 })?)
             }
-            "since" => f.created_from = Some(parse_rfc3339(v).ok_or_else(|| bad("since", "must be an RFC 3339 time"))?),
-            "until" => f.created_to = Some(parse_rfc3339(v).ok_or_else(|| bad("until", "must be an RFC 3339 time"))?),
+            "since" => {
+                f.created_from =
+                    Some(parse_rfc3339(v).ok_or_else(|| bad("since", "must be an RFC 3339 time"))?)
+            }
+            "until" => {
+                f.created_to =
+                    Some(parse_rfc3339(v).ok_or_else(|| bad("until", "must be an RFC 3339 time"))?)
+            }
             "limit" => {
                 f.limit = v
                     .parse()
@@ -131,10 +172,17 @@ fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
                 f.before_seq = Some(
                     v.strip_prefix('c')
                         .and_then(|n| n.parse().ok())
-                        .ok_or_else(|| bad("cursor", "must be a next_cursor from an earlier page"))?,
+                        .ok_or_else(|| {
+                            bad("cursor", "must be a next_cursor from an earlier page")
+                        })?,
                 )
             }
-            other => return Err(bad(other, "unknown query parameter (use to, status, since, until, limit, cursor)")),
+            other => {
+                return Err(bad(
+                    other,
+                    "unknown query parameter (use to, status, since, until, limit, cursor)",
+                ))
+            }
         }
     }
     Ok(f)
@@ -147,8 +195,13 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let filter = filter_from(&q)?;
-    let page = state.store.list_messages(&key.workspace_id, &filter).await?;
-    let next = (page.len() as i64 == filter.limit).then(|| page.last().map(|m| format!("c{}", m.seq))).flatten();
+    let page = state
+        .store
+        .list_messages(&key.workspace_id, &filter)
+        .await?;
+    let next = (page.len() as i64 == filter.limit)
+        .then(|| page.last().map(|m| format!("c{}", m.seq)))
+        .flatten();
     Ok(Json(json!({
         "data": page.iter().map(views::message).collect::<Vec<_>>(),
         "next_cursor": next,

@@ -52,7 +52,10 @@ pub fn router(state: AppState) -> Router {
                 "/v1/sandbox",
                 sandbox
                     .control_router()
-                    .layer(middleware::from_fn_with_state(state.clone(), require_api_key)),
+                    .layer(middleware::from_fn_with_state(
+                        state.clone(),
+                        require_api_key,
+                    )),
             );
     }
     app.fallback(|| async { ApiError::NotFound("route".into()) })
@@ -60,8 +63,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn require_api_key(State(state): State<AppState>, req: Request, next: Next) -> Result<Response, ApiError> {
+async fn require_api_key(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     let (mut parts, body) = req.into_parts();
-    <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state).await?;
+    <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state)
+        .await?;
     Ok(next.run(Request::from_parts(parts, body)).await)
 }

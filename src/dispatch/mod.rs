@@ -36,19 +36,30 @@ impl Dispatcher {
         owner: String,
         wake: Arc<Notify>,
     ) -> Arc<Self> {
-        Arc::new(Self { store, channels, cfg, owner, wake })
+        Arc::new(Self {
+            store,
+            channels,
+            cfg,
+            owner,
+            wake,
+        })
     }
 
     /// Runs until `shutdown` turns true, then stops claiming, lets in-flight calls finish,
     /// returns unsent claims and gives up its channel leases.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let mut workers: HashMap<String, (JoinHandle<()>, watch::Sender<bool>)> = HashMap::new();
-        let renew = std::time::Duration::from_millis((self.cfg.channel_lease_ms / 3).max(50) as u64);
+        let renew =
+            std::time::Duration::from_millis((self.cfg.channel_lease_ms / 3).max(50) as u64);
         loop {
             if let Err(e) = self.channels.refresh().await {
                 tracing::warn!(error = %e, "refreshing channels failed");
             }
-            match self.store.lease_channels(&self.owner, now_ms(), self.cfg.channel_lease_ms).await {
+            match self
+                .store
+                .lease_channels(&self.owner, now_ms(), self.cfg.channel_lease_ms)
+                .await
+            {
                 Ok(owned) => {
                     let owned: Vec<String> = owned.into_iter().map(|c| c.id).collect();
                     workers.retain(|id, (handle, stop)| {
@@ -59,10 +70,11 @@ impl Dispatcher {
                         keep
                     });
                     for id in owned {
-                        if !workers.contains_key(&id) {
+                        if let std::collections::hash_map::Entry::Vacant(slot) = workers.entry(id) {
                             let (stop_tx, stop_rx) = watch::channel(false);
-                            let handle = tokio::spawn(self.clone().work(id.clone(), stop_rx));
-                            workers.insert(id, (handle, stop_tx));
+                            let handle =
+                                tokio::spawn(self.clone().work(slot.key().clone(), stop_rx));
+                            slot.insert((handle, stop_tx));
                         }
                     }
                 }

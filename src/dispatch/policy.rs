@@ -41,14 +41,29 @@ pub fn decide(
         SendOutcome::Accepted { wamid, .. } => return (Outcome::Sent { wamid, at: now }, None),
         SendOutcome::Unknown { reason } => {
             let reconcile_by = now + cfg.unknown_outcome_wait_ms;
-            return (Outcome::Unknown { at: now, reason, reconcile_by }, None);
+            return (
+                Outcome::Unknown {
+                    at: now,
+                    reason,
+                    reconcile_by,
+                },
+                None,
+            );
         }
         SendOutcome::NotSent { reason } => (
-            MetaError { code: codes::TRANSPORT, title: "provider unreachable".into(), details: Some(reason) },
+            MetaError {
+                code: codes::TRANSPORT,
+                title: "provider unreachable".into(),
+                details: Some(reason),
+            },
             ErrorClass::Retry,
             None,
         ),
-        SendOutcome::Rejected { http_status, error, retry_after_secs } => {
+        SendOutcome::Rejected {
+            http_status,
+            error,
+            retry_after_secs,
+        } => {
             let class = classify(error.code, Some(http_status));
             (error, class, retry_after_secs)
         }
@@ -63,7 +78,11 @@ pub fn decide(
     let attempt = u32::try_from(claimed.attempts + 1).unwrap_or(u32::MAX);
     let mut delay = backoff.delay(attempt, random).as_millis() as i64;
     if let Some(secs) = retry_after {
-        delay = delay.max(i64::try_from(secs).unwrap_or(i64::MAX / 2).saturating_mul(1000));
+        delay = delay.max(
+            i64::try_from(secs)
+                .unwrap_or(i64::MAX / 2)
+                .saturating_mul(1000),
+        );
     }
     let next = now.saturating_add(delay);
     if next > claimed.created_at.saturating_add(cfg.retry_deadline_ms) {
@@ -74,7 +93,14 @@ pub fn decide(
         ErrorClass::ThrottlePair => Some(Throttle::Pair(claimed.recipient.clone(), next)),
         _ => None,
     };
-    (Outcome::Retry { at: now, next_attempt_at: next, error }, throttle)
+    (
+        Outcome::Retry {
+            at: now,
+            next_attempt_at: next,
+            error,
+        },
+        throttle,
+    )
 }
 
 /// The outcome for an unknown outcome whose wait ended with no status webhook.
@@ -99,20 +125,36 @@ mod tests {
     use super::*;
 
     fn claimed(attempts: i64) -> Claimed {
-        Claimed { message_id: "m".into(), recipient: "5215512345678".into(), body: "{}".into(), attempts, created_at: 0 }
+        Claimed {
+            message_id: "m".into(),
+            recipient: "5215512345678".into(),
+            body: "{}".into(),
+            attempts,
+            created_at: 0,
+        }
     }
 
     fn rejected(code: i64, http_status: u16) -> SendOutcome {
         SendOutcome::Rejected {
             http_status,
-            error: MetaError { code, title: "t".into(), details: None },
+            error: MetaError {
+                code,
+                title: "t".into(),
+                details: None,
+            },
             retry_after_secs: None,
         }
     }
 
     #[test]
     fn permanent_errors_fail_at_once() {
-        let (out, t) = decide(&DispatcherConfig::default(), &claimed(0), rejected(131026, 400), 10, 0.5);
+        let (out, t) = decide(
+            &DispatcherConfig::default(),
+            &claimed(0),
+            rejected(131026, 400),
+            10,
+            0.5,
+        );
         assert!(matches!(out, Outcome::Failed { error, .. } if error.code == 131026));
         assert_eq!(t, None);
     }
@@ -129,7 +171,10 @@ mod tests {
 
     #[test]
     fn retries_stop_at_the_deadline() {
-        let cfg = DispatcherConfig { retry_deadline_ms: 1_000, ..Default::default() };
+        let cfg = DispatcherConfig {
+            retry_deadline_ms: 1_000,
+            ..Default::default()
+        };
         let (out, _) = decide(&cfg, &claimed(3), rejected(131000, 500), 900, 0.9);
         assert!(matches!(out, Outcome::Failed { .. }));
     }
@@ -139,20 +184,41 @@ mod tests {
         let cfg = DispatcherConfig::default();
         let sent = SendOutcome::Rejected {
             http_status: 503,
-            error: MetaError { code: 2, title: "t".into(), details: None },
+            error: MetaError {
+                code: 2,
+                title: "t".into(),
+                details: None,
+            },
             retry_after_secs: Some(120),
         };
         let (out, _) = decide(&cfg, &claimed(0), sent, 0, 0.0);
-        assert!(matches!(out, Outcome::Retry { next_attempt_at, .. } if next_attempt_at >= 120_000));
+        assert!(
+            matches!(out, Outcome::Retry { next_attempt_at, .. } if next_attempt_at >= 120_000)
+        );
     }
 
     #[test]
     fn unknown_outcomes_wait_for_a_webhook_and_never_resend_at_once() {
         let cfg = DispatcherConfig::default();
-        let (out, _) = decide(&cfg, &claimed(0), SendOutcome::Unknown { reason: "timeout".into() }, 5, 0.0);
-        assert!(matches!(out, Outcome::Unknown { reconcile_by, .. } if reconcile_by == 5 + cfg.unknown_outcome_wait_ms));
-        let fail = DispatcherConfig { unknown_outcome_policy: UnknownOutcomePolicy::Fail, ..Default::default() };
-        assert!(matches!(unresolved(&fail, 1), Outcome::Failed { error, .. } if error.code == codes::UNKNOWN_OUTCOME));
+        let (out, _) = decide(
+            &cfg,
+            &claimed(0),
+            SendOutcome::Unknown {
+                reason: "timeout".into(),
+            },
+            5,
+            0.0,
+        );
+        assert!(
+            matches!(out, Outcome::Unknown { reconcile_by, .. } if reconcile_by == 5 + cfg.unknown_outcome_wait_ms)
+        );
+        let fail = DispatcherConfig {
+            unknown_outcome_policy: UnknownOutcomePolicy::Fail,
+            ..Default::default()
+        };
+        assert!(
+            matches!(unresolved(&fail, 1), Outcome::Failed { error, .. } if error.code == codes::UNKNOWN_OUTCOME)
+        );
         assert!(matches!(unresolved(&cfg, 1), Outcome::Resend { .. }));
     }
 }

@@ -140,19 +140,23 @@ impl Dispatcher {
             let mut pending = claimed.into_iter();
             while let Some(c) = pending.next() {
                 if *stop.borrow() {
-                    let rest: Vec<String> =
-                        std::iter::once(c).chain(pending).map(|c| c.message_id).collect();
+                    let rest: Vec<String> = std::iter::once(c)
+                        .chain(pending)
+                        .map(|c| c.message_id)
+                        .collect();
                     self.release(&rest).await;
                     break 'outer;
                 }
+                while let Err(wait) = pace.channel.try_take(now_ms() as u64) {
+                    tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
+                }
+                // The pair rate is judged at send time, after any wait for the channel.
                 let now = now_ms();
                 if let Err(wait) = pace.pair(&c.recipient, now) {
                     let until = now + wait as i64;
-                    self.record(&c.message_id, None, Outcome::Defer { until }).await;
+                    self.record(&c.message_id, None, Outcome::Defer { until })
+                        .await;
                     continue;
-                }
-                while let Err(wait) = pace.channel.try_take(now_ms() as u64) {
-                    tokio::time::sleep(Duration::from_millis(wait.max(1))).await;
                 }
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     break 'outer;
@@ -170,7 +174,12 @@ impl Dispatcher {
         while in_flight.join_next().await.is_some() {}
     }
 
-    async fn send(&self, live: &LiveChannel, c: Claimed, throttles: mpsc::UnboundedSender<Throttle>) {
+    async fn send(
+        &self,
+        live: &LiveChannel,
+        c: Claimed,
+        throttles: mpsc::UnboundedSender<Throttle>,
+    ) {
         let started = now_ms();
         let body: serde_json::Value = match serde_json::from_str(&c.body) {
             Ok(b) => b,
@@ -180,13 +189,18 @@ impl Dispatcher {
                     title: "stored body unreadable".into(),
                     details: Some(e.to_string()),
                 };
-                self.record(&c.message_id, None, Outcome::Failed { at: started, error }).await;
+                self.record(&c.message_id, None, Outcome::Failed { at: started, error })
+                    .await;
                 return;
             }
         };
         let answer = live
             .provider
-            .send(SendRequest { message_id: &c.message_id, to: &c.recipient, body: &body })
+            .send(SendRequest {
+                message_id: &c.message_id,
+                to: &c.recipient,
+                body: &body,
+            })
             .await;
         let random: f64 = rand::rng().random();
         let (outcome, throttle) = policy::decide(&self.cfg, &c, answer, now_ms(), random);
@@ -199,7 +213,11 @@ impl Dispatcher {
     async fn record(&self, message_id: &str, started: Option<i64>, outcome: Outcome) {
         // If this fails the lease expires and the message becomes an unknown outcome, which a
         // status webhook or the unknown-outcome policy resolves: never a blind resend.
-        if let Err(e) = self.store.record_outcome(message_id, &self.owner, started, outcome).await {
+        if let Err(e) = self
+            .store
+            .record_outcome(message_id, &self.owner, started, outcome)
+            .await
+        {
             tracing::error!(error = %e, message_id, "recording an outcome failed");
         }
     }
@@ -220,7 +238,8 @@ impl Dispatcher {
         };
         for id in expired {
             tracing::warn!(message_id = %id, "no status webhook named the message in time");
-            self.record(&id, None, policy::unresolved(&self.cfg, now)).await;
+            self.record(&id, None, policy::unresolved(&self.cfg, now))
+                .await;
         }
     }
 }

@@ -22,10 +22,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Meta's verification: echo `hub.challenge` when `hub.verify_token` is a channel's verify token.
-async fn subscribe(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn subscribe(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mode_ok = q.get("hub.mode").map(String::as_str) == Some("subscribe");
     let token = q.get("hub.verify_token");
-    let known = token.is_some_and(|t| state.channels.all().iter().any(|c| c.verify_token.as_ref() == Some(t)));
+    let known = token.is_some_and(|t| {
+        state
+            .channels
+            .all()
+            .iter()
+            .any(|c| c.verify_token.as_ref() == Some(t))
+    });
     match (mode_ok && known, q.get("hub.challenge")) {
         (true, Some(challenge)) => (StatusCode::OK, challenge.clone()).into_response(),
         _ => (StatusCode::FORBIDDEN, "verification failed").into_response(),
@@ -59,7 +68,10 @@ impl IntoResponse for Refusal {
 
 /// Verifies the signature over the raw body, then applies every status in the batch.
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(sig) = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok()) else {
+    let Some(sig) = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok())
+    else {
         return Refusal::MissingSignature.into_response();
     };
     // The signature is per Meta app: only channels whose app secret verified it may be touched.
@@ -67,7 +79,11 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         .channels
         .all()
         .iter()
-        .filter(|c| c.app_secret.as_ref().is_some_and(|s| verify_signature(s.as_bytes(), &body, sig)))
+        .filter(|c| {
+            c.app_secret
+                .as_ref()
+                .is_some_and(|s| verify_signature(s.as_bytes(), &body, sig))
+        })
         .map(|c| (c.channel.phone_number_id.clone(), c.channel.id.clone()))
         .collect();
     if verified.is_empty() {
@@ -85,10 +101,17 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         // Inbound messages and other fields are answered 200 so Meta does not retry them.
         return (StatusCode::OK, Json(json!({ "applied": 0 }))).into_response();
     }
-    match state.store.apply_statuses(&verified, &updates, now_ms()).await {
+    match state
+        .store
+        .apply_statuses(&verified, &updates, now_ms())
+        .await
+    {
         Ok(report) => {
             if report.unmatched > 0 {
-                tracing::debug!(unmatched = report.unmatched, "statuses naming no known message");
+                tracing::debug!(
+                    unmatched = report.unmatched,
+                    "statuses naming no known message"
+                );
             }
             (StatusCode::OK, Json(json!(report))).into_response()
         }

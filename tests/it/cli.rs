@@ -15,7 +15,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_chasqui");
 const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
 }
 
 fn chasqui(db: &TestDb) -> Command {
@@ -39,7 +42,7 @@ impl Drop for Proc {
 }
 
 async fn wait_ready(base: &str) {
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
@@ -58,7 +61,10 @@ fn serve(db: &TestDb, port: u16, sandbox_port: u16) -> (Proc, Option<String>) {
     let mut child = chasqui(db)
         .arg("serve")
         .env("CHASQUI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CHASQUI_DEFAULT_CHANNEL__BASE_URL", format!("http://127.0.0.1:{sandbox_port}"))
+        .env(
+            "CHASQUI_DEFAULT_CHANNEL__BASE_URL",
+            format!("http://127.0.0.1:{sandbox_port}"),
+        )
         .env("CHASQUI_DEFAULT_CHANNEL__APP_SECRET", "crash-secret")
         .env("CHASQUI_DEFAULT_CHANNEL__RATE_PER_SEC", "0")
         .env("CHASQUI_DEFAULT_CHANNEL__PAIR_INTERVAL_MS", "0")
@@ -74,10 +80,13 @@ fn serve(db: &TestDb, port: u16, sandbox_port: u16) -> (Proc, Option<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let key = BufReader::new(stdout).lines().map_while(Result::ok).find_map(|l| {
-            let l = l.trim().to_string();
-            l.starts_with("chq_").then_some(l)
-        });
+        let key = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                let l = l.trim().to_string();
+                l.starts_with("chq_").then_some(l)
+            });
         let _ = tx.send(key);
     });
     let key = rx.recv_timeout(Duration::from_millis(2_000)).ok().flatten();
@@ -87,19 +96,39 @@ fn serve(db: &TestDb, port: u16, sandbox_port: u16) -> (Proc, Option<String>) {
 async fn key_create_prints_a_working_key(backend: Backend) {
     let db = TestDb::create(backend).await;
     let migrate = chasqui(&db).arg("migrate").output().expect("migrate");
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
-    let out = chasqui(&db).args(["key", "create", "--name", "ci"]).output().expect("key create");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    let out = chasqui(&db)
+        .args(["key", "create", "--name", "ci"])
+        .output()
+        .expect("key create");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).expect("utf8");
     let key = stdout.trim();
-    assert_eq!(stdout.lines().count(), 1, "the key alone on stdout: {stdout:?}");
+    assert_eq!(
+        stdout.lines().count(),
+        1,
+        "the key alone on stdout: {stdout:?}"
+    );
     assert!(key.starts_with("chq_"));
 
     let port = free_port();
-    let mut child = chasqui(&db).arg("serve").env("CHASQUI_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::piped()).spawn().expect("serve");
+    let mut child = chasqui(&db)
+        .arg("serve")
+        .env("CHASQUI_LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("serve");
     let base = format!("http://127.0.0.1:{port}");
     wait_ready(&base).await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     let resp = http
         .post(format!("{base}/v1/messages"))
         .bearer_auth(key)
@@ -110,13 +139,20 @@ async fn key_create_prints_a_working_key(backend: Backend) {
     assert_eq!(resp.status(), 202);
     // SIGTERM: stop claiming, finish in-flight work, exit 0.
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill").success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill")
+        .success());
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(Instant::now() < deadline, "serve did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "serve did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "clean exit after SIGTERM: {status:?}");
@@ -130,7 +166,12 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
     let _sandbox = Proc(
         Command::new(BIN)
             .args(["sandbox", "--listen", &format!("127.0.0.1:{sandbox_port}")])
-            .args(["--webhook-url", &format!("{base}/webhooks/meta"), "--app-secret", "crash-secret"])
+            .args([
+                "--webhook-url",
+                &format!("{base}/webhooks/meta"),
+                "--app-secret",
+                "crash-secret",
+            ])
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("sandbox"),
@@ -138,9 +179,14 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
     let (server, key) = serve(&db, port, sandbox_port);
     let key = key.expect("first start prints a key");
     wait_ready(&base).await;
-    let http = reqwest::Client::new();
+    let http = crate::support::http();
     // Slow the sandbox a little so calls are in flight when the server dies.
-    let patched = http.patch(format!("{sandbox_base}/sandbox/settings")).json(&json!({"latency_ms": 20})).send().await.expect("patch");
+    let patched = http
+        .patch(format!("{sandbox_base}/sandbox/settings"))
+        .json(&json!({"latency_ms": 20}))
+        .send()
+        .await
+        .expect("patch");
     assert!(patched.status().is_success());
 
     // Load: 16 clients, each sending to its own recipient in order, until the kill.
@@ -154,11 +200,20 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
             let mut n = 0;
             while Instant::now() < stop_at + Duration::from_secs(1) {
                 let body = json!({"to": to, "type": "text", "text": {"body": format!("{n}")}});
-                match http.post(format!("{base}/v1/messages")).bearer_auth(&key).json(&body).send().await {
+                match http
+                    .post(format!("{base}/v1/messages"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 202 => {
                         let v: Value = r.json().await.unwrap_or(Value::Null);
                         if let Some(id) = v["id"].as_str() {
-                            acked.lock().expect("lock").push((to.clone(), id.to_string()));
+                            acked
+                                .lock()
+                                .expect("lock")
+                                .push((to.clone(), id.to_string()));
                         }
                     }
                     _ => break,
@@ -177,38 +232,79 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
     wait_ready(&base).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     let received: Vec<Value> = loop {
-        let log: Value = http.get(format!("{sandbox_base}/sandbox/messages?limit=1000000")).send().await.expect("log").json().await.expect("json");
+        let log: Value = http
+            .get(format!("{sandbox_base}/sandbox/messages?limit=1000000"))
+            .send()
+            .await
+            .expect("log")
+            .json()
+            .await
+            .expect("json");
         let log = log["messages"].as_array().cloned().unwrap_or_default();
-        let ids: std::collections::HashSet<&str> = log.iter().filter_map(|r| r["callback_data"].as_str()).collect();
+        let ids: std::collections::HashSet<&str> = log
+            .iter()
+            .filter_map(|r| r["callback_data"].as_str())
+            .collect();
         if acked.iter().all(|(_, id)| ids.contains(id.as_str())) {
             // Let any reconciliation finish before judging duplicates.
             tokio::time::sleep(Duration::from_secs(4)).await;
-            let log: Value = http.get(format!("{sandbox_base}/sandbox/messages?limit=1000000")).send().await.expect("log").json().await.expect("json");
+            let log: Value = http
+                .get(format!("{sandbox_base}/sandbox/messages?limit=1000000"))
+                .send()
+                .await
+                .expect("log")
+                .json()
+                .await
+                .expect("json");
             break log["messages"].as_array().cloned().unwrap_or_default();
         }
-        assert!(Instant::now() < deadline, "not every acknowledged message was delivered after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "not every acknowledged message was delivered after the restart"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let mut copies: HashMap<&str, usize> = HashMap::new();
     for r in &received {
-        *copies.entry(r["callback_data"].as_str().unwrap_or("")).or_default() += 1;
+        *copies
+            .entry(r["callback_data"].as_str().unwrap_or(""))
+            .or_default() += 1;
     }
     for (_, id) in &acked {
-        assert_eq!(copies.get(id.as_str()), Some(&1), "acknowledged {id} delivered exactly once");
+        assert_eq!(
+            copies.get(id.as_str()),
+            Some(&1),
+            "acknowledged {id} delivered exactly once"
+        );
     }
     // Per-recipient order survives the crash.
     let mut by_to: HashMap<&str, Vec<(u64, &str)>> = HashMap::new();
     for r in &received {
-        if let (Some(to), Some(seq), Some(id)) = (r["to"].as_str(), r["seq"].as_u64(), r["callback_data"].as_str()) {
+        if let (Some(to), Some(seq), Some(id)) = (
+            r["to"].as_str(),
+            r["seq"].as_u64(),
+            r["callback_data"].as_str(),
+        ) {
             by_to.entry(to).or_default().push((seq, id));
         }
     }
     for (to, mut got) in by_to {
         got.sort();
-        let arrived: Vec<&str> = got.iter().map(|(_, id)| *id).filter(|id| acked.iter().any(|(_, a)| a == id)).collect();
-        let expected: Vec<&str> = acked.iter().filter(|(t, _)| t == to).map(|(_, id)| id.as_str()).collect();
+        let arrived: Vec<&str> = got
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| acked.iter().any(|(_, a)| a == id))
+            .collect();
+        let expected: Vec<&str> = acked
+            .iter()
+            .filter(|(t, _)| t == to)
+            .map(|(_, id)| id.as_str())
+            .collect();
         assert_eq!(arrived, expected, "order to {to}");
     }
 }
 
-on_both_backends!(key_create_prints_a_working_key, sigkill_under_load_loses_and_duplicates_nothing);
+on_both_backends!(
+    key_create_prints_a_working_key,
+    sigkill_under_load_loses_and_duplicates_nothing
+);

@@ -10,7 +10,12 @@ async fn idempotent_sends_create_one_message(backend: Backend) {
     let server = TestServer::start(backend).await;
     let body = json!({"to": "+573001234567", "type": "text", "text": {"body": "Su pedido salió"}});
     let send = |key: &'static str, body: Value| {
-        let req = server.http.post(server.url("/v1/messages")).bearer_auth(&server.key).header("idempotency-key", key).json(&body);
+        let req = server
+            .http
+            .post(server.url("/v1/messages"))
+            .bearer_auth(&server.key)
+            .header("idempotency-key", key)
+            .json(&body);
         async move { req.send().await.expect("send") }
     };
     let first = send("order-42", body.clone()).await;
@@ -26,7 +31,10 @@ async fn idempotent_sends_create_one_message(backend: Backend) {
         let r = r.expect("join");
         assert_eq!(r.status(), 202);
         let again: Value = r.json().await.expect("json");
-        assert_eq!(again, first, "a replay answers exactly what the first request did");
+        assert_eq!(
+            again, first,
+            "a replay answers exactly what the first request did"
+        );
     }
 
     let other = json!({"to": "+573001234567", "type": "text", "text": {"body": "otro"}});

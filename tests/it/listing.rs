@@ -11,10 +11,20 @@ async fn lists_filter_and_page(backend: Backend) {
     let server = TestServer::start(backend).await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let to = if i % 2 == 0 { "+5511987654321" } else { "+5491123456789" };
-        ids.push(server.send_ok(&json!({"to": to, "type": "text", "text": {"body": format!("n{i}")}})).await);
+        let to = if i % 2 == 0 {
+            "+5511987654321"
+        } else {
+            "+5491123456789"
+        };
+        ids.push(
+            server
+                .send_ok(&json!({"to": to, "type": "text", "text": {"body": format!("n{i}")}}))
+                .await,
+        );
     }
-    server.wait_for(&ids, &["read"], Duration::from_secs(20)).await;
+    server
+        .wait_for(&ids, &["read"], Duration::from_secs(20))
+        .await;
 
     // Pages of two, newest first, cover all five exactly once.
     let mut seen = Vec::new();
@@ -22,7 +32,13 @@ async fn lists_filter_and_page(backend: Backend) {
     loop {
         let (status, page) = server.get_json(&path).await;
         assert_eq!(status, 200, "{page}");
-        seen.extend(page["data"].as_array().expect("data").iter().map(|m| m["id"].as_str().expect("id").to_string()));
+        seen.extend(
+            page["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|m| m["id"].as_str().expect("id").to_string()),
+        );
         match page["next_cursor"].as_str() {
             Some(c) => path = format!("/v1/messages?limit=2&cursor={c}"),
             None => break,
@@ -38,12 +54,24 @@ async fn lists_filter_and_page(backend: Backend) {
     assert_eq!(read["data"].as_array().map(Vec::len), Some(5));
     let (_, queued) = server.get_json("/v1/messages?status=queued").await;
     assert_eq!(queued["data"].as_array().map(Vec::len), Some(0));
-    let (_, future) = server.get_json("/v1/messages?since=2999-01-01T00:00:00Z").await;
+    let (_, future) = server
+        .get_json("/v1/messages?since=2999-01-01T00:00:00Z")
+        .await;
     assert_eq!(future["data"].as_array().map(Vec::len), Some(0));
-    let (_, past) = server.get_json("/v1/messages?until=2999-01-01T00:00:00Z&since=2000-01-01T00:00:00Z").await;
+    let (_, past) = server
+        .get_json("/v1/messages?until=2999-01-01T00:00:00Z&since=2000-01-01T00:00:00Z")
+        .await;
     assert_eq!(past["data"].as_array().map(Vec::len), Some(5));
 
-    for bad in ["status=lost", "limit=0", "limit=abc", "since=yesterday", "to=12", "cursor=zz", "colour=red"] {
+    for bad in [
+        "status=lost",
+        "limit=0",
+        "limit=abc",
+        "since=yesterday",
+        "to=12",
+        "cursor=zz",
+        "colour=red",
+    ] {
         let (status, json): (u16, Value) = server.get_json(&format!("/v1/messages?{bad}")).await;
         assert_eq!(status, 400, "{bad}: {json}");
         assert_eq!(json["code"], "invalid_parameter");

@@ -71,23 +71,48 @@ async fn every_message_type_reaches_read(backend: Backend) {
         assert_eq!(json["channel"], "ch_default");
         ids.push(json["id"].as_str().expect("id").to_string());
     }
-    let done = server.wait_for(&ids, &["read"], Duration::from_secs(30)).await;
+    let done = server
+        .wait_for(&ids, &["read"], Duration::from_secs(30))
+        .await;
     let received = server.sandbox_messages().await;
     for (body, msg) in bodies.iter().zip(&done) {
-        let statuses: Vec<&str> = msg["timeline"].as_array().expect("timeline").iter().filter_map(|e| e["status"].as_str()).collect();
+        let statuses: Vec<&str> = msg["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter_map(|e| e["status"].as_str())
+            .collect();
         for s in ["queued", "sending", "sent", "delivered", "read"] {
-            assert!(statuses.contains(&s), "{} timeline lacks {s}: {statuses:?}", msg["id"]);
+            assert!(
+                statuses.contains(&s),
+                "{} timeline lacks {s}: {statuses:?}",
+                msg["id"]
+            );
         }
-        assert!(msg["wamid"].as_str().is_some_and(|w| w.starts_with("wamid.")), "{msg}");
+        assert!(
+            msg["wamid"]
+                .as_str()
+                .is_some_and(|w| w.starts_with("wamid.")),
+            "{msg}"
+        );
         assert_eq!(msg["attempts"], 1);
         let kind = body["type"].as_str().expect("type");
         assert_eq!(msg["type"], kind);
-        assert_eq!(msg["content"][kind], body[kind], "stored content is what was sent");
+        assert_eq!(
+            msg["content"][kind], body[kind],
+            "stored content is what was sent"
+        );
         // The sandbox got exactly this message once, in Meta's shape, naming Chasqui's id.
-        let copies: Vec<&Value> = received.iter().filter(|r| r["callback_data"] == msg["id"]).collect();
+        let copies: Vec<&Value> = received
+            .iter()
+            .filter(|r| r["callback_data"] == msg["id"])
+            .collect();
         assert_eq!(copies.len(), 1, "{}", msg["id"]);
         assert_eq!(copies[0]["body"][kind], body[kind]);
-        assert_eq!(copies[0]["to"], msg["to"].as_str().expect("to").trim_start_matches('+'));
+        assert_eq!(
+            copies[0]["to"],
+            msg["to"].as_str().expect("to").trim_start_matches('+')
+        );
         if body.get("context").is_some() {
             assert_eq!(copies[0]["body"]["context"], body["context"]);
         }
@@ -110,4 +135,7 @@ async fn a_channel_can_be_named_by_id_or_number(backend: Backend) {
     server.stop().await;
 }
 
-on_both_backends!(every_message_type_reaches_read, a_channel_can_be_named_by_id_or_number);
+on_both_backends!(
+    every_message_type_reaches_read,
+    a_channel_can_be_named_by_id_or_number
+);

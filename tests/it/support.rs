@@ -11,6 +11,12 @@ use tokio::sync::oneshot;
 /// Where PostgreSQL tests create their databases (CI starts this server).
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// An HTTP client for tests (reqwest is built without a default TLS crypto provider).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -32,7 +38,11 @@ impl TestDb {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("chasqui-test-{tag}"));
                 std::fs::create_dir_all(&dir).expect("temp dir");
-                Self { url: format!("sqlite://{}/chasqui.db", dir.display()), dir: Some(dir), pg_name: None }
+                Self {
+                    url: format!("sqlite://{}/chasqui.db", dir.display()),
+                    dir: Some(dir),
+                    pg_name: None,
+                }
             }
             Backend::Postgres => {
                 let name = format!("chasqui_test_{tag}");
@@ -42,7 +52,11 @@ impl TestDb {
                     .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .await
                     .expect("create test database");
-                Self { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), dir: None, pg_name: Some(name) }
+                Self {
+                    url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+                    dir: None,
+                    pg_name: Some(name),
+                }
             }
         }
     }
@@ -71,11 +85,18 @@ impl Drop for TestDb {
         if let Some(name) = self.pg_name.take() {
             // Drop in a separate thread with its own runtime: Drop cannot await.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("rt");
                 rt.block_on(async move {
                     use sqlx::Executor;
                     let mut admin = sqlx_connect().await;
-                    let _ = admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ = admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                        )))
+                        .await;
                 });
             })
             .join();
@@ -85,10 +106,12 @@ impl Drop for TestDb {
 
 /// Fast settings for tests: no pacing, short timeouts and waits, quick simulated recipients.
 pub fn test_config(db: &TestDb) -> Config {
-    let mut cfg = Config::default();
-    cfg.listen = "127.0.0.1:0".parse().expect("addr");
-    cfg.database_url = db.url.clone();
-    cfg.secret_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into();
+    let mut cfg = Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        database_url: db.url.clone(),
+        secret_key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+        ..Default::default()
+    };
     cfg.dispatcher.poll_ms = 20;
     cfg.dispatcher.provider_timeout_ms = 1_000;
     cfg.dispatcher.retry_base_ms = 20;
@@ -133,12 +156,22 @@ impl TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let app = App::build(cfg).await.expect("server starts");
         let base = format!("http://{}", app.local_addr());
-        let key = app.new_api_key().expect("first start creates a key").to_string();
+        let key = app
+            .new_api_key()
+            .expect("first start creates a key")
+            .to_string();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = stopped.await;
         }));
-        Self { base, key, http: reqwest::Client::new(), stop: Some(stop), task: Some(task), db }
+        Self {
+            base,
+            key,
+            http: http(),
+            stop: Some(stop),
+            task: Some(task),
+            db,
+        }
     }
 
     /// Stops the server gracefully and hands back its database.
@@ -149,7 +182,11 @@ impl TestServer {
         if let Some(t) = self.task.take() {
             let _ = tokio::time::timeout(Duration::from_secs(20), t).await;
         }
-        let placeholder = TestDb { url: String::new(), dir: None, pg_name: None };
+        let placeholder = TestDb {
+            url: String::new(),
+            dir: None,
+            pg_name: None,
+        };
         std::mem::replace(&mut self.db, placeholder)
     }
 
@@ -158,7 +195,13 @@ impl TestServer {
     }
 
     pub async fn send(&self, body: &Value) -> reqwest::Response {
-        self.http.post(self.url("/v1/messages")).bearer_auth(&self.key).json(body).send().await.expect("request")
+        self.http
+            .post(self.url("/v1/messages"))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Sends and expects 202; returns the message id.
@@ -171,7 +214,13 @@ impl TestServer {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let resp = self.http.get(self.url(path)).bearer_auth(&self.key).send().await.expect("request");
+        let resp = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
     }
@@ -183,14 +232,21 @@ impl TestServer {
     }
 
     /// Waits until every message has reached one of `statuses`; returns them.
-    pub async fn wait_for(&self, ids: &[String], statuses: &[&str], within: Duration) -> Vec<Value> {
+    pub async fn wait_for(
+        &self,
+        ids: &[String],
+        statuses: &[&str],
+        within: Duration,
+    ) -> Vec<Value> {
         let deadline = Instant::now() + within;
         loop {
             let mut all = Vec::with_capacity(ids.len());
             for id in ids {
                 all.push(self.message(id).await);
             }
-            let done = all.iter().all(|m| statuses.contains(&m["status"].as_str().unwrap_or("")));
+            let done = all
+                .iter()
+                .all(|m| statuses.contains(&m["status"].as_str().unwrap_or("")));
             if done {
                 return all;
             }
@@ -201,7 +257,10 @@ impl TestServer {
                     .map(|m| json!({"id": m["id"], "status": m["status"], "timeline": m["timeline"]}))
                     .take(3)
                     .collect();
-                panic!("messages did not reach {statuses:?} in {within:?}: {}", Value::Array(stuck));
+                panic!(
+                    "messages did not reach {statuses:?} in {within:?}: {}",
+                    Value::Array(stuck)
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -223,7 +282,11 @@ impl TestServer {
             .send()
             .await
             .expect("request");
-        assert!(resp.status().is_success(), "patch sandbox: {}", resp.text().await.unwrap_or_default());
+        assert!(
+            resp.status().is_success(),
+            "patch sandbox: {}",
+            resp.text().await.unwrap_or_default()
+        );
     }
 }
 

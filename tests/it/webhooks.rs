@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
 
-const FIXTURES: &str = include_str!("../../../shared/fixtures/meta-webhooks/pywa/message_status.json");
+const FIXTURES: &str =
+    include_str!("../../../shared/fixtures/meta-webhooks/pywa/message_status.json");
 const APP_SECRET: &str = "test-app-secret";
 const PHONE_NUMBER_ID: &str = "100000000000001";
 
@@ -26,7 +27,10 @@ fn fixture(name: &str, wamid: &str, message_id: Option<&str>) -> Value {
     for entry in payload["entry"].as_array_mut().expect("entry") {
         for change in entry["changes"].as_array_mut().expect("changes") {
             change["value"]["metadata"]["phone_number_id"] = json!(PHONE_NUMBER_ID);
-            for st in change["value"]["statuses"].as_array_mut().expect("statuses") {
+            for st in change["value"]["statuses"]
+                .as_array_mut()
+                .expect("statuses")
+            {
                 st["id"] = json!(wamid);
                 if let Some(id) = message_id {
                     st["biz_opaque_callback_data"] = json!(id);
@@ -39,7 +43,10 @@ fn fixture(name: &str, wamid: &str, message_id: Option<&str>) -> Value {
 
 async fn post(server: &TestServer, payload: &Value, secret: Option<&str>) -> (u16, Value) {
     let body = serde_json::to_vec(payload).expect("json");
-    let mut req = server.http.post(server.url("/webhooks/meta")).header("content-type", "application/json");
+    let mut req = server
+        .http
+        .post(server.url("/webhooks/meta"))
+        .header("content-type", "application/json");
     if let Some(s) = secret {
         req = req.header("x-hub-signature-256", sign(&body, s));
     }
@@ -64,8 +71,16 @@ async fn start(backend: Backend) -> TestServer {
 }
 
 async fn sent_message(server: &TestServer, to: &str) -> (String, String) {
-    let id = server.send_ok(&json!({"to": to, "type": "text", "text": {"body": "hola"}})).await;
-    let msg = server.wait_for(std::slice::from_ref(&id), &["sent"], Duration::from_secs(20)).await;
+    let id = server
+        .send_ok(&json!({"to": to, "type": "text", "text": {"body": "hola"}}))
+        .await;
+    let msg = server
+        .wait_for(
+            std::slice::from_ref(&id),
+            &["sent"],
+            Duration::from_secs(20),
+        )
+        .await;
     (id, msg[0]["wamid"].as_str().expect("wamid").to_string())
 }
 
@@ -94,9 +109,15 @@ async fn unsigned_or_forged_webhooks_change_nothing(backend: Backend) {
     let (id, wamid) = sent_message(&server, "+5215512340001").await;
     let payload = fixture("read", &wamid, None);
     let (status, json) = post(&server, &payload, None).await;
-    assert_eq!((status, json["code"].as_str()), (401, Some("missing_signature")));
+    assert_eq!(
+        (status, json["code"].as_str()),
+        (401, Some("missing_signature"))
+    );
     let (status, json) = post(&server, &payload, Some("not-the-secret")).await;
-    assert_eq!((status, json["code"].as_str()), (401, Some("invalid_signature")));
+    assert_eq!(
+        (status, json["code"].as_str()),
+        (401, Some("invalid_signature"))
+    );
     let msg = server.message(&id).await;
     assert_eq!(msg["status"], "sent");
     assert!(webhook_statuses(&msg).is_empty());
@@ -113,7 +134,12 @@ async fn statuses_apply_monotonically_and_exactly_once(backend: Backend) {
     assert_eq!(report["applied"], 1);
     assert_eq!(server.message(&id).await["status"], "read");
 
-    let (_, report) = post(&server, &fixture("delivered", &wamid, None), Some(APP_SECRET)).await;
+    let (_, report) = post(
+        &server,
+        &fixture("delivered", &wamid, None),
+        Some(APP_SECRET),
+    )
+    .await;
     assert_eq!(report["applied"], 1, "a late status is kept in the history");
     let mut dupes = tokio::task::JoinSet::new();
     for _ in 0..5 {
@@ -121,7 +147,13 @@ async fn statuses_apply_monotonically_and_exactly_once(backend: Backend) {
         let body = serde_json::to_vec(&fixture("read", &wamid, None)).expect("json");
         let sig = sign(&body, APP_SECRET);
         dupes.spawn(async move {
-            let r = http.post(url).header("content-type", "application/json").header("x-hub-signature-256", sig).body(body).send().await;
+            let r = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await;
             r.expect("post").status().as_u16()
         });
     }
@@ -129,11 +161,23 @@ async fn statuses_apply_monotonically_and_exactly_once(backend: Backend) {
         assert_eq!(code.expect("join"), 200);
     }
     let msg = server.message(&id).await;
-    assert_eq!(msg["status"], "read", "a late delivered does not move read back");
+    assert_eq!(
+        msg["status"], "read",
+        "a late delivered does not move read back"
+    );
     let mut hooks = webhook_statuses(&msg);
     hooks.sort();
-    assert_eq!(hooks, ["delivered", "read"], "each status recorded exactly once");
-    let read = msg["timeline"].as_array().expect("t").iter().find(|e| e["source"] == "webhook" && e["status"] == "read").cloned();
+    assert_eq!(
+        hooks,
+        ["delivered", "read"],
+        "each status recorded exactly once"
+    );
+    let read = msg["timeline"]
+        .as_array()
+        .expect("t")
+        .iter()
+        .find(|e| e["source"] == "webhook" && e["status"] == "read")
+        .cloned();
     assert!(read.is_some_and(|e| e["data"]["pricing"].is_object() || e["data"].is_null()));
     server.stop().await;
 }
@@ -146,8 +190,13 @@ async fn failed_statuses_keep_meta_errors(backend: Backend) {
     let msg = server.message(&id).await;
     assert_eq!(msg["status"], "failed");
     assert_eq!(msg["error"]["code"], 130472);
-    assert_eq!(msg["error"]["title"], "User's number is part of an experiment");
-    assert!(msg["error"]["details"].as_str().is_some_and(|d| d.contains("experiment")));
+    assert_eq!(
+        msg["error"]["title"],
+        "User's number is part of an experiment"
+    );
+    assert!(msg["error"]["details"]
+        .as_str()
+        .is_some_and(|d| d.contains("experiment")));
     server.stop().await;
 }
 
@@ -169,7 +218,10 @@ async fn every_fixture_payload_is_accepted(backend: Backend) {
         assert_eq!(webhook_statuses(&msg).len(), 1, "{name}");
         let expect = match name.as_str() {
             "played" => "read",
-            "with_tracker" | "group" => all[name.as_str()]["entry"][0]["changes"][0]["value"]["statuses"][0]["status"].as_str().unwrap_or(""),
+            "with_tracker" | "group" => all[name.as_str()]["entry"][0]["changes"][0]["value"]
+                ["statuses"][0]["status"]
+                .as_str()
+                .unwrap_or(""),
             other => other,
         };
         if expect != "sent" {
@@ -177,7 +229,10 @@ async fn every_fixture_payload_is_accepted(backend: Backend) {
         }
     }
     // Inbound messages and other fields are acknowledged (applied later by the conversations work).
-    let other: Value = serde_json::from_str(include_str!("../../../shared/fixtures/meta-webhooks/pywa/message.json")).expect("json");
+    let other: Value = serde_json::from_str(include_str!(
+        "../../../shared/fixtures/meta-webhooks/pywa/message.json"
+    ))
+    .expect("json");
     let (status, _) = post(&server, &other["text"], Some(APP_SECRET)).await;
     assert_eq!(status, 200);
     server.stop().await;

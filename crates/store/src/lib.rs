@@ -42,7 +42,8 @@ pub trait Store: Send + Sync + 'static {
     /// Creates the channel or updates its settings (matched by id).
     async fn upsert_channel(&self, channel: &Channel, now: Millis) -> Result<()>;
     /// A workspace's channel by id or by sender number (`display_phone_number`, digits).
-    async fn find_channel(&self, workspace_id: &str, id_or_number: &str) -> Result<Option<Channel>>;
+    async fn find_channel(&self, workspace_id: &str, id_or_number: &str)
+        -> Result<Option<Channel>>;
     /// A workspace's default channel.
     async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>>;
     /// Every channel (for webhook verification and routing).
@@ -54,7 +55,11 @@ pub trait Store: Send + Sync + 'static {
     /// One message of a workspace with its whole timeline.
     async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>>;
     /// A page of a workspace's messages, newest first.
-    async fn list_messages(&self, workspace_id: &str, filter: &MessageFilter) -> Result<Vec<MessageRecord>>;
+    async fn list_messages(
+        &self,
+        workspace_id: &str,
+        filter: &MessageFilter,
+    ) -> Result<Vec<MessageRecord>>;
 
     /// Takes or renews dispatch leases on channels: those unowned, expired, or already `owner`'s.
     async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>>;
@@ -76,7 +81,12 @@ pub trait Store: Send + Sync + 'static {
     /// Returns `owner`'s claimed-but-unsent messages to the queue (clean shutdown).
     async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()>;
     /// Unknown outcomes of a channel whose reconciliation wait has ended.
-    async fn expired_unknowns(&self, channel_id: &str, now: Millis, limit: i64) -> Result<Vec<String>>;
+    async fn expired_unknowns(
+        &self,
+        channel_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<String>>;
 
     /// Applies Meta status webhooks: each status exactly once (duplicates only ignored),
     /// monotonically; `channels` maps `phone_number_id` → channel id of the channels the webhook

@@ -19,7 +19,10 @@ pub(crate) enum OutboxChange {
     Keep,
     Delete,
     /// Set state and due time, clearing the lease.
-    Set { state: &'static str, due_at: Millis },
+    Set {
+        state: &'static str,
+        due_at: Millis,
+    },
 }
 
 /// An event row to insert (ignored when its dedupe key exists).
@@ -90,7 +93,11 @@ pub(crate) fn plan_outcome(
             ev.dedupe_key = Some("provider:sent".into());
             events.push(ev);
             Some(OutcomePlan {
-                outbox: if leased_by_owner { OutboxChange::Delete } else { OutboxChange::Keep },
+                outbox: if leased_by_owner {
+                    OutboxChange::Delete
+                } else {
+                    OutboxChange::Keep
+                },
                 attempt: true,
                 status: Some(MessageStatus::Sent),
                 wamid: Some(wamid),
@@ -99,14 +106,21 @@ pub(crate) fn plan_outcome(
                 at,
             })
         }
-        Outcome::Retry { at, next_attempt_at, error } if leased_by_owner => {
+        Outcome::Retry {
+            at,
+            next_attempt_at,
+            error,
+        } if leased_by_owner => {
             sending(&mut events);
             let mut ev = NewEvent::new("retry", at, "dispatcher");
             ev.detail = Some(format!("next attempt at {next_attempt_at}"));
             ev.error = Some(error);
             events.push(ev);
             Some(OutcomePlan {
-                outbox: OutboxChange::Set { state: "ready", due_at: next_attempt_at },
+                outbox: OutboxChange::Set {
+                    state: "ready",
+                    due_at: next_attempt_at,
+                },
                 attempt: true,
                 status: Some(MessageStatus::Queued),
                 wamid: None,
@@ -132,13 +146,20 @@ pub(crate) fn plan_outcome(
                 at,
             })
         }
-        Outcome::Unknown { at, reason, reconcile_by } if leased_by_owner => {
+        Outcome::Unknown {
+            at,
+            reason,
+            reconcile_by,
+        } if leased_by_owner => {
             sending(&mut events);
             let mut ev = NewEvent::new("unknown", at, "dispatcher");
             ev.detail = Some(reason);
             events.push(ev);
             Some(OutcomePlan {
-                outbox: OutboxChange::Set { state: "unknown", due_at: reconcile_by },
+                outbox: OutboxChange::Set {
+                    state: "unknown",
+                    due_at: reconcile_by,
+                },
                 attempt: true,
                 status: Some(MessageStatus::Sending),
                 wamid: None,
@@ -148,7 +169,10 @@ pub(crate) fn plan_outcome(
             })
         }
         Outcome::Defer { until } if leased_by_owner => Some(OutcomePlan {
-            outbox: OutboxChange::Set { state: "ready", due_at: until },
+            outbox: OutboxChange::Set {
+                state: "ready",
+                due_at: until,
+            },
             attempt: false,
             status: None,
             wamid: None,
@@ -161,7 +185,10 @@ pub(crate) fn plan_outcome(
             ev.detail = Some("no status webhook named the message in time; sending again".into());
             events.push(ev);
             Some(OutcomePlan {
-                outbox: OutboxChange::Set { state: "ready", due_at: at },
+                outbox: OutboxChange::Set {
+                    state: "ready",
+                    due_at: at,
+                },
                 attempt: false,
                 status: Some(MessageStatus::Queued),
                 wamid: None,
@@ -185,7 +212,11 @@ pub(crate) fn status_applies(current: MessageStatus, next: MessageStatus) -> boo
 
 /// The event a webhook status writes; its dedupe key makes a repeated status a no-op.
 pub(crate) fn webhook_event(u: &StatusUpdate) -> NewEvent {
-    let mut ev = NewEvent::new(u.status.as_str(), u.timestamp.saturating_mul(1000), "webhook");
+    let mut ev = NewEvent::new(
+        u.status.as_str(),
+        u.timestamp.saturating_mul(1000),
+        "webhook",
+    );
     ev.wamid = Some(u.wamid.clone());
     ev.error = u.error.clone();
     ev.dedupe_key = Some(format!("webhook:{}", u.status.as_str()));
@@ -207,11 +238,18 @@ mod tests {
     use super::*;
 
     fn leased(owner: &str) -> OutboxRow {
-        OutboxRow { state: "leased".into(), lease_owner: Some(owner.into()) }
+        OutboxRow {
+            state: "leased".into(),
+            lease_owner: Some(owner.into()),
+        }
     }
 
     fn err() -> MetaError {
-        MetaError { code: 131000, title: "Something went wrong".into(), details: None }
+        MetaError {
+            code: 131000,
+            title: "Something went wrong".into(),
+            details: None,
+        }
     }
 
     #[test]
@@ -220,11 +258,20 @@ mod tests {
             Some(&leased("w1")),
             "w1",
             Some(5),
-            Outcome::Sent { wamid: "wamid.1".into(), at: 9 },
+            Outcome::Sent {
+                wamid: "wamid.1".into(),
+                at: 9,
+            },
         )
         .expect("plan");
         assert_eq!(p.outbox, OutboxChange::Delete);
-        assert_eq!(p.events.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(), ["sending", "sent"]);
+        assert_eq!(
+            p.events
+                .iter()
+                .map(|e| e.status.as_str())
+                .collect::<Vec<_>>(),
+            ["sending", "sent"]
+        );
     }
 
     #[test]
@@ -233,7 +280,10 @@ mod tests {
             Some(&leased("w2")),
             "w1",
             Some(5),
-            Outcome::Sent { wamid: "wamid.1".into(), at: 9 },
+            Outcome::Sent {
+                wamid: "wamid.1".into(),
+                at: 9,
+            },
         )
         .expect("plan");
         assert_eq!(p.outbox, OutboxChange::Keep);
@@ -242,23 +292,36 @@ mod tests {
 
     #[test]
     fn a_retry_from_a_worker_without_the_lease_changes_nothing() {
-        let out = Outcome::Retry { at: 1, next_attempt_at: 2, error: err() };
+        let out = Outcome::Retry {
+            at: 1,
+            next_attempt_at: 2,
+            error: err(),
+        };
         assert!(plan_outcome(Some(&leased("w2")), "w1", None, out.clone()).is_none());
         assert!(plan_outcome(None, "w1", None, out).is_none());
     }
 
     #[test]
     fn resend_only_resolves_unknown_outcomes() {
-        let unknown = OutboxRow { state: "unknown".into(), lease_owner: None };
+        let unknown = OutboxRow {
+            state: "unknown".into(),
+            lease_owner: None,
+        };
         assert!(plan_outcome(Some(&unknown), "x", None, Outcome::Resend { at: 3 }).is_some());
         assert!(plan_outcome(Some(&leased("x")), "x", None, Outcome::Resend { at: 3 }).is_none());
     }
 
     #[test]
     fn queued_may_only_follow_sending() {
-        assert!(status_applies(MessageStatus::Sending, MessageStatus::Queued));
+        assert!(status_applies(
+            MessageStatus::Sending,
+            MessageStatus::Queued
+        ));
         assert!(!status_applies(MessageStatus::Sent, MessageStatus::Queued));
-        assert!(!status_applies(MessageStatus::Read, MessageStatus::Delivered));
+        assert!(!status_applies(
+            MessageStatus::Read,
+            MessageStatus::Delivered
+        ));
         assert!(status_applies(MessageStatus::Sent, MessageStatus::Failed));
     }
 }

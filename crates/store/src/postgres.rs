@@ -24,8 +24,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 impl PgStore {
     /// Connects to `url` (the schema is applied by `migrate`).
     pub async fn connect(url: &str) -> Result<Self> {
-        let opts: PgConnectOptions =
-            url.parse().map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        let opts: PgConnectOptions = url
+            .parse()
+            .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -41,15 +42,25 @@ macro_rules! sql {
     };
 }
 
-const MESSAGE_COLUMNS: &str = "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
+const MESSAGE_COLUMNS: &str =
+    "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
      error_code, error_title, error_details, attempts, created_at, updated_at";
 
-const CHANNEL_COLUMNS: &str = "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
+const CHANNEL_COLUMNS: &str =
+    "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default";
 
-fn meta_error(code: Option<i64>, title: Option<String>, details: Option<String>) -> Option<MetaError> {
-    code.map(|code| MetaError { code, title: title.unwrap_or_default(), details })
+fn meta_error(
+    code: Option<i64>,
+    title: Option<String>,
+    details: Option<String>,
+) -> Option<MetaError> {
+    code.map(|code| MetaError {
+        code,
+        title: title.unwrap_or_default(),
+        details,
+    })
 }
 
 fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
@@ -62,7 +73,8 @@ fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
         recipient: r.try_get(4)?,
         kind: r.try_get(5)?,
         body: r.try_get(6)?,
-        status: MessageStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
+        status: MessageStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("status {status}")))?,
         wamid: r.try_get(8)?,
         error: meta_error(r.try_get(9)?, r.try_get(10)?, r.try_get(11)?),
         attempts: r.try_get(12)?,
@@ -102,7 +114,10 @@ async fn load_message(c: &mut PgConnection, id: &str, lock: bool) -> Result<Opti
     } else {
         format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = $1")
     };
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&mut *c).await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(&mut *c)
+        .await?;
     row.as_ref().map(message_from_row).transpose()
 }
 
@@ -169,11 +184,18 @@ async fn update_message(
     Ok(())
 }
 
-async fn change_outbox(c: &mut PgConnection, message_id: &str, change: &OutboxChange) -> Result<()> {
+async fn change_outbox(
+    c: &mut PgConnection,
+    message_id: &str,
+    change: &OutboxChange,
+) -> Result<()> {
     match change {
         OutboxChange::Keep => {}
         OutboxChange::Delete => {
-            sqlx::query("DELETE FROM outbox WHERE message_id = $1").bind(message_id).execute(&mut *c).await?;
+            sqlx::query("DELETE FROM outbox WHERE message_id = $1")
+                .bind(message_id)
+                .execute(&mut *c)
+                .await?;
         }
         OutboxChange::Set { state, due_at } => {
             sqlx::query(sql!(
@@ -213,9 +235,9 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
             if hash != idem.request_hash {
                 return Ok(AcceptOutcome::Conflict { message_id });
             }
-            let first = load_message(c, &message_id, false)
-                .await?
-                .ok_or_else(|| StoreError::Corrupt(format!("idempotency key names missing {message_id}")))?;
+            let first = load_message(c, &message_id, false).await?.ok_or_else(|| {
+                StoreError::Corrupt(format!("idempotency key names missing {message_id}"))
+            })?;
             return Ok(AcceptOutcome::Replayed(first));
         }
     }
@@ -274,7 +296,15 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
         let mut ev = NewEvent::new("unknown", req.now, "dispatcher");
         ev.detail = Some("the worker sending it stopped; waiting for a status webhook".into());
         insert_event(c, id, &ev).await?;
-        change_outbox(c, id, &OutboxChange::Set { state: "unknown", due_at: req.now + req.reconcile_ms }).await?;
+        change_outbox(
+            c,
+            id,
+            &OutboxChange::Set {
+                state: "unknown",
+                due_at: req.now + req.reconcile_ms,
+            },
+        )
+        .await?;
     }
     let heads = sqlx::query(sql!(
         "UPDATE outbox SET state = 'leased', lease_owner = $4, lease_until = $5 "
@@ -314,7 +344,13 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
     Ok(out)
 }
 
-async fn record(c: &mut PgConnection, id: &str, owner: &str, started: Option<Millis>, outcome: Outcome) -> Result<()> {
+async fn record(
+    c: &mut PgConnection,
+    id: &str,
+    owner: &str,
+    started: Option<Millis>,
+    outcome: Outcome,
+) -> Result<()> {
     let Some(msg) = load_message(c, id, true).await? else {
         return Ok(());
     };
@@ -322,7 +358,14 @@ async fn record(c: &mut PgConnection, id: &str, owner: &str, started: Option<Mil
         .bind(id)
         .fetch_optional(&mut *c)
         .await?;
-    let row = row.map(|r| Ok::<_, StoreError>(OutboxRow { state: r.try_get(0)?, lease_owner: r.try_get(1)? })).transpose()?;
+    let row = row
+        .map(|r| {
+            Ok::<_, StoreError>(OutboxRow {
+                state: r.try_get(0)?,
+                lease_owner: r.try_get(1)?,
+            })
+        })
+        .transpose()?;
     let Some(p) = plan::plan_outcome(row.as_ref(), owner, started, outcome) else {
         return Ok(());
     };
@@ -330,18 +373,34 @@ async fn record(c: &mut PgConnection, id: &str, owner: &str, started: Option<Mil
     for ev in &p.events {
         insert_event(c, id, ev).await?;
     }
-    update_message(c, &msg, p.status, p.wamid.as_deref(), p.error.as_ref(), p.attempt, p.at).await
+    update_message(
+        c,
+        &msg,
+        p.status,
+        p.wamid.as_deref(),
+        p.error.as_ref(),
+        p.attempt,
+        p.at,
+    )
+    .await
 }
 
-async fn apply(c: &mut PgConnection, channels: &[(String, String)], updates: &[StatusUpdate]) -> Result<ApplyReport> {
+async fn apply(
+    c: &mut PgConnection,
+    channels: &[(String, String)],
+    updates: &[StatusUpdate],
+) -> Result<ApplyReport> {
     let mut report = ApplyReport::default();
     for u in updates {
-        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id) else {
+        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id)
+        else {
             report.unmatched += 1;
             continue;
         };
         let by_id = match &u.callback_data {
-            Some(id) => load_message(c, id, true).await?.filter(|m| m.channel_id == *channel_id),
+            Some(id) => load_message(c, id, true)
+                .await?
+                .filter(|m| m.channel_id == *channel_id),
             None => None,
         };
         let msg = match by_id {
@@ -368,7 +427,16 @@ async fn apply(c: &mut PgConnection, channels: &[(String, String)], updates: &[S
         // A status naming the message proves Meta has it: no further attempt may go out.
         change_outbox(c, &msg.id, &OutboxChange::Delete).await?;
         let at = u.timestamp.saturating_mul(1000);
-        update_message(c, &msg, Some(u.status), Some(&u.wamid), u.error.as_ref(), false, at).await?;
+        update_message(
+            c,
+            &msg,
+            Some(u.status),
+            Some(&u.wamid),
+            u.error.as_ref(),
+            false,
+            at,
+        )
+        .await?;
     }
     Ok(report)
 }
@@ -392,9 +460,14 @@ impl Store for PgStore {
             .bind(now)
             .execute(&self.pool)
             .await?;
-        let name: String =
-            sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
-        Ok(Workspace { id: id.to_string(), name })
+        let name: String = sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Workspace {
+            id: id.to_string(),
+            name,
+        })
     }
 
     async fn insert_api_key(&self, k: &NewApiKey, now: Millis) -> Result<()> {
@@ -418,16 +491,23 @@ impl Store for PgStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
-            Ok(ApiKey { id: r.try_get(0)?, workspace_id: r.try_get(1)?, name: r.try_get(2)?, prefix: r.try_get(3)? })
+            Ok(ApiKey {
+                id: r.try_get(0)?,
+                workspace_id: r.try_get(1)?,
+                name: r.try_get(2)?,
+                prefix: r.try_get(3)?,
+            })
         })
         .transpose()
     }
 
     async fn count_api_keys(&self, workspace_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL")
-            .bind(workspace_id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(workspace_id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     async fn upsert_channel(&self, ch: &Channel, now: Millis) -> Result<()> {
@@ -466,7 +546,11 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn find_channel(&self, workspace_id: &str, id_or_number: &str) -> Result<Option<Channel>> {
+    async fn find_channel(
+        &self,
+        workspace_id: &str,
+        id_or_number: &str,
+    ) -> Result<Option<Channel>> {
         let sql = format!(
             "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 \
              AND (id = $2 OR display_phone_number = $2) ORDER BY (id = $2) DESC LIMIT 1"
@@ -483,13 +567,21 @@ impl Store for PgStore {
         let sql = format!(
             "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 AND is_default ORDER BY created_at LIMIT 1"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(workspace_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(workspace_id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(channel_from_row).transpose()
     }
 
     async fn all_channels(&self) -> Result<Vec<Channel>> {
         let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY created_at");
-        rows(sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?, channel_from_row)
+        rows(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .fetch_all(&self.pool)
+                .await?,
+            channel_from_row,
+        )
     }
 
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
@@ -503,7 +595,10 @@ impl Store for PgStore {
 
     async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>> {
         let mut c = self.pool.acquire().await?;
-        let Some(message) = load_message(&mut c, id, false).await?.filter(|m| m.workspace_id == workspace_id) else {
+        let Some(message) = load_message(&mut c, id, false)
+            .await?
+            .filter(|m| m.workspace_id == workspace_id)
+        else {
             return Ok(None);
         };
         let events = sqlx::query(sql!(
@@ -530,7 +625,11 @@ impl Store for PgStore {
         Ok(Some(MessageDetail { message, events }))
     }
 
-    async fn list_messages(&self, workspace_id: &str, f: &MessageFilter) -> Result<Vec<MessageRecord>> {
+    async fn list_messages(
+        &self,
+        workspace_id: &str,
+        f: &MessageFilter,
+    ) -> Result<Vec<MessageRecord>> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 \
              AND ($2::text IS NULL OR recipient = $2) AND ($3::text IS NULL OR status = $3) \
@@ -556,8 +655,12 @@ impl Store for PgStore {
              WHERE dispatch_owner = $1 OR dispatch_owner IS NULL OR dispatch_lease_until < $2 \
              RETURNING {CHANNEL_COLUMNS}"
         );
-        let found =
-            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(owner).bind(now).bind(ttl_ms).fetch_all(&self.pool).await?;
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(now)
+            .bind(ttl_ms)
+            .fetch_all(&self.pool)
+            .await?;
         rows(found, channel_from_row)
     }
 
@@ -576,7 +679,13 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn record_outcome(&self, message_id: &str, owner: &str, started_at: Option<Millis>, outcome: Outcome) -> Result<()> {
+    async fn record_outcome(
+        &self,
+        message_id: &str,
+        owner: &str,
+        started_at: Option<Millis>,
+        outcome: Outcome,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         record(&mut tx, message_id, owner, started_at, outcome).await?;
         tx.commit().await?;
@@ -596,7 +705,12 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn expired_unknowns(&self, channel_id: &str, now: Millis, limit: i64) -> Result<Vec<String>> {
+    async fn expired_unknowns(
+        &self,
+        channel_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(sql!(
             "SELECT message_id FROM outbox WHERE channel_id = $1 AND state = 'unknown' "
             "AND due_at <= $2 ORDER BY seq LIMIT $3"
@@ -608,7 +722,12 @@ impl Store for PgStore {
         .await?)
     }
 
-    async fn apply_statuses(&self, channels: &[(String, String)], updates: &[StatusUpdate], _now: Millis) -> Result<ApplyReport> {
+    async fn apply_statuses(
+        &self,
+        channels: &[(String, String)],
+        updates: &[StatusUpdate],
+        _now: Millis,
+    ) -> Result<ApplyReport> {
         let mut tx = self.pool.begin().await?;
         let report = apply(&mut tx, channels, updates).await?;
         tx.commit().await?;

@@ -25,7 +25,9 @@ pub struct SqliteStore {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../../migrations/sqlite/0001_init.sql"))])
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/sqlite/0001_init.sql"
+    ))])
 }
 
 impl SqliteStore {
@@ -38,19 +40,31 @@ impl SqliteStore {
         }
         let mut conn = open_connection(&path)?;
         migrations().to_latest(&mut conn)?;
-        Ok(Self { rt: Runtime::start(path, conn) })
+        Ok(Self {
+            rt: Runtime::start(path, conn),
+        })
     }
 }
 
-const MESSAGE_COLUMNS: &str = "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
+const MESSAGE_COLUMNS: &str =
+    "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
      error_code, error_title, error_details, attempts, created_at, updated_at";
 
-const CHANNEL_COLUMNS: &str = "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
+const CHANNEL_COLUMNS: &str =
+    "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default";
 
-fn meta_error(code: Option<i64>, title: Option<String>, details: Option<String>) -> Option<MetaError> {
-    code.map(|code| MetaError { code, title: title.unwrap_or_default(), details })
+fn meta_error(
+    code: Option<i64>,
+    title: Option<String>,
+    details: Option<String>,
+) -> Option<MetaError> {
+    code.map(|code| MetaError {
+        code,
+        title: title.unwrap_or_default(),
+        details,
+    })
 }
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
@@ -95,7 +109,10 @@ fn channel_from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
 
 fn load_message(conn: &Connection, id: &str) -> Result<Option<MessageRecord>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
-    Ok(conn.prepare_cached(&sql)?.query_row([id], message_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], message_from_row)
+        .optional()?)
 }
 
 fn insert_event(conn: &Connection, message_id: &str, ev: &NewEvent) -> Result<bool> {
@@ -166,7 +183,12 @@ fn update_message(
 fn outbox_row(conn: &Connection, message_id: &str) -> Result<Option<OutboxRow>> {
     Ok(conn
         .prepare_cached("SELECT state, lease_owner FROM outbox WHERE message_id = ?1")?
-        .query_row([message_id], |r| Ok(OutboxRow { state: r.get(0)?, lease_owner: r.get(1)? }))
+        .query_row([message_id], |r| {
+            Ok(OutboxRow {
+                state: r.get(0)?,
+                lease_owner: r.get(1)?,
+            })
+        })
         .optional()?)
 }
 
@@ -174,7 +196,8 @@ fn change_outbox(conn: &Connection, message_id: &str, change: &OutboxChange) -> 
     match change {
         OutboxChange::Keep => {}
         OutboxChange::Delete => {
-            conn.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?.execute([message_id])?;
+            conn.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?
+                .execute([message_id])?;
         }
         OutboxChange::Set { state, due_at } => {
             conn.prepare_cached(
@@ -199,21 +222,36 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
             if hash != idem.request_hash {
                 return Ok(AcceptOutcome::Conflict { message_id });
             }
-            let first = load_message(conn, &message_id)?
-                .ok_or_else(|| StoreError::Corrupt(format!("idempotency key names missing {message_id}")))?;
+            let first = load_message(conn, &message_id)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("idempotency key names missing {message_id}"))
+            })?;
             return Ok(AcceptOutcome::Replayed(first));
         }
         conn.prepare_cached(
             "INSERT INTO idempotency_keys (api_key_id, key, request_hash, message_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
-        .execute(params![idem.api_key_id, idem.key, idem.request_hash, m.id, m.created_at])?;
+        .execute(params![
+            idem.api_key_id,
+            idem.key,
+            idem.request_hash,
+            m.id,
+            m.created_at
+        ])?;
     }
     conn.prepare_cached(
         "INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, status, \
          created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7)",
     )?
-    .execute(params![m.id, m.workspace_id, m.channel_id, m.recipient, m.kind, m.body, m.created_at])?;
+    .execute(params![
+        m.id,
+        m.workspace_id,
+        m.channel_id,
+        m.recipient,
+        m.kind,
+        m.body,
+        m.created_at
+    ])?;
     let seq = conn.last_insert_rowid();
     conn.prepare_cached(
         "INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) \
@@ -250,7 +288,14 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
         let mut ev = NewEvent::new("unknown", req.now, "dispatcher");
         ev.detail = Some("the worker sending it stopped; waiting for a status webhook".into());
         insert_event(conn, id, &ev)?;
-        change_outbox(conn, id, &OutboxChange::Set { state: "unknown", due_at: req.now + req.reconcile_ms })?;
+        change_outbox(
+            conn,
+            id,
+            &OutboxChange::Set {
+                state: "unknown",
+                due_at: req.now + req.reconcile_ms,
+            },
+        )?;
     }
     let heads: Vec<(String, String)> = conn
         .prepare_cached(
@@ -260,7 +305,9 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
                              AND p.recipient = o.recipient AND p.seq < o.seq) \
              ORDER BY o.seq LIMIT ?3",
         )?
-        .query_map(params![req.channel_id, req.now, req.limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![req.channel_id, req.now, req.limit], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     let mut out = Vec::with_capacity(heads.len());
     for (id, recipient) in heads {
@@ -271,12 +318,24 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
         let (body, attempts, created_at) = conn
             .prepare_cached("SELECT body, attempts, created_at FROM messages WHERE id = ?1")?
             .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        out.push(Claimed { message_id: id, recipient, body, attempts, created_at });
+        out.push(Claimed {
+            message_id: id,
+            recipient,
+            body,
+            attempts,
+            created_at,
+        });
     }
     Ok(out)
 }
 
-fn record(conn: &Connection, id: &str, owner: &str, started: Option<Millis>, outcome: Outcome) -> Result<()> {
+fn record(
+    conn: &Connection,
+    id: &str,
+    owner: &str,
+    started: Option<Millis>,
+    outcome: Outcome,
+) -> Result<()> {
     let row = outbox_row(conn, id)?;
     let Some(p) = plan::plan_outcome(row.as_ref(), owner, started, outcome) else {
         return Ok(());
@@ -288,13 +347,26 @@ fn record(conn: &Connection, id: &str, owner: &str, started: Option<Millis>, out
     for ev in &p.events {
         insert_event(conn, id, ev)?;
     }
-    update_message(conn, &msg, p.status, p.wamid.as_deref(), p.error.as_ref(), p.attempt, p.at)
+    update_message(
+        conn,
+        &msg,
+        p.status,
+        p.wamid.as_deref(),
+        p.error.as_ref(),
+        p.attempt,
+        p.at,
+    )
 }
 
-fn apply(conn: &Connection, channels: &[(String, String)], updates: &[StatusUpdate]) -> Result<ApplyReport> {
+fn apply(
+    conn: &Connection,
+    channels: &[(String, String)],
+    updates: &[StatusUpdate],
+) -> Result<ApplyReport> {
     let mut report = ApplyReport::default();
     for u in updates {
-        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id) else {
+        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id)
+        else {
             report.unmatched += 1;
             continue;
         };
@@ -305,7 +377,9 @@ fn apply(conn: &Connection, channels: &[(String, String)], updates: &[StatusUpda
         let msg = match by_id {
             Some(m) => Some(m),
             None => {
-                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1 AND channel_id = ?2");
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1 AND channel_id = ?2"
+                );
                 conn.prepare_cached(&sql)?
                     .query_row(params![u.wamid, channel_id], message_from_row)
                     .optional()?
@@ -323,7 +397,15 @@ fn apply(conn: &Connection, channels: &[(String, String)], updates: &[StatusUpda
         // A status naming the message proves Meta has it: no further attempt may go out.
         change_outbox(conn, &msg.id, &OutboxChange::Delete)?;
         let at = u.timestamp.saturating_mul(1000);
-        update_message(conn, &msg, Some(u.status), Some(&u.wamid), u.error.as_ref(), false, at)?;
+        update_message(
+            conn,
+            &msg,
+            Some(u.status),
+            Some(&u.wamid),
+            u.error.as_ref(),
+            false,
+            at,
+        )?;
     }
     Ok(report)
 }
@@ -336,7 +418,10 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.rt.read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await.map(|_| ())
+        self.rt
+            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+            .await
+            .map(|_| ())
     }
 
     async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace> {
@@ -422,15 +507,24 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn find_channel(&self, workspace_id: &str, id_or_number: &str) -> Result<Option<Channel>> {
-        let (ws, key) = (workspace_id.to_string(), id_or_number.trim_start_matches('+').to_string());
+    async fn find_channel(
+        &self,
+        workspace_id: &str,
+        id_or_number: &str,
+    ) -> Result<Option<Channel>> {
+        let (ws, key) = (
+            workspace_id.to_string(),
+            id_or_number.trim_start_matches('+').to_string(),
+        );
         self.rt
             .read(move |c| {
                 let sql = format!(
                     "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 \
                      AND (id = ?2 OR display_phone_number = ?2) ORDER BY id = ?2 DESC LIMIT 1"
                 );
-                Ok(c.prepare_cached(&sql)?.query_row(params![ws, key], channel_from_row).optional()?)
+                Ok(c.prepare_cached(&sql)?
+                    .query_row(params![ws, key], channel_from_row)
+                    .optional()?)
             })
             .await
     }
@@ -443,7 +537,9 @@ impl Store for SqliteStore {
                     "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND is_default \
                      ORDER BY created_at LIMIT 1"
                 );
-                Ok(c.prepare_cached(&sql)?.query_row([ws], channel_from_row).optional()?)
+                Ok(c.prepare_cached(&sql)?
+                    .query_row([ws], channel_from_row)
+                    .optional()?)
             })
             .await
     }
@@ -452,7 +548,10 @@ impl Store for SqliteStore {
         self.rt
             .read(|c| {
                 let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY created_at");
-                let rows = c.prepare_cached(&sql)?.query_map([], channel_from_row)?.collect::<rusqlite::Result<_>>()?;
+                let rows = c
+                    .prepare_cached(&sql)?
+                    .query_map([], channel_from_row)?
+                    .collect::<rusqlite::Result<_>>()?;
                 Ok(rows)
             })
             .await
@@ -492,7 +591,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_messages(&self, workspace_id: &str, f: &MessageFilter) -> Result<Vec<MessageRecord>> {
+    async fn list_messages(
+        &self,
+        workspace_id: &str,
+        f: &MessageFilter,
+    ) -> Result<Vec<MessageRecord>> {
         let ws = workspace_id.to_string();
         let f = f.clone();
         self.rt
@@ -567,7 +670,9 @@ impl Store for SqliteStore {
         outcome: Outcome,
     ) -> Result<()> {
         let (id, owner) = (message_id.to_string(), owner.to_string());
-        self.rt.write(move |c| record(c, &id, &owner, started_at, outcome)).await
+        self.rt
+            .write(move |c| record(c, &id, &owner, started_at, outcome))
+            .await
     }
 
     async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {
@@ -586,7 +691,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn expired_unknowns(&self, channel_id: &str, now: Millis, limit: i64) -> Result<Vec<String>> {
+    async fn expired_unknowns(
+        &self,
+        channel_id: &str,
+        now: Millis,
+        limit: i64,
+    ) -> Result<Vec<String>> {
         let ch = channel_id.to_string();
         self.rt
             .read(move |c| {

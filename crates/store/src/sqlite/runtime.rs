@@ -45,8 +45,14 @@ impl Runtime {
             .name("chasqui-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx))
             .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the SQLite writer thread"));
-        Self { jobs: tx, readers: Arc::new(Mutex::new(Vec::new())), path }
+            .unwrap_or_else(
+                |e| tracing::error!(error = %e, "cannot start the SQLite writer thread"),
+            );
+        Self {
+            jobs: tx,
+            readers: Arc::new(Mutex::new(Vec::new())),
+            path,
+        }
     }
 
     /// Runs `f` in the writer's transaction and answers after the commit.
@@ -97,7 +103,11 @@ impl Runtime {
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
     conn.execute_batch("SAVEPOINT job")?;
     let result = f(conn);
-    let end = if result.is_ok() { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    let end = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
     conn.execute_batch(end)?;
     result
 }
