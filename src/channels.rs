@@ -77,6 +77,21 @@ impl ChannelDirectory {
         self.live.read().ok().and_then(|g| g.get(id).cloned())
     }
 
+    /// A workspace's channel by id or sender number, or its default channel when `key` is `None`.
+    pub fn lookup(&self, workspace_id: &str, key: Option<&str>) -> Option<Channel> {
+        let guard = self.live.read().ok()?;
+        let mut mine = guard
+            .values()
+            .map(|l| &l.channel)
+            .filter(|c| c.workspace_id == workspace_id);
+        match key.map(|k| k.trim_start_matches('+')) {
+            None => mine.find(|c| c.is_default).cloned(),
+            Some(k) => mine
+                .find(|c| c.id == k || c.display_phone_number == k)
+                .cloned(),
+        }
+    }
+
     /// Every channel.
     pub fn all(&self) -> Vec<Arc<LiveChannel>> {
         self.snapshot().into_values().collect()

@@ -43,10 +43,18 @@ async fn pick_channel(
     requested: Option<Value>,
     problems: &mut Vec<Problem>,
 ) -> Result<Option<Channel>, ApiError> {
+    // The in-memory directory answers the hot path; the store catches channels added since its
+    // last refresh.
     let found = match requested {
-        None | Some(Value::Null) => state.store.default_channel(workspace).await?,
+        None | Some(Value::Null) => match state.channels.lookup(workspace, None) {
+            Some(c) => Some(c),
+            None => state.store.default_channel(workspace).await?,
+        },
         Some(Value::String(r)) if !r.trim().is_empty() => {
-            state.store.find_channel(workspace, r.trim()).await?
+            match state.channels.lookup(workspace, Some(r.trim())) {
+                Some(c) => Some(c),
+                None => state.store.find_channel(workspace, r.trim()).await?,
+            }
         }
         Some(_) => {
             problems.push(Problem::new(
