@@ -83,7 +83,10 @@ pub async fn create(
     body: JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let idempotency = idempotency_key(&headers)?;
-    let request_hash = ids::sha256_hex(body.value.to_string().as_bytes());
+    // Hash the parsed value (keys sorted), so whitespace and key order do not make a conflict.
+    let request_hash = idempotency
+        .as_ref()
+        .map(|_| ids::sha256_hex(body.value.to_string().as_bytes()));
     let mut value = body.value;
     let Some(fields) = value.as_object_mut() else {
         return Err(ApiError::InvalidJson(
@@ -105,11 +108,13 @@ pub async fn create(
         kind: msg.kind.as_str().to_string(),
         body: msg.body.to_string(),
         created_at: now_ms(),
-        idempotency: idempotency.map(|k| IdempotencyClaim {
-            api_key_id: key.id.clone(),
-            key: k,
-            request_hash,
-        }),
+        idempotency: idempotency
+            .zip(request_hash)
+            .map(|(k, request_hash)| IdempotencyClaim {
+                api_key_id: key.id.clone(),
+                key: k,
+                request_hash,
+            }),
     };
     match state.store.accept_message(new).await? {
         AcceptOutcome::Created(m) => {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chasqui_domain::pacing::TokenBucket;
 use chasqui_domain::MetaError;
 use chasqui_provider::SendRequest;
-use chasqui_store::{ClaimRequest, Claimed, Outcome};
+use chasqui_store::{ClaimRequest, Claimed, Outcome, OutcomeRecord};
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
@@ -16,6 +16,9 @@ use super::policy::{self, codes, Throttle};
 use super::Dispatcher;
 use crate::channels::LiveChannel;
 use crate::clock::now_ms;
+
+/// How often a worker looks for unknown outcomes whose wait has ended.
+const UNKNOWN_CHECK_MS: i64 = 500;
 
 /// Pair buckets idle this long are forgotten, so the map does not grow without bound.
 const PAIR_IDLE_MS: i64 = 10 * 60_000;
@@ -85,9 +88,14 @@ impl Dispatcher {
     pub(super) async fn work(self: Arc<Self>, channel_id: String, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.cfg.max_in_flight));
         let (throttles_tx, mut throttles) = mpsc::unbounded_channel::<Throttle>();
+        let (outcomes, recorded) = mpsc::unbounded_channel::<OutcomeRecord>();
+        let recorder = tokio::spawn(self.clone().record_loop(recorded));
         let mut in_flight = JoinSet::new();
         let mut pacer: Option<Pacer> = None;
         let poll = Duration::from_millis(self.cfg.poll_ms);
+        // Unknown outcomes wait for seconds to minutes: looking twice a second is plenty, and
+        // keeps a read off every claim round.
+        let mut unknowns_checked = 0i64;
         'outer: while !*stop.borrow() {
             while in_flight.try_join_next().is_some() {}
             let Some(live) = self.channels.get(&channel_id) else {
@@ -103,7 +111,10 @@ impl Dispatcher {
                 pace.throttle(t);
             }
             pace.forget_idle(now);
-            self.resolve_unknowns(&channel_id, now).await;
+            if now - unknowns_checked >= UNKNOWN_CHECK_MS {
+                unknowns_checked = now;
+                self.resolve_unknowns(&channel_id, now).await;
+            }
 
             let notified = self.wake.notified();
             tokio::pin!(notified);
@@ -154,8 +165,12 @@ impl Dispatcher {
                 let now = now_ms();
                 if let Err(wait) = pace.pair(&c.recipient, now) {
                     let until = now + wait as i64;
-                    self.record(&c.message_id, None, Outcome::Defer { until })
-                        .await;
+                    let outcome = Outcome::Defer { until };
+                    let _ = outcomes.send(OutcomeRecord {
+                        message_id: c.message_id,
+                        started_at: None,
+                        outcome,
+                    });
                     continue;
                 }
                 let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -164,22 +179,36 @@ impl Dispatcher {
                 let me = self.clone();
                 let live = live.clone();
                 let throttles = throttles_tx.clone();
+                let outcomes = outcomes.clone();
                 in_flight.spawn(async move {
-                    me.send(&live, c, throttles).await;
+                    let done = me.send(&live, c, throttles).await;
+                    let _ = outcomes.send(done);
                     drop(permit);
                 });
             }
         }
         // Stop claiming; let calls already made finish and be recorded.
         while in_flight.join_next().await.is_some() {}
+        drop(outcomes);
+        let _ = recorder.await;
     }
 
+    /// Writes outcomes in batches: one transaction for everything that finished meanwhile.
+    async fn record_loop(self: Arc<Self>, mut rx: mpsc::UnboundedReceiver<OutcomeRecord>) {
+        const MAX_BATCH: usize = 512;
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            self.record(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    /// Calls the provider and decides the outcome to record.
     async fn send(
         &self,
         live: &LiveChannel,
         c: Claimed,
         throttles: mpsc::UnboundedSender<Throttle>,
-    ) {
+    ) -> OutcomeRecord {
         let started = now_ms();
         let body: serde_json::Value = match serde_json::from_str(&c.body) {
             Ok(b) => b,
@@ -189,9 +218,12 @@ impl Dispatcher {
                     title: "stored body unreadable".into(),
                     details: Some(e.to_string()),
                 };
-                self.record(&c.message_id, None, Outcome::Failed { at: started, error })
-                    .await;
-                return;
+                let outcome = Outcome::Failed { at: started, error };
+                return OutcomeRecord {
+                    message_id: c.message_id,
+                    started_at: None,
+                    outcome,
+                };
             }
         };
         let answer = live
@@ -207,18 +239,18 @@ impl Dispatcher {
         if let Some(t) = throttle {
             let _ = throttles.send(t);
         }
-        self.record(&c.message_id, Some(started), outcome).await;
+        OutcomeRecord {
+            message_id: c.message_id,
+            started_at: Some(started),
+            outcome,
+        }
     }
 
-    async fn record(&self, message_id: &str, started: Option<i64>, outcome: Outcome) {
-        // If this fails the lease expires and the message becomes an unknown outcome, which a
-        // status webhook or the unknown-outcome policy resolves: never a blind resend.
-        if let Err(e) = self
-            .store
-            .record_outcome(message_id, &self.owner, started, outcome)
-            .await
-        {
-            tracing::error!(error = %e, message_id, "recording an outcome failed");
+    async fn record(&self, outcomes: Vec<OutcomeRecord>) {
+        // If this fails the leases expire and the messages become unknown outcomes, which status
+        // webhooks or the unknown-outcome policy resolve: never a blind resend.
+        if let Err(e) = self.store.record_outcomes(&self.owner, outcomes).await {
+            tracing::error!(error = %e, "recording outcomes failed");
         }
     }
 
@@ -236,10 +268,19 @@ impl Dispatcher {
                 return;
             }
         };
-        for id in expired {
-            tracing::warn!(message_id = %id, "no status webhook named the message in time");
-            self.record(&id, None, policy::unresolved(&self.cfg, now))
-                .await;
+        let resolved: Vec<OutcomeRecord> = expired
+            .into_iter()
+            .map(|id| {
+                tracing::warn!(message_id = %id, "no status webhook named the message in time");
+                OutcomeRecord {
+                    message_id: id,
+                    started_at: None,
+                    outcome: policy::unresolved(&self.cfg, now),
+                }
+            })
+            .collect();
+        if !resolved.is_empty() {
+            self.record(resolved).await;
         }
     }
 }

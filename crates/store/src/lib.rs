@@ -69,15 +69,8 @@ pub trait Store: Send + Sync + 'static {
     /// recipient (per-recipient order), leasing them to `owner` and marking them `sending`.
     /// Leases that expired (a crashed worker) become unknown outcomes first.
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>>;
-    /// Records what came of sending (or deferring) a claimed message; `started_at` is when the
-    /// provider call began (it becomes the timeline's `sending` entry), `None` when none was made.
-    async fn record_outcome(
-        &self,
-        message_id: &str,
-        owner: &str,
-        started_at: Option<Millis>,
-        outcome: Outcome,
-    ) -> Result<()>;
+    /// Records what came of sending (or deferring) claimed messages, in one transaction.
+    async fn record_outcomes(&self, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()>;
     /// Returns `owner`'s claimed-but-unsent messages to the queue (clean shutdown).
     async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()>;
     /// Unknown outcomes of a channel whose reconciliation wait has ended.

@@ -112,6 +112,27 @@ pub struct NewMessage {
     pub idempotency: Option<IdempotencyClaim>,
 }
 
+impl MessageRecord {
+    /// The record of a message just accepted as `seq`.
+    pub fn queued(m: NewMessage, seq: i64) -> Self {
+        Self {
+            id: m.id,
+            seq,
+            workspace_id: m.workspace_id,
+            channel_id: m.channel_id,
+            recipient: m.recipient,
+            kind: m.kind,
+            body: m.body,
+            status: MessageStatus::Queued,
+            wamid: None,
+            error: None,
+            attempts: 0,
+            created_at: m.created_at,
+            updated_at: m.created_at,
+        }
+    }
+}
+
 /// What `accept_message` did.
 #[derive(Debug, Clone)]
 pub enum AcceptOutcome {
@@ -281,6 +302,17 @@ pub enum Outcome {
         /// When.
         at: Millis,
     },
+}
+
+/// One outcome to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeRecord {
+    /// The message.
+    pub message_id: String,
+    /// When the provider call began (the timeline's `sending` entry); `None` when none was made.
+    pub started_at: Option<Millis>,
+    /// What came of it.
+    pub outcome: Outcome,
 }
 
 /// What `apply_statuses` did.

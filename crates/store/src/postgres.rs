@@ -10,13 +10,27 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
-    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome, Result,
-    Store, StoreError, Workspace,
+    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome,
+    OutcomeRecord, Result, Store, StoreError, Workspace,
 };
 
 /// PostgreSQL back end.
 pub struct PgStore {
     pool: PgPool,
+}
+
+/// How often a transaction PostgreSQL chose as a deadlock victim is tried again.
+const DEADLOCK_RETRIES: u32 = 5;
+
+/// Whether PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01) or a
+/// serialization conflict (40001): both are safe to run again from the start.
+fn is_deadlock(e: &StoreError) -> bool {
+    match e {
+        StoreError::Postgres(sqlx::Error::Database(db)) => {
+            matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
+        }
+        _ => false,
+    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -130,7 +144,7 @@ async fn insert_event(c: &mut PgConnection, message_id: &str, ev: &NewEvent) -> 
         "INSERT INTO message_events (message_id, status, at, source, wamid, error_code, "
         "error_title, error_details, detail, data, dedupe_key) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) "
-        "ON CONFLICT (message_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING"
+        "ON CONFLICT (message_id, dedupe_key) DO NOTHING"
     ))
     .bind(message_id)
     .bind(&ev.status)
@@ -266,21 +280,10 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
     .execute(&mut *c)
     .await?;
     insert_event(c, &m.id, &NewEvent::new("queued", m.created_at, "api")).await?;
-    Ok(AcceptOutcome::Created(MessageRecord {
-        id: m.id.clone(),
+    Ok(AcceptOutcome::Created(MessageRecord::queued(
+        m.clone(),
         seq,
-        workspace_id: m.workspace_id.clone(),
-        channel_id: m.channel_id.clone(),
-        recipient: m.recipient.clone(),
-        kind: m.kind.clone(),
-        body: m.body.clone(),
-        status: MessageStatus::Queued,
-        wamid: None,
-        error: None,
-        attempts: 0,
-        created_at: m.created_at,
-        updated_at: m.created_at,
-    }))
+    )))
 }
 
 async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -585,6 +588,27 @@ impl Store for PgStore {
     }
 
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
+        if msg.idempotency.is_none() {
+            // The common case in one round trip: a single statement is its own transaction.
+            let seq: i64 = sqlx::query_scalar(sql!(
+                "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, "
+                "  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq), "
+                "o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
+                "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m), "
+                "e AS (INSERT INTO message_events (message_id, status, at, source) VALUES ($1, 'queued', $7, 'api')) "
+                "SELECT seq FROM m"
+            ))
+            .bind(&msg.id)
+            .bind(&msg.workspace_id)
+            .bind(&msg.channel_id)
+            .bind(&msg.recipient)
+            .bind(&msg.kind)
+            .bind(&msg.body)
+            .bind(msg.created_at)
+            .fetch_one(&self.pool)
+            .await?;
+            return Ok(AcceptOutcome::Created(MessageRecord::queued(msg, seq)));
+        }
         let mut tx = self.pool.begin().await?;
         let out = accept(&mut tx, &msg).await?;
         if matches!(out, AcceptOutcome::Created(_)) {
@@ -679,17 +703,32 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn record_outcome(
-        &self,
-        message_id: &str,
-        owner: &str,
-        started_at: Option<Millis>,
-        outcome: Outcome,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        record(&mut tx, message_id, owner, started_at, outcome).await?;
-        tx.commit().await?;
-        Ok(())
+    async fn record_outcomes(&self, owner: &str, mut outcomes: Vec<OutcomeRecord>) -> Result<()> {
+        // Row locks are taken in message-id order here and in `apply_statuses`.
+        outcomes.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+        let mut attempt = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            let mut result = Ok(());
+            for o in &outcomes {
+                result = record(
+                    &mut tx,
+                    &o.message_id,
+                    owner,
+                    o.started_at,
+                    o.outcome.clone(),
+                )
+                .await;
+                if result.is_err() {
+                    break;
+                }
+            }
+            match result {
+                Ok(()) => return Ok(tx.commit().await?),
+                Err(e) if is_deadlock(&e) && attempt < DEADLOCK_RETRIES => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {
@@ -728,9 +767,24 @@ impl Store for PgStore {
         updates: &[StatusUpdate],
         _now: Millis,
     ) -> Result<ApplyReport> {
-        let mut tx = self.pool.begin().await?;
-        let report = apply(&mut tx, channels, updates).await?;
-        tx.commit().await?;
-        Ok(report)
+        // Same lock order as `record_outcomes`: by Chasqui's message id (echoed as callback data).
+        let mut updates = updates.to_vec();
+        updates.sort_by(|a, b| {
+            a.callback_data
+                .cmp(&b.callback_data)
+                .then(a.wamid.cmp(&b.wamid))
+        });
+        let mut attempt = 0;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            match apply(&mut tx, channels, &updates).await {
+                Ok(report) => {
+                    tx.commit().await?;
+                    return Ok(report);
+                }
+                Err(e) if is_deadlock(&e) && attempt < DEADLOCK_RETRIES => attempt += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
 }

@@ -14,8 +14,8 @@ use rusqlite_migration::{Migrations, M};
 use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
-    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome, Result,
-    Store, StoreError, Workspace,
+    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome,
+    OutcomeRecord, Result, Store, StoreError, Workspace,
 };
 use runtime::{open_connection, Runtime};
 
@@ -25,9 +25,12 @@ pub struct SqliteStore {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/sqlite/0001_init.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0002_one_event_index.sql"
+        )),
+    ])
 }
 
 impl SqliteStore {
@@ -125,7 +128,7 @@ fn insert_event(conn: &Connection, message_id: &str, ev: &NewEvent) -> Result<bo
             "INSERT INTO message_events (message_id, status, at, source, wamid, error_code, \
              error_title, error_details, detail, data, dedupe_key) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (message_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING",
+             ON CONFLICT (message_id, dedupe_key) DO NOTHING",
         )?
         .execute(params![
             message_id,
@@ -259,21 +262,10 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
     )?
     .execute(params![m.id, seq, m.channel_id, m.recipient, m.created_at])?;
     insert_event(conn, &m.id, &NewEvent::new("queued", m.created_at, "api"))?;
-    Ok(AcceptOutcome::Created(MessageRecord {
-        id: m.id.clone(),
+    Ok(AcceptOutcome::Created(MessageRecord::queued(
+        m.clone(),
         seq,
-        workspace_id: m.workspace_id.clone(),
-        channel_id: m.channel_id.clone(),
-        recipient: m.recipient.clone(),
-        kind: m.kind.clone(),
-        body: m.body.clone(),
-        status: MessageStatus::Queued,
-        wamid: None,
-        error: None,
-        attempts: 0,
-        created_at: m.created_at,
-        updated_at: m.created_at,
-    }))
+    )))
 }
 
 fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -662,16 +654,15 @@ impl Store for SqliteStore {
         self.rt.write(move |c| claim(c, &req)).await
     }
 
-    async fn record_outcome(
-        &self,
-        message_id: &str,
-        owner: &str,
-        started_at: Option<Millis>,
-        outcome: Outcome,
-    ) -> Result<()> {
-        let (id, owner) = (message_id.to_string(), owner.to_string());
+    async fn record_outcomes(&self, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
+        let owner = owner.to_string();
         self.rt
-            .write(move |c| record(c, &id, &owner, started_at, outcome))
+            .write(move |c| {
+                for o in outcomes {
+                    record(c, &o.message_id, &owner, o.started_at, o.outcome)?;
+                }
+                Ok(())
+            })
             .await
     }
 

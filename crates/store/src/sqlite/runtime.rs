@@ -41,11 +41,6 @@ pub(super) struct Runtime {
 impl Runtime {
     /// Starts the writer on `writer` (already migrated).
     pub(super) fn start(path: PathBuf, writer: Connection) -> Self {
-        // The writer alone gets a page cache big enough that a group commit never spills
-        // mid-transaction; readers keep SQLite's small default.
-        if let Err(e) = writer.pragma_update(None, "cache_size", -32_768) {
-            tracing::warn!(error = %e, "cannot enlarge the SQLite writer's page cache");
-        }
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("chasqui-sqlite-writer".into())
