@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
 
-const FIXTURES: &str =
-    include_str!("../../../shared/fixtures/meta-webhooks/pywa/message_status.json");
+const FIXTURES: &str = include_str!("../../fixtures/meta-webhooks/pywa/message_status.json");
 const APP_SECRET: &str = "test-app-secret";
 const PHONE_NUMBER_ID: &str = "100000000000001";
 
@@ -230,7 +229,7 @@ async fn every_fixture_payload_is_accepted(backend: Backend) {
     }
     // Inbound messages and other fields are acknowledged (applied later by the conversations work).
     let other: Value = serde_json::from_str(include_str!(
-        "../../../shared/fixtures/meta-webhooks/pywa/message.json"
+        "../../fixtures/meta-webhooks/pywa/message.json"
     ))
     .expect("json");
     let (status, _) = post(&server, &other["text"], Some(APP_SECRET)).await;

@@ -163,93 +163,81 @@ mod tests {
     use serde_json::json;
 
     const STATUS_FIXTURES: &str =
-        include_str!("../../../../shared/fixtures/meta-webhooks/pywa/message_status.json");
+        include_str!("../../../fixtures/meta-webhooks/pywa/message_status.json");
 
     /// Every other pywa fixture file: none of them carries statuses.
     const OTHER_FIXTURES: &[(&str, &str)] = &[
         (
             "account_update",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/account_update.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/account_update.json"),
         ),
         (
             "call_connect",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/call_connect.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/call_connect.json"),
         ),
         (
             "call_permission_update",
-            include_str!(
-                "../../../../shared/fixtures/meta-webhooks/pywa/call_permission_update.json"
-            ),
+            include_str!("../../../fixtures/meta-webhooks/pywa/call_permission_update.json"),
         ),
         (
             "call_status",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/call_status.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/call_status.json"),
         ),
         (
             "call_terminate",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/call_terminate.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/call_terminate.json"),
         ),
         (
             "callback_button",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/callback_button.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/callback_button.json"),
         ),
         (
             "callback_selection",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/callback_selection.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/callback_selection.json"),
         ),
         (
             "deleted_message",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/deleted_message.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/deleted_message.json"),
         ),
         (
             "edited_message",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/edited_message.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/edited_message.json"),
         ),
         (
             "flow_completion",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/flow_completion.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/flow_completion.json"),
         ),
         (
             "message",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/message.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/message.json"),
         ),
         (
             "outgoing_message",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/outgoing_message.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/outgoing_message.json"),
         ),
         (
             "system",
-            include_str!("../../../../shared/fixtures/meta-webhooks/pywa/system.json"),
+            include_str!("../../../fixtures/meta-webhooks/pywa/system.json"),
         ),
         (
             "template_category_update",
-            include_str!(
-                "../../../../shared/fixtures/meta-webhooks/pywa/template_category_update.json"
-            ),
+            include_str!("../../../fixtures/meta-webhooks/pywa/template_category_update.json"),
         ),
         (
             "template_components_update",
-            include_str!(
-                "../../../../shared/fixtures/meta-webhooks/pywa/template_components_update.json"
-            ),
+            include_str!("../../../fixtures/meta-webhooks/pywa/template_components_update.json"),
         ),
         (
             "template_quality_update",
-            include_str!(
-                "../../../../shared/fixtures/meta-webhooks/pywa/template_quality_update.json"
-            ),
+            include_str!("../../../fixtures/meta-webhooks/pywa/template_quality_update.json"),
         ),
         (
             "template_status_update",
-            include_str!(
-                "../../../../shared/fixtures/meta-webhooks/pywa/template_status_update.json"
-            ),
+            include_str!("../../../fixtures/meta-webhooks/pywa/template_status_update.json"),
         ),
         (
             "user_marketing_preferences",
-            include_str!(
-                "../../../../shared/fixtures/meta-webhooks/pywa/user_marketing_preferences.json"
-            ),
+            include_str!("../../../fixtures/meta-webhooks/pywa/user_marketing_preferences.json"),
         ),
     ];
 

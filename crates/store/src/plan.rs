@@ -4,7 +4,7 @@
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::{MessageStatus, MetaError};
 
-use crate::{Millis, Outcome};
+use crate::{MessageRecord, Millis, Outcome};
 
 /// The outbox row of a message, as read inside the writing transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +208,48 @@ pub(crate) fn status_applies(current: MessageStatus, next: MessageStatus) -> boo
         return current == MessageStatus::Sending;
     }
     current.advances_to(next)
+}
+
+/// A message's columns after a change: what both back ends write.
+pub(crate) struct MessageColumns<'a> {
+    pub status: MessageStatus,
+    pub wamid: Option<&'a str>,
+    pub error: Option<&'a MetaError>,
+}
+
+/// Decides a message's new status, wamid and error: the status only if it is progress, a wamid
+/// never replaced once known, Meta's error only while the message is failed.
+pub(crate) fn message_columns<'a>(
+    msg: &'a MessageRecord,
+    status: Option<MessageStatus>,
+    wamid: Option<&'a str>,
+    error: Option<&'a MetaError>,
+) -> MessageColumns<'a> {
+    let new_status = status.filter(|s| status_applies(msg.status, *s));
+    let status = new_status.unwrap_or(msg.status);
+    let error = match (status, new_status) {
+        (MessageStatus::Failed, Some(_)) => error.or(msg.error.as_ref()),
+        (MessageStatus::Failed, None) => msg.error.as_ref(),
+        _ => None,
+    };
+    MessageColumns {
+        status,
+        wamid: msg.wamid.as_deref().or(wamid),
+        error,
+    }
+}
+
+/// Meta's error from its three stored columns.
+pub(crate) fn meta_error(
+    code: Option<i64>,
+    title: Option<String>,
+    details: Option<String>,
+) -> Option<MetaError> {
+    code.map(|code| MetaError {
+        code,
+        title: title.unwrap_or_default(),
+        details,
+    })
 }
 
 /// The event a webhook status writes; its dedupe key makes a repeated status a no-op.

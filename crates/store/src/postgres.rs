@@ -7,7 +7,7 @@ use chasqui_domain::{MessageStatus, MetaError};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
+use crate::plan::{self, meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
     MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome,
@@ -64,18 +64,6 @@ const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default";
-
-fn meta_error(
-    code: Option<i64>,
-    title: Option<String>,
-    details: Option<String>,
-) -> Option<MetaError> {
-    code.map(|code| MetaError {
-        code,
-        title: title.unwrap_or_default(),
-        details,
-    })
-}
 
 fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
     let status: String = r.try_get(7)?;
@@ -171,26 +159,17 @@ async fn update_message(
     attempt: bool,
     at: Millis,
 ) -> Result<()> {
-    let new_status = status.filter(|s| plan::status_applies(msg.status, *s));
-    let final_status = new_status.unwrap_or(msg.status);
-    let wamid = msg.wamid.as_deref().or(wamid);
-    let error = if new_status.is_some() && final_status == MessageStatus::Failed {
-        error.or(msg.error.as_ref())
-    } else if final_status == MessageStatus::Failed {
-        msg.error.as_ref()
-    } else {
-        None
-    };
+    let cols = plan::message_columns(msg, status, wamid, error);
     sqlx::query(sql!(
         "UPDATE messages SET status = $2, wamid = $3, error_code = $4, error_title = $5, "
         "error_details = $6, attempts = attempts + $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1"
     ))
     .bind(&msg.id)
-    .bind(final_status.as_str())
-    .bind(wamid)
-    .bind(error.map(|e| e.code))
-    .bind(error.map(|e| e.title.as_str()))
-    .bind(error.and_then(|e| e.details.as_deref()))
+    .bind(cols.status.as_str())
+    .bind(cols.wamid)
+    .bind(cols.error.map(|e| e.code))
+    .bind(cols.error.map(|e| e.title.as_str()))
+    .bind(cols.error.and_then(|e| e.details.as_deref()))
     .bind(i64::from(attempt))
     .bind(at)
     .execute(&mut *c)

@@ -11,7 +11,7 @@ use chasqui_domain::{MessageStatus, MetaError};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 
-use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
+use crate::plan::{self, meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
     MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome,
@@ -57,18 +57,6 @@ const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default";
-
-fn meta_error(
-    code: Option<i64>,
-    title: Option<String>,
-    details: Option<String>,
-) -> Option<MetaError> {
-    code.map(|code| MetaError {
-        code,
-        title: title.unwrap_or_default(),
-        details,
-    })
-}
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = r.get(7)?;
@@ -156,27 +144,18 @@ fn update_message(
     attempt: bool,
     at: Millis,
 ) -> Result<()> {
-    let new_status = status.filter(|s| plan::status_applies(msg.status, *s));
-    let final_status = new_status.unwrap_or(msg.status);
-    let wamid = msg.wamid.as_deref().or(wamid);
-    let error = if new_status.is_some() && final_status == MessageStatus::Failed {
-        error.or(msg.error.as_ref())
-    } else if final_status == MessageStatus::Failed {
-        msg.error.as_ref()
-    } else {
-        None
-    };
+    let cols = plan::message_columns(msg, status, wamid, error);
     conn.prepare_cached(
         "UPDATE messages SET status = ?2, wamid = ?3, error_code = ?4, error_title = ?5, \
          error_details = ?6, attempts = attempts + ?7, updated_at = max(updated_at, ?8) WHERE id = ?1",
     )?
     .execute(params![
         msg.id,
-        final_status.as_str(),
-        wamid,
-        error.map(|e| e.code),
-        error.map(|e| e.title.as_str()),
-        error.and_then(|e| e.details.as_deref()),
+        cols.status.as_str(),
+        cols.wamid,
+        cols.error.map(|e| e.code),
+        cols.error.map(|e| e.title.as_str()),
+        cols.error.and_then(|e| e.details.as_deref()),
         i64::from(attempt),
         at
     ])?;
