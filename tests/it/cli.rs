@@ -41,6 +41,20 @@ impl Drop for Proc {
     }
 }
 
+/// What the standalone sandbox received.
+async fn sandbox_log(http: &reqwest::Client, sandbox_base: &str) -> Vec<Value> {
+    let url = format!("{sandbox_base}/sandbox/messages?limit=1000000");
+    let log: Value = http
+        .get(url)
+        .send()
+        .await
+        .expect("log")
+        .json()
+        .await
+        .expect("json");
+    log["messages"].as_array().cloned().unwrap_or_default()
+}
+
 async fn wait_ready(base: &str) {
     let http = crate::support::http();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -232,15 +246,7 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
     wait_ready(&base).await;
     let deadline = Instant::now() + Duration::from_secs(90);
     let received: Vec<Value> = loop {
-        let log: Value = http
-            .get(format!("{sandbox_base}/sandbox/messages?limit=1000000"))
-            .send()
-            .await
-            .expect("log")
-            .json()
-            .await
-            .expect("json");
-        let log = log["messages"].as_array().cloned().unwrap_or_default();
+        let log = sandbox_log(&http, &sandbox_base).await;
         let ids: std::collections::HashSet<&str> = log
             .iter()
             .filter_map(|r| r["callback_data"].as_str())
@@ -248,15 +254,7 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
         if acked.iter().all(|(_, id)| ids.contains(id.as_str())) {
             // Let any reconciliation finish before judging duplicates.
             tokio::time::sleep(Duration::from_secs(4)).await;
-            let log: Value = http
-                .get(format!("{sandbox_base}/sandbox/messages?limit=1000000"))
-                .send()
-                .await
-                .expect("log")
-                .json()
-                .await
-                .expect("json");
-            break log["messages"].as_array().cloned().unwrap_or_default();
+            break sandbox_log(&http, &sandbox_base).await;
         }
         assert!(
             Instant::now() < deadline,
