@@ -199,6 +199,25 @@ pub struct MessageEvent {
     pub data: Option<serde_json::Value>,
 }
 
+impl MessageDetail {
+    /// A message and its stored events, the timeline starting with the `queued` entry that the
+    /// message row itself records (it is not stored twice).
+    pub fn new(message: MessageRecord, stored: Vec<MessageEvent>) -> Self {
+        let mut events = Vec::with_capacity(stored.len() + 1);
+        events.push(MessageEvent {
+            status: "queued".into(),
+            at: message.created_at,
+            source: "api".into(),
+            wamid: None,
+            error: None,
+            detail: None,
+            data: None,
+        });
+        events.extend(stored);
+        Self { message, events }
+    }
+}
+
 /// A message with its whole timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageDetail {

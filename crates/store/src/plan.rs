@@ -93,7 +93,8 @@ pub(crate) fn plan_outcome(
             ev.dedupe_key = Some("provider:sent".into());
             events.push(ev);
             Some(OutcomePlan {
-                outbox: if leased_by_owner {
+                // Meta has it: whoever holds the row now, no further attempt may go out.
+                outbox: if row.is_some() {
                     OutboxChange::Delete
                 } else {
                     OutboxChange::Keep
@@ -239,6 +240,20 @@ pub(crate) fn message_columns<'a>(
     }
 }
 
+impl MessageColumns<'_> {
+    /// Whether writing these columns would change `msg` at all.
+    pub(crate) fn differ_from(&self, msg: &MessageRecord) -> bool {
+        self.status != msg.status
+            || self.wamid != msg.wamid.as_deref()
+            || self.error != msg.error.as_ref()
+    }
+}
+
+/// Whether a message in this status can still have an outbox row (its work is not finished).
+pub(crate) fn may_have_work(status: MessageStatus) -> bool {
+    matches!(status, MessageStatus::Queued | MessageStatus::Sending)
+}
+
 /// Meta's error from its three stored columns.
 pub(crate) fn meta_error(
     code: Option<i64>,
@@ -317,19 +332,24 @@ mod tests {
     }
 
     #[test]
-    fn sent_after_losing_the_lease_still_records_the_wamid_but_keeps_the_row() {
-        let p = plan_outcome(
-            Some(&leased("w2")),
-            "w1",
-            Some(5),
-            Outcome::Sent {
+    fn sent_after_losing_the_lease_still_ends_the_work() {
+        // The lease expired (the row is now an unknown outcome, or another worker's): the
+        // provider's acceptance still proves Meta has the message, so nothing may resend it.
+        for row in [
+            leased("w2"),
+            OutboxRow {
+                state: "unknown".into(),
+                lease_owner: None,
+            },
+        ] {
+            let sent = Outcome::Sent {
                 wamid: "wamid.1".into(),
                 at: 9,
-            },
-        )
-        .expect("plan");
-        assert_eq!(p.outbox, OutboxChange::Keep);
-        assert_eq!(p.wamid.as_deref(), Some("wamid.1"));
+            };
+            let p = plan_outcome(Some(&row), "w1", Some(5), sent).expect("plan");
+            assert_eq!(p.outbox, OutboxChange::Delete);
+            assert_eq!(p.wamid.as_deref(), Some("wamid.1"));
+        }
     }
 
     #[test]

@@ -160,6 +160,9 @@ async fn update_message(
     at: Millis,
 ) -> Result<()> {
     let cols = plan::message_columns(msg, status, wamid, error);
+    if !attempt && !cols.differ_from(msg) {
+        return Ok(());
+    }
     sqlx::query(sql!(
         "UPDATE messages SET status = $2, wamid = $3, error_code = $4, error_title = $5, "
         "error_details = $6, attempts = attempts + $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1"
@@ -258,7 +261,6 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
     .bind(m.created_at)
     .execute(&mut *c)
     .await?;
-    insert_event(c, &m.id, &NewEvent::new("queued", m.created_at, "api")).await?;
     Ok(AcceptOutcome::Created(MessageRecord::queued(
         m.clone(),
         seq,
@@ -407,7 +409,9 @@ async fn apply(
         }
         report.applied += 1;
         // A status naming the message proves Meta has it: no further attempt may go out.
-        change_outbox(c, &msg.id, &OutboxChange::Delete).await?;
+        if plan::may_have_work(msg.status) {
+            change_outbox(c, &msg.id, &OutboxChange::Delete).await?;
+        }
         let at = u.timestamp.saturating_mul(1000);
         update_message(
             c,
@@ -573,8 +577,7 @@ impl Store for PgStore {
                 "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, "
                 "  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq), "
                 "o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
-                "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m), "
-                "e AS (INSERT INTO message_events (message_id, status, at, source) VALUES ($1, 'queued', $7, 'api')) "
+                "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m) "
                 "SELECT seq FROM m"
             ))
             .bind(&msg.id)
@@ -625,7 +628,7 @@ impl Store for PgStore {
             })
         })
         .collect::<Result<_>>()?;
-        Ok(Some(MessageDetail { message, events }))
+        Ok(Some(MessageDetail::new(message, events)))
     }
 
     async fn list_messages(

@@ -145,6 +145,9 @@ fn update_message(
     at: Millis,
 ) -> Result<()> {
     let cols = plan::message_columns(msg, status, wamid, error);
+    if !attempt && !cols.differ_from(msg) {
+        return Ok(());
+    }
     conn.prepare_cached(
         "UPDATE messages SET status = ?2, wamid = ?3, error_code = ?4, error_title = ?5, \
          error_details = ?6, attempts = attempts + ?7, updated_at = max(updated_at, ?8) WHERE id = ?1",
@@ -240,7 +243,6 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
          VALUES (?1, ?2, ?3, ?4, 'ready', ?5)",
     )?
     .execute(params![m.id, seq, m.channel_id, m.recipient, m.created_at])?;
-    insert_event(conn, &m.id, &NewEvent::new("queued", m.created_at, "api"))?;
     Ok(AcceptOutcome::Created(MessageRecord::queued(
         m.clone(),
         seq,
@@ -366,7 +368,9 @@ fn apply(
         }
         report.applied += 1;
         // A status naming the message proves Meta has it: no further attempt may go out.
-        change_outbox(conn, &msg.id, &OutboxChange::Delete)?;
+        if plan::may_have_work(msg.status) {
+            change_outbox(conn, &msg.id, &OutboxChange::Delete)?;
+        }
         let at = u.timestamp.saturating_mul(1000);
         update_message(
             conn,
@@ -557,7 +561,7 @@ impl Store for SqliteStore {
                         })
                     })?
                     .collect::<rusqlite::Result<_>>()?;
-                Ok(Some(MessageDetail { message, events }))
+                Ok(Some(MessageDetail::new(message, events)))
             })
             .await
     }
