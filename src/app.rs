@@ -80,14 +80,14 @@ impl App {
                 sandbox
             });
 
-        let client = chasqui_provider::http_client(Duration::from_millis(
-            config.dispatcher.provider_timeout_ms,
-        ));
+        let timeout = Duration::from_millis(config.dispatcher.provider_timeout_ms);
+        let client = chasqui_provider::http_client(timeout);
         let channels = Arc::new(ChannelDirectory::new(
             store.clone(),
             sealer,
             client,
-            format!("http://{addr}/sandbox/graph"),
+            sandbox.clone(),
+            timeout,
         ));
         channels.refresh().await?;
         let wake = Arc::new(Notify::new());

@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 
 use chasqui_provider::cloud_api::CloudApiConfig;
 use chasqui_provider::dialog360::Dialog360Config;
+use chasqui_provider::sandbox::{InProcessProvider, Sandbox};
 use chasqui_provider::{Provider, ProviderConfig};
 use chasqui_store::{Channel, Store};
 
@@ -28,8 +29,10 @@ pub struct ChannelDirectory {
     store: Arc<dyn Store>,
     sealer: Sealer,
     client: reqwest::Client,
-    /// Where the in-process sandbox's Graph API is served (for sandbox channels without base URL).
-    sandbox_base: String,
+    /// The in-process sandbox, for sandbox channels without a base URL.
+    sandbox: Option<Arc<Sandbox>>,
+    /// Provider call timeout, for the in-process sandbox (the HTTP client has its own).
+    timeout: std::time::Duration,
     live: RwLock<HashMap<String, Arc<LiveChannel>>>,
 }
 
@@ -39,13 +42,15 @@ impl ChannelDirectory {
         store: Arc<dyn Store>,
         sealer: Sealer,
         client: reqwest::Client,
-        sandbox_base: String,
+        sandbox: Option<Arc<Sandbox>>,
+        timeout: std::time::Duration,
     ) -> Self {
         Self {
             store,
             sealer,
             client,
-            sandbox_base,
+            sandbox,
+            timeout,
             live: RwLock::new(HashMap::new()),
         }
     }
@@ -110,27 +115,33 @@ impl ChannelDirectory {
 
     fn build(&self, channel: Channel) -> LiveChannel {
         let token = self.open(&channel.access_token).unwrap_or_default();
-        let config = match channel.provider.as_str() {
-            "dialog360" => {
-                let mut c = Dialog360Config::new(token);
-                if let Some(base) = &channel.base_url {
-                    c.base_url = base.clone();
+        let provider: Arc<dyn Provider> =
+            match (channel.provider.as_str(), &channel.base_url, &self.sandbox) {
+                ("sandbox", None, Some(sandbox)) => Arc::new(InProcessProvider::new(
+                    sandbox,
+                    &channel.api_version,
+                    &channel.phone_number_id,
+                    &token,
+                    self.timeout,
+                )),
+                ("dialog360", base, _) => {
+                    let mut c = Dialog360Config::new(token);
+                    if let Some(base) = base {
+                        c.base_url = base.clone();
+                    }
+                    ProviderConfig::Dialog360(c).build(self.client.clone())
                 }
-                ProviderConfig::Dialog360(c)
-            }
-            kind => {
-                let mut c = CloudApiConfig::new(channel.phone_number_id.clone(), token);
-                c.api_version = channel.api_version.clone();
-                match (&channel.base_url, kind) {
-                    (Some(base), _) => c.base_url = base.clone(),
-                    (None, "sandbox") => c.base_url = self.sandbox_base.clone(),
-                    _ => {}
+                (_, base, _) => {
+                    let mut c = CloudApiConfig::new(channel.phone_number_id.clone(), token);
+                    c.api_version = channel.api_version.clone();
+                    if let Some(base) = base {
+                        c.base_url = base.clone();
+                    }
+                    ProviderConfig::CloudApi(c).build(self.client.clone())
                 }
-                ProviderConfig::CloudApi(c)
-            }
-        };
+            };
         LiveChannel {
-            provider: config.build(self.client.clone()),
+            provider,
             app_secret: self.open(&channel.app_secret),
             verify_token: self.open(&channel.verify_token),
             channel,

@@ -177,7 +177,7 @@ fn chain(error: &reqwest::Error) -> String {
 }
 
 /// `Retry-After` in whole seconds (the delta-seconds form; HTTP dates are ignored).
-fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
+pub(crate) fn retry_after_secs(headers: &HeaderMap) -> Option<u64> {
     let text = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     text.parse::<u64>().ok().or_else(|| {
         text.parse::<f64>()

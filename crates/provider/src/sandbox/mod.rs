@@ -12,6 +12,7 @@
 
 mod control;
 mod graph;
+mod in_process;
 mod inbound;
 mod recipient;
 mod settings;
@@ -30,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
+pub use in_process::InProcessProvider;
 pub use inbound::{InboundAccepted, InboundRequest};
 pub use settings::{FieldError, SandboxSettings};
 pub use webhook_out::sign;
