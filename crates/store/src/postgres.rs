@@ -237,9 +237,22 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
             return Ok(AcceptOutcome::Replayed(first));
         }
     }
-    let seq: i64 = sqlx::query_scalar(sql!(
-        "INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, status, created_at, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq"
+    let seq = insert_message(&mut *c, m).await?;
+    Ok(AcceptOutcome::Created(MessageRecord::queued(
+        m.clone(),
+        seq,
+    )))
+}
+
+/// Inserts a message and its outbox row in one statement (atomic on its own, or inside the
+/// caller's transaction); returns its `seq`.
+async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Result<i64> {
+    Ok(sqlx::query_scalar(sql!(
+        "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, "
+        "  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq), "
+        "o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
+        "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m) "
+        "SELECT seq FROM m"
     ))
     .bind(&m.id)
     .bind(&m.workspace_id)
@@ -248,23 +261,8 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
     .bind(&m.kind)
     .bind(&m.body)
     .bind(m.created_at)
-    .fetch_one(&mut *c)
-    .await?;
-    sqlx::query(sql!(
-        "INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
-        "VALUES ($1, $2, $3, $4, 'ready', $5)"
-    ))
-    .bind(&m.id)
-    .bind(seq)
-    .bind(&m.channel_id)
-    .bind(&m.recipient)
-    .bind(m.created_at)
-    .execute(&mut *c)
-    .await?;
-    Ok(AcceptOutcome::Created(MessageRecord::queued(
-        m.clone(),
-        seq,
-    )))
+    .fetch_one(c)
+    .await?)
 }
 
 async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -573,22 +571,7 @@ impl Store for PgStore {
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
         if msg.idempotency.is_none() {
             // The common case in one round trip: a single statement is its own transaction.
-            let seq: i64 = sqlx::query_scalar(sql!(
-                "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, "
-                "  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq), "
-                "o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
-                "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m) "
-                "SELECT seq FROM m"
-            ))
-            .bind(&msg.id)
-            .bind(&msg.workspace_id)
-            .bind(&msg.channel_id)
-            .bind(&msg.recipient)
-            .bind(&msg.kind)
-            .bind(&msg.body)
-            .bind(msg.created_at)
-            .fetch_one(&self.pool)
-            .await?;
+            let seq = insert_message(&self.pool, &msg).await?;
             return Ok(AcceptOutcome::Created(MessageRecord::queued(msg, seq)));
         }
         let mut tx = self.pool.begin().await?;
