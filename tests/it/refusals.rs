@@ -111,108 +111,76 @@ async fn invalid_messages_are_refused_with_every_problem(backend: Backend) {
     server.stop().await;
 }
 
+/// Posts `body` to `/v1/messages` with the test key and `content_type`; returns the problem's
+/// status and machine code.
+async fn post_raw(server: &TestServer, content_type: &str, body: String) -> (u16, String) {
+    let resp = server
+        .http
+        .post(server.url("/v1/messages"))
+        .bearer_auth(&server.key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let (status, json) = problem(resp).await;
+    (status, json["code"].as_str().unwrap_or("").to_string())
+}
+
 async fn malformed_requests_get_clear_4xx(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let url = server.url("/v1/messages");
-    let http = &server.http;
-
-    let resp = http
-        .post(&url)
-        .bearer_auth(&server.key)
-        .header("content-type", "application/json")
-        .body("{\"to\": ")
-        .send()
-        .await
-        .expect("send");
-    let (status, json) = problem(resp).await;
-    assert_eq!((status, json["code"].as_str()), (400, Some("invalid_json")));
-
-    let resp = http
-        .post(&url)
-        .bearer_auth(&server.key)
-        .header("content-type", "application/json")
-        .body("[1,2]")
-        .send()
-        .await
-        .expect("send");
-    let (status, _) = problem(resp).await;
-    assert_eq!(status, 400);
-
-    let resp = http
-        .post(&url)
-        .bearer_auth(&server.key)
-        .header("content-type", "text/plain")
-        .body("{}")
-        .send()
-        .await
-        .expect("send");
-    let (status, json) = problem(resp).await;
-    assert_eq!(
-        (status, json["code"].as_str()),
-        (415, Some("unsupported_media_type"))
-    );
-
-    let big = format!(
+    let json_ct = "application/json";
+    let too_big = format!(
         "{{\"to\":\"+5215512345678\",\"type\":\"text\",\"text\":{{\"body\":\"{}\"}}}}",
         "x".repeat(1024 * 1024 + 10)
     );
-    let resp = http
-        .post(&url)
-        .bearer_auth(&server.key)
-        .header("content-type", "application/json")
-        .body(big)
-        .send()
-        .await
-        .expect("send");
-    let (status, json) = problem(resp).await;
-    assert_eq!(
-        (status, json["code"].as_str()),
-        (413, Some("payload_too_large"))
-    );
+    for (content_type, body, want) in [
+        (json_ct, "{\"to\": ".to_string(), (400, "invalid_json")),
+        (json_ct, "[1,2]".to_string(), (400, "invalid_json")),
+        (
+            "text/plain",
+            "{}".to_string(),
+            (415, "unsupported_media_type"),
+        ),
+        (json_ct, too_big, (413, "payload_too_large")),
+    ] {
+        let (status, code) = post_raw(&server, content_type, body).await;
+        assert_eq!((status, code.as_str()), want);
+    }
 
+    let url = server.url("/v1/messages");
     let ok_body = json!({"to": "+5215512345678", "type": "text", "text": {"body": "hola"}});
-    let resp = http.post(&url).json(&ok_body).send().await.expect("send");
-    let (status, json) = problem(resp).await;
-    assert_eq!(
-        (status, json["code"].as_str()),
-        (401, Some("missing_api_key"))
-    );
+    for (request, want) in [
+        (server.http.post(&url), (401, "missing_api_key")),
+        (
+            server.http.post(&url).bearer_auth("chq_not-a-real-key"),
+            (401, "invalid_api_key"),
+        ),
+        (
+            server
+                .http
+                .post(&url)
+                .bearer_auth(&server.key)
+                .header("idempotency-key", ""),
+            (400, "invalid_parameter"),
+        ),
+    ] {
+        let (status, json) = problem(request.json(&ok_body).send().await.expect("send")).await;
+        assert_eq!((status, json["code"].as_str()), (want.0, Some(want.1)));
+    }
 
-    let resp = http
-        .post(&url)
-        .bearer_auth("chq_not-a-real-key")
-        .json(&ok_body)
-        .send()
-        .await
-        .expect("send");
-    let (status, json) = problem(resp).await;
-    assert_eq!(
-        (status, json["code"].as_str()),
-        (401, Some("invalid_api_key"))
-    );
-
-    let resp = http
-        .post(&url)
-        .bearer_auth(&server.key)
-        .header("idempotency-key", "")
-        .json(&ok_body)
-        .send()
-        .await
-        .expect("send");
-    let (status, json) = problem(resp).await;
-    assert_eq!(
-        (status, json["code"].as_str()),
-        (400, Some("invalid_parameter"))
-    );
-
-    let resp = http
+    let resp = server
+        .http
         .delete(&url)
         .bearer_auth(&server.key)
         .send()
         .await
         .expect("send");
-    let (status, _) = problem(resp).await;
-    assert_eq!(status, 405);
+    let (status, json) = problem(resp).await;
+    assert_eq!(
+        (status, json["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
 
     let (status, json) = server.get_json("/v1/messages/msg_doesnotexist").await;
     assert_eq!((status, json["code"].as_str()), (404, Some("not_found")));
@@ -225,26 +193,14 @@ async fn malformed_requests_get_clear_4xx(backend: Backend) {
 
 async fn health_and_readiness_answer(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let live: Value = server
-        .http
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(live["status"], "ok");
-    let ready: Value = server
-        .http
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(ready["status"], "ready");
+    assert_eq!(
+        server.get_json("/healthz").await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        server.get_json("/readyz").await,
+        (200, json!({"status": "ready"}))
+    );
     server.stop().await;
 }
 
