@@ -4,6 +4,7 @@
 //! Nothing here does I/O or is async; every rule is testable with plain unit and property tests.
 
 pub mod backoff;
+pub mod inbound;
 pub mod meta_error;
 pub mod outbound;
 pub mod pacing;
@@ -11,6 +12,7 @@ pub mod phone;
 pub mod problem;
 pub mod status;
 pub mod webhook;
+pub mod window;
 
 pub use meta_error::{classify, ErrorClass, MetaError};
 pub use outbound::{parse_outbound, MessageKind, OutboundMessage};
