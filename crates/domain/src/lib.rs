@@ -5,12 +5,14 @@
 
 pub mod backoff;
 pub mod inbound;
+pub mod media_limits;
 pub mod meta_error;
 pub mod outbound;
 pub mod pacing;
 pub mod phone;
 pub mod problem;
 pub mod status;
+pub mod template_registry;
 pub mod webhook;
 pub mod window;
 
