@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Distinct recipients the load rotates over.
     #[arg(long, default_value_t = 10_000)]
     pub recipients: usize,
+    /// Diagnostic: run the server without its dispatcher and measure acceptance alone.
+    #[arg(long)]
+    pub accept_only: bool,
 }
 
 struct Server {
@@ -52,7 +55,7 @@ fn free_port() -> Result<u16, String> {
         .map_err(|e| e.to_string())
 }
 
-fn start_server(dir: &std::path::Path, database: &str) -> Result<Server, String> {
+fn start_server(dir: &std::path::Path, database: &str, dispatcher: bool) -> Result<Server, String> {
     let port = free_port()?;
     let config = format!(
         r#"listen = "127.0.0.1:{port}"
@@ -61,6 +64,7 @@ secret_key_file = "{key}"
 log = "warn"
 
 [dispatcher]
+enabled = {dispatcher}
 batch = 512
 max_in_flight = 512
 
@@ -184,7 +188,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     } else {
         "sqlite"
     };
-    let server = Arc::new(start_server(&dir, &database)?);
+    let server = Arc::new(start_server(&dir, &database, !args.accept_only)?);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.concurrency)
         .build()
@@ -232,7 +236,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
     // 3. End to end: until nothing is queued, sending or merely sent.
     let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
+    while !args.accept_only {
         let mut pending = false;
         for status in ["queued", "sending", "sent"] {
             pending |= count(&http, &server, status).await?;

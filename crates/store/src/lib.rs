@@ -3,6 +3,7 @@
 //!
 //! Time is unix milliseconds (`Millis`) everywhere, so both back ends store plain integers.
 
+mod batch;
 mod error;
 mod model;
 mod plan;

@@ -3,15 +3,16 @@
 
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;
-use chasqui_domain::{MessageStatus, MetaError};
+use chasqui_domain::MessageStatus;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
-use crate::plan::{self, meta_error, NewEvent, OutboxChange, OutboxRow};
+use crate::batch::{self, MessageUpdate, Snapshot, Writes};
+use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
-    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome,
-    OutcomeRecord, Result, Store, StoreError, Workspace,
+    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, OutcomeRecord,
+    Result, Store, StoreError, Workspace,
 };
 
 /// PostgreSQL back end.
@@ -41,6 +42,15 @@ impl PgStore {
         let opts: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        // Statements are prepared once per connection, often while the tables are still empty; a
+        // generic plan made then (a sequential scan) would stay cached as the tables grow. Plans
+        // made for each execution follow the tables' real size.
+        // Random reads cost about what sequential ones do once the working set is cached (or on
+        // SSDs); with the default cost of 4 the planner scans whole tables for batch lookups.
+        let opts = opts.options([
+            ("plan_cache_mode", "force_custom_plan"),
+            ("random_page_cost", "1.1"),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .acquire_timeout(std::time::Duration::from_secs(10))
@@ -148,36 +158,6 @@ async fn insert_event(c: &mut PgConnection, message_id: &str, ev: &NewEvent) -> 
     .execute(&mut *c)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-async fn update_message(
-    c: &mut PgConnection,
-    msg: &MessageRecord,
-    status: Option<MessageStatus>,
-    wamid: Option<&str>,
-    error: Option<&MetaError>,
-    attempt: bool,
-    at: Millis,
-) -> Result<()> {
-    let cols = plan::message_columns(msg, status, wamid, error);
-    if !attempt && !cols.differ_from(msg) {
-        return Ok(());
-    }
-    sqlx::query(sql!(
-        "UPDATE messages SET status = $2, wamid = $3, error_code = $4, error_title = $5, "
-        "error_details = $6, attempts = attempts + $7, updated_at = GREATEST(updated_at, $8) WHERE id = $1"
-    ))
-    .bind(&msg.id)
-    .bind(cols.status.as_str())
-    .bind(cols.wamid)
-    .bind(cols.error.map(|e| e.code))
-    .bind(cols.error.map(|e| e.title.as_str()))
-    .bind(cols.error.and_then(|e| e.details.as_deref()))
-    .bind(i64::from(attempt))
-    .bind(at)
-    .execute(&mut *c)
-    .await?;
-    Ok(())
 }
 
 async fn change_outbox(
@@ -289,13 +269,15 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
         .await?;
     }
     let heads = sqlx::query(sql!(
-        "UPDATE outbox SET state = 'leased', lease_owner = $4, lease_until = $5 "
-        "WHERE message_id IN (SELECT o.message_id FROM outbox o "
-        "  WHERE o.channel_id = $1 AND o.state = 'ready' AND o.due_at <= $2 "
-        "  AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id "
-        "                  AND p.recipient = o.recipient AND p.seq < o.seq) "
-        "  ORDER BY o.seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
-        "RETURNING message_id, recipient, seq"
+        "WITH h AS (UPDATE outbox SET state = 'leased', lease_owner = $4, lease_until = $5 "
+        "  WHERE message_id IN (SELECT o.message_id FROM outbox o "
+        "    WHERE o.channel_id = $1 AND o.state = 'ready' AND o.due_at <= $2 "
+        "    AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id "
+        "                    AND p.recipient = o.recipient AND p.seq < o.seq) "
+        "    ORDER BY o.seq LIMIT $3 FOR UPDATE SKIP LOCKED) "
+        "  RETURNING message_id, recipient, seq) "
+        "SELECT h.message_id, h.recipient, m.body, m.attempts, m.created_at "
+        "FROM h JOIN messages m ON m.id = h.message_id ORDER BY h.seq"
     ))
     .bind(&req.channel_id)
     .bind(req.now)
@@ -304,67 +286,205 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
     .bind(req.now + req.lease_ms)
     .fetch_all(&mut *c)
     .await?;
-    let mut heads: Vec<(i64, String, String)> = heads
+    let out = heads
         .iter()
-        .map(|r| Ok((r.try_get(2)?, r.try_get(0)?, r.try_get(1)?)))
-        .collect::<Result<_>>()?;
-    heads.sort();
-    let mut out = Vec::with_capacity(heads.len());
-    for (_, id, recipient) in heads {
-        let row = sqlx::query("SELECT body, attempts, created_at FROM messages WHERE id = $1")
-            .bind(&id)
-            .fetch_one(&mut *c)
-            .await?;
-        out.push(Claimed {
-            message_id: id,
-            recipient,
-            body: row.try_get(0)?,
-            attempts: row.try_get(1)?,
-            created_at: row.try_get(2)?,
-        });
-    }
+        .map(|r| {
+            Ok(Claimed {
+                message_id: r.try_get(0)?,
+                recipient: r.try_get(1)?,
+                body: r.try_get(2)?,
+                attempts: r.try_get(3)?,
+                created_at: r.try_get(4)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(out)
 }
 
-async fn record(
+/// Loads and locks, in id order (the one lock order of every writer), the messages a batch names
+/// by id or by wamid.
+async fn lock_messages(
     c: &mut PgConnection,
-    id: &str,
-    owner: &str,
-    started: Option<Millis>,
-    outcome: Outcome,
-) -> Result<()> {
-    let Some(msg) = load_message(c, id, true).await? else {
-        return Ok(());
-    };
-    let row = sqlx::query("SELECT state, lease_owner FROM outbox WHERE message_id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *c)
+    ids: &[String],
+    wamids: &[String],
+) -> Result<Vec<MessageRecord>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ANY($1) OR wamid = ANY($2) \
+         ORDER BY id FOR UPDATE"
+    );
+    let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(ids)
+        .bind(wamids)
+        .fetch_all(&mut *c)
         .await?;
-    let row = row
+    rows(found, message_from_row)
+}
+
+/// Loads and locks the outbox rows of these messages.
+async fn lock_outbox(c: &mut PgConnection, ids: &[String]) -> Result<Vec<(String, OutboxRow)>> {
+    let found = sqlx::query(sql!(
+        "SELECT message_id, state, lease_owner FROM outbox WHERE message_id = ANY($1) "
+        "ORDER BY message_id FOR UPDATE"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *c)
+    .await?;
+    found
+        .iter()
         .map(|r| {
-            Ok::<_, StoreError>(OutboxRow {
-                state: r.try_get(0)?,
-                lease_owner: r.try_get(1)?,
-            })
+            let row = OutboxRow {
+                state: r.try_get(1)?,
+                lease_owner: r.try_get(2)?,
+            };
+            Ok((r.try_get(0)?, row))
         })
-        .transpose()?;
-    let Some(p) = plan::plan_outcome(row.as_ref(), owner, started, outcome) else {
+        .collect()
+}
+
+/// The dedupe keys of these messages' stored events.
+async fn dedupe_keys(c: &mut PgConnection, ids: &[String]) -> Result<Vec<(String, String)>> {
+    let found = sqlx::query(sql!(
+        "SELECT message_id, dedupe_key FROM message_events "
+        "WHERE message_id = ANY($1) AND dedupe_key IS NOT NULL"
+    ))
+    .bind(ids)
+    .fetch_all(&mut *c)
+    .await?;
+    found
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect()
+}
+
+/// Executes a batch's writes in one statement: outbox deletes and updates, events, messages.
+async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
+    if w.is_empty() {
         return Ok(());
-    };
-    change_outbox(c, id, &p.outbox).await?;
-    for ev in &p.events {
-        insert_event(c, id, ev).await?;
     }
-    update_message(
-        c,
-        &msg,
-        p.status,
-        p.wamid.as_deref(),
-        p.error.as_ref(),
-        p.attempt,
-        p.at,
-    )
-    .await
+    let (set_ids, set_states, set_due): (Vec<&str>, Vec<&str>, Vec<i64>) = w
+        .outbox_sets
+        .iter()
+        .map(|(id, state, due)| (id.as_str(), *state, *due))
+        .collect();
+    let mut ev = EventColumns::default();
+    for (id, e) in &w.events {
+        ev.push(id, e);
+    }
+    let mut msg = MessageColumns::default();
+    for m in &w.messages {
+        msg.push(m);
+    }
+    sqlx::query(sql!(
+        "WITH d AS (DELETE FROM outbox WHERE message_id = ANY($1)), "
+        "s AS (UPDATE outbox o SET state = v.state, due_at = v.due_at, lease_owner = NULL, lease_until = 0 "
+        "  FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS v(id, state, due_at) WHERE o.message_id = v.id), "
+        "e AS (INSERT INTO message_events (message_id, status, at, source, wamid, error_code, "
+        "  error_title, error_details, detail, data, dedupe_key) "
+        "  SELECT * FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], "
+        "  $10::int8[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) "
+        "  ON CONFLICT (message_id, dedupe_key) DO NOTHING), "
+        "m AS (UPDATE messages m SET status = v.status, wamid = v.wamid, error_code = v.code, "
+        "  error_title = v.title, error_details = v.details, attempts = v.attempts, updated_at = v.updated_at "
+        "  FROM UNNEST($16::text[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::text[], "
+        "  $22::int8[], $23::int8[]) AS v(id, status, wamid, code, title, details, attempts, updated_at) "
+        "  WHERE m.id = v.id) "
+        "SELECT 1"
+    ))
+    .bind(&w.outbox_deletes)
+    .bind(set_ids)
+    .bind(set_states)
+    .bind(set_due)
+    .bind(ev.message_id)
+    .bind(ev.status)
+    .bind(ev.at)
+    .bind(ev.source)
+    .bind(ev.wamid)
+    .bind(ev.error_code)
+    .bind(ev.error_title)
+    .bind(ev.error_details)
+    .bind(ev.detail)
+    .bind(ev.data)
+    .bind(ev.dedupe_key)
+    .bind(msg.id)
+    .bind(msg.status)
+    .bind(msg.wamid)
+    .bind(msg.code)
+    .bind(msg.title)
+    .bind(msg.details)
+    .bind(msg.attempts)
+    .bind(msg.updated_at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Events as column arrays, for `UNNEST`.
+#[derive(Default)]
+struct EventColumns<'a> {
+    message_id: Vec<&'a str>,
+    status: Vec<&'a str>,
+    at: Vec<i64>,
+    source: Vec<&'a str>,
+    wamid: Vec<Option<&'a str>>,
+    error_code: Vec<Option<i64>>,
+    error_title: Vec<Option<&'a str>>,
+    error_details: Vec<Option<&'a str>>,
+    detail: Vec<Option<&'a str>>,
+    data: Vec<Option<&'a str>>,
+    dedupe_key: Vec<Option<&'a str>>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, id: &'a str, e: &'a NewEvent) {
+        let err = e.error.as_ref();
+        self.message_id.push(id);
+        self.status.push(&e.status);
+        self.at.push(e.at);
+        self.source.push(e.source);
+        self.wamid.push(e.wamid.as_deref());
+        self.error_code.push(err.map(|e| e.code));
+        self.error_title.push(err.map(|e| e.title.as_str()));
+        self.error_details
+            .push(err.and_then(|e| e.details.as_deref()));
+        self.detail.push(e.detail.as_deref());
+        self.data.push(e.data.as_deref());
+        self.dedupe_key.push(e.dedupe_key.as_deref());
+    }
+}
+
+/// Message updates as column arrays, for `UNNEST`.
+#[derive(Default)]
+struct MessageColumns<'a> {
+    id: Vec<&'a str>,
+    status: Vec<&'static str>,
+    wamid: Vec<Option<&'a str>>,
+    code: Vec<Option<i64>>,
+    title: Vec<Option<&'a str>>,
+    details: Vec<Option<&'a str>>,
+    attempts: Vec<i64>,
+    updated_at: Vec<i64>,
+}
+
+impl<'a> MessageColumns<'a> {
+    fn push(&mut self, m: &'a MessageUpdate) {
+        let err = m.error.as_ref();
+        self.id.push(&m.id);
+        self.status.push(m.status.as_str());
+        self.wamid.push(m.wamid.as_deref());
+        self.code.push(err.map(|e| e.code));
+        self.title.push(err.map(|e| e.title.as_str()));
+        self.details.push(err.and_then(|e| e.details.as_deref()));
+        self.attempts.push(m.attempts);
+        self.updated_at.push(m.updated_at);
+    }
+}
+
+async fn record(c: &mut PgConnection, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
+    let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.clone()).collect();
+    let messages = lock_messages(c, &ids, &[]).await?;
+    let outbox = lock_outbox(c, &ids).await?;
+    let snap = Snapshot::new(messages, outbox, Vec::new());
+    write(c, &batch::record_outcomes(snap, owner, outcomes)).await
 }
 
 async fn apply(
@@ -372,56 +492,16 @@ async fn apply(
     channels: &[(String, String)],
     updates: &[StatusUpdate],
 ) -> Result<ApplyReport> {
-    let mut report = ApplyReport::default();
-    for u in updates {
-        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id)
-        else {
-            report.unmatched += 1;
-            continue;
-        };
-        let by_id = match &u.callback_data {
-            Some(id) => load_message(c, id, true)
-                .await?
-                .filter(|m| m.channel_id == *channel_id),
-            None => None,
-        };
-        let msg = match by_id {
-            Some(m) => Some(m),
-            None => {
-                let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = $1 AND channel_id = $2 FOR UPDATE");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(&u.wamid)
-                    .bind(channel_id)
-                    .fetch_optional(&mut *c)
-                    .await?;
-                row.as_ref().map(message_from_row).transpose()?
-            }
-        };
-        let Some(msg) = msg else {
-            report.unmatched += 1;
-            continue;
-        };
-        if !insert_event(c, &msg.id, &plan::webhook_event(u)).await? {
-            report.duplicates += 1;
-            continue;
-        }
-        report.applied += 1;
-        // A status naming the message proves Meta has it: no further attempt may go out.
-        if plan::may_have_work(msg.status) {
-            change_outbox(c, &msg.id, &OutboxChange::Delete).await?;
-        }
-        let at = u.timestamp.saturating_mul(1000);
-        update_message(
-            c,
-            &msg,
-            Some(u.status),
-            Some(&u.wamid),
-            u.error.as_ref(),
-            false,
-            at,
-        )
-        .await?;
-    }
+    let wamids: Vec<String> = updates.iter().map(|u| u.wamid.clone()).collect();
+    let messages = lock_messages(c, &batch::callback_ids(updates), &wamids).await?;
+    let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
+    let dedupe = dedupe_keys(c, &ids).await?;
+    let (writes, report) = batch::apply_statuses(
+        Snapshot::new(messages, Vec::new(), dedupe),
+        channels,
+        updates,
+    );
+    write(c, &writes).await?;
     Ok(report)
 }
 
@@ -668,27 +748,11 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    async fn record_outcomes(&self, owner: &str, mut outcomes: Vec<OutcomeRecord>) -> Result<()> {
-        // Row locks are taken in message-id order here and in `apply_statuses`.
-        outcomes.sort_by(|a, b| a.message_id.cmp(&b.message_id));
+    async fn record_outcomes(&self, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
         let mut attempt = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            let mut result = Ok(());
-            for o in &outcomes {
-                result = record(
-                    &mut tx,
-                    &o.message_id,
-                    owner,
-                    o.started_at,
-                    o.outcome.clone(),
-                )
-                .await;
-                if result.is_err() {
-                    break;
-                }
-            }
-            match result {
+            match record(&mut tx, owner, outcomes.clone()).await {
                 Ok(()) => return Ok(tx.commit().await?),
                 Err(e) if is_deadlock(&e) && attempt < DEADLOCK_RETRIES => attempt += 1,
                 Err(e) => return Err(e),
@@ -732,17 +796,10 @@ impl Store for PgStore {
         updates: &[StatusUpdate],
         _now: Millis,
     ) -> Result<ApplyReport> {
-        // Same lock order as `record_outcomes`: by Chasqui's message id (echoed as callback data).
-        let mut updates = updates.to_vec();
-        updates.sort_by(|a, b| {
-            a.callback_data
-                .cmp(&b.callback_data)
-                .then(a.wamid.cmp(&b.wamid))
-        });
         let mut attempt = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            match apply(&mut tx, channels, &updates).await {
+            match apply(&mut tx, channels, updates).await {
                 Ok(report) => {
                     tx.commit().await?;
                     return Ok(report);

@@ -38,7 +38,7 @@ pub use webhook_out::sign;
 
 /// The received log keeps at most this many messages (oldest dropped) so long benchmarks
 /// do not grow without bound.
-const LOG_CAPACITY: usize = 100_000;
+const LOG_CAPACITY: usize = 10_000;
 
 /// One message the simulated Graph API accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

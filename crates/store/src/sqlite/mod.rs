@@ -7,15 +7,16 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;
-use chasqui_domain::{MessageStatus, MetaError};
+use chasqui_domain::MessageStatus;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 
-use crate::plan::{self, meta_error, NewEvent, OutboxChange, OutboxRow};
+use crate::batch::{self, Snapshot, Writes};
+use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
-    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, Outcome,
-    OutcomeRecord, Result, Store, StoreError, Workspace,
+    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, OutcomeRecord,
+    Result, Store, StoreError, Workspace,
 };
 use runtime::{open_connection, Runtime};
 
@@ -29,6 +30,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0001_init.sql")),
         M::up(include_str!(
             "../../migrations/sqlite/0002_one_event_index.sql"
+        )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0003_derived_queued_event.sql"
         )),
     ])
 }
@@ -132,37 +136,6 @@ fn insert_event(conn: &Connection, message_id: &str, ev: &NewEvent) -> Result<bo
             ev.dedupe_key
         ])?;
     Ok(n == 1)
-}
-
-/// Writes a message's status/wamid/error change when the plan allows it.
-fn update_message(
-    conn: &Connection,
-    msg: &MessageRecord,
-    status: Option<MessageStatus>,
-    wamid: Option<&str>,
-    error: Option<&MetaError>,
-    attempt: bool,
-    at: Millis,
-) -> Result<()> {
-    let cols = plan::message_columns(msg, status, wamid, error);
-    if !attempt && !cols.differ_from(msg) {
-        return Ok(());
-    }
-    conn.prepare_cached(
-        "UPDATE messages SET status = ?2, wamid = ?3, error_code = ?4, error_title = ?5, \
-         error_details = ?6, attempts = attempts + ?7, updated_at = max(updated_at, ?8) WHERE id = ?1",
-    )?
-    .execute(params![
-        msg.id,
-        cols.status.as_str(),
-        cols.wamid,
-        cols.error.map(|e| e.code),
-        cols.error.map(|e| e.title.as_str()),
-        cols.error.and_then(|e| e.details.as_deref()),
-        i64::from(attempt),
-        at
-    ])?;
-    Ok(())
 }
 
 fn outbox_row(conn: &Connection, message_id: &str) -> Result<Option<OutboxRow>> {
@@ -302,33 +275,106 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
     Ok(out)
 }
 
-fn record(
+/// Loads messages by id, skipping missing ones.
+fn load_messages(conn: &Connection, ids: &[String]) -> Result<Vec<MessageRecord>> {
+    let mut messages = Vec::with_capacity(ids.len());
+    for id in ids {
+        messages.extend(load_message(conn, id)?);
+    }
+    Ok(messages)
+}
+
+/// Adds the messages with these wamids to `messages` (those not already there).
+fn load_by_wamids(
     conn: &Connection,
-    id: &str,
-    owner: &str,
-    started: Option<Millis>,
-    outcome: Outcome,
+    wamids: &[String],
+    messages: &mut Vec<MessageRecord>,
 ) -> Result<()> {
-    let row = outbox_row(conn, id)?;
-    let Some(p) = plan::plan_outcome(row.as_ref(), owner, started, outcome) else {
+    let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1");
+    for wamid in wamids {
+        if messages.iter().any(|m| m.wamid.as_deref() == Some(wamid)) {
+            continue;
+        }
+        let found = conn
+            .prepare_cached(&sql)?
+            .query_row([wamid], message_from_row)
+            .optional()?;
+        if let Some(m) = found.filter(|f| messages.iter().all(|m| m.id != f.id)) {
+            messages.push(m);
+        }
+    }
+    Ok(())
+}
+
+/// A batch's snapshot: the loaded messages with their outbox rows or stored dedupe keys.
+fn snapshot(
+    conn: &Connection,
+    messages: Vec<MessageRecord>,
+    with_outbox: bool,
+    with_dedupe: bool,
+) -> Result<Snapshot> {
+    let mut outbox = Vec::new();
+    let mut dedupe = Vec::new();
+    for m in &messages {
+        if with_outbox {
+            if let Some(row) = outbox_row(conn, &m.id)? {
+                outbox.push((m.id.clone(), row));
+            }
+        }
+        if with_dedupe {
+            let mut stmt = conn.prepare_cached(
+                "SELECT dedupe_key FROM message_events WHERE message_id = ?1 AND dedupe_key IS NOT NULL",
+            )?;
+            for key in stmt.query_map([&m.id], |r| r.get::<_, String>(0))? {
+                dedupe.push((m.id.clone(), key?));
+            }
+        }
+    }
+    Ok(Snapshot::new(messages, outbox, dedupe))
+}
+
+/// Executes a batch's writes.
+fn write(conn: &Connection, w: &Writes) -> Result<()> {
+    if w.is_empty() {
         return Ok(());
-    };
-    let Some(msg) = load_message(conn, id)? else {
-        return Ok(());
-    };
-    change_outbox(conn, id, &p.outbox)?;
-    for ev in &p.events {
+    }
+    for id in &w.outbox_deletes {
+        change_outbox(conn, id, &OutboxChange::Delete)?;
+    }
+    for (id, state, due_at) in &w.outbox_sets {
+        let change = OutboxChange::Set {
+            state,
+            due_at: *due_at,
+        };
+        change_outbox(conn, id, &change)?;
+    }
+    for (id, ev) in &w.events {
         insert_event(conn, id, ev)?;
     }
-    update_message(
-        conn,
-        &msg,
-        p.status,
-        p.wamid.as_deref(),
-        p.error.as_ref(),
-        p.attempt,
-        p.at,
-    )
+    let mut stmt = conn.prepare_cached(
+        "UPDATE messages SET status = ?2, wamid = ?3, error_code = ?4, error_title = ?5, \
+         error_details = ?6, attempts = ?7, updated_at = ?8 WHERE id = ?1",
+    )?;
+    for m in &w.messages {
+        let e = m.error.as_ref();
+        stmt.execute(params![
+            m.id,
+            m.status.as_str(),
+            m.wamid,
+            e.map(|e| e.code),
+            e.map(|e| e.title.as_str()),
+            e.and_then(|e| e.details.as_deref()),
+            m.attempts,
+            m.updated_at
+        ])?;
+    }
+    Ok(())
+}
+
+fn record(conn: &Connection, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
+    let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.clone()).collect();
+    let snap = snapshot(conn, load_messages(conn, &ids)?, true, false)?;
+    write(conn, &batch::record_outcomes(snap, owner, outcomes))
 }
 
 fn apply(
@@ -336,52 +382,15 @@ fn apply(
     channels: &[(String, String)],
     updates: &[StatusUpdate],
 ) -> Result<ApplyReport> {
-    let mut report = ApplyReport::default();
-    for u in updates {
-        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id)
-        else {
-            report.unmatched += 1;
-            continue;
-        };
-        let by_id = match &u.callback_data {
-            Some(id) => load_message(conn, id)?.filter(|m| m.channel_id == *channel_id),
-            None => None,
-        };
-        let msg = match by_id {
-            Some(m) => Some(m),
-            None => {
-                let sql = format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE wamid = ?1 AND channel_id = ?2"
-                );
-                conn.prepare_cached(&sql)?
-                    .query_row(params![u.wamid, channel_id], message_from_row)
-                    .optional()?
-            }
-        };
-        let Some(msg) = msg else {
-            report.unmatched += 1;
-            continue;
-        };
-        if !insert_event(conn, &msg.id, &plan::webhook_event(u))? {
-            report.duplicates += 1;
-            continue;
-        }
-        report.applied += 1;
-        // A status naming the message proves Meta has it: no further attempt may go out.
-        if plan::may_have_work(msg.status) {
-            change_outbox(conn, &msg.id, &OutboxChange::Delete)?;
-        }
-        let at = u.timestamp.saturating_mul(1000);
-        update_message(
-            conn,
-            &msg,
-            Some(u.status),
-            Some(&u.wamid),
-            u.error.as_ref(),
-            false,
-            at,
-        )?;
-    }
+    let mut messages = load_messages(conn, &batch::callback_ids(updates))?;
+    load_by_wamids(
+        conn,
+        &batch::unresolved_wamids(updates, channels, &messages),
+        &mut messages,
+    )?;
+    let (writes, report) =
+        batch::apply_statuses(snapshot(conn, messages, false, true)?, channels, updates);
+    write(conn, &writes)?;
     Ok(report)
 }
 
@@ -639,14 +648,7 @@ impl Store for SqliteStore {
 
     async fn record_outcomes(&self, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
         let owner = owner.to_string();
-        self.rt
-            .write(move |c| {
-                for o in outcomes {
-                    record(c, &o.message_id, &owner, o.started_at, o.outcome)?;
-                }
-                Ok(())
-            })
-            .await
+        self.rt.write(move |c| record(c, &owner, outcomes)).await
     }
 
     async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {

@@ -1,0 +1,485 @@
+//! Batches of outcomes and status webhooks, decided in memory for both back ends.
+//!
+//! A back end loads (and, on PostgreSQL, locks) the rows a batch touches into a [`Snapshot`];
+//! this module replays the batch over it exactly as if each item were applied alone and in order,
+//! using the rules of `plan`; the back end then writes the resulting [`Writes`] at once: a few
+//! set-based statements on PostgreSQL instead of several round trips per message.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chasqui_domain::webhook::StatusUpdate;
+use chasqui_domain::{MessageStatus, MetaError};
+
+use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
+use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord};
+
+/// The rows a batch reads before deciding.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    messages: HashMap<String, MessageRecord>,
+    by_wamid: HashMap<String, String>,
+    outbox: HashMap<String, OutboxRow>,
+    dedupe: HashSet<(String, String)>,
+}
+
+impl Snapshot {
+    /// Builds a snapshot from the loaded messages, their outbox rows and the dedupe keys of their
+    /// stored events.
+    pub(crate) fn new(
+        messages: Vec<MessageRecord>,
+        outbox: Vec<(String, OutboxRow)>,
+        dedupe: Vec<(String, String)>,
+    ) -> Self {
+        let by_wamid = messages
+            .iter()
+            .filter_map(|m| Some((m.wamid.clone()?, m.id.clone())))
+            .collect();
+        Self {
+            messages: messages.into_iter().map(|m| (m.id.clone(), m)).collect(),
+            by_wamid,
+            outbox: outbox.into_iter().collect(),
+            dedupe: dedupe.into_iter().collect(),
+        }
+    }
+}
+
+/// A message's columns after the batch (absolute values: the rows are the writer's alone).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MessageUpdate {
+    pub id: String,
+    pub status: MessageStatus,
+    pub wamid: Option<String>,
+    pub error: Option<MetaError>,
+    pub attempts: i64,
+    pub updated_at: Millis,
+}
+
+/// Everything a batch writes.
+#[derive(Debug, Default)]
+pub(crate) struct Writes {
+    /// Outbox rows to delete, by message id (sorted).
+    pub outbox_deletes: Vec<String>,
+    /// Outbox rows to set to (state, due_at) with the lease cleared, by message id (sorted).
+    pub outbox_sets: Vec<(String, &'static str, Millis)>,
+    /// Events to insert, in timeline order (a known dedupe key is skipped by the insert too).
+    pub events: Vec<(String, NewEvent)>,
+    /// Messages whose columns changed (sorted by id).
+    pub messages: Vec<MessageUpdate>,
+}
+
+impl Writes {
+    /// Whether the batch writes nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.outbox_deletes.is_empty()
+            && self.outbox_sets.is_empty()
+            && self.events.is_empty()
+            && self.messages.is_empty()
+    }
+}
+
+/// The replay of one batch over a snapshot.
+struct Replay {
+    snap: Snapshot,
+    outbox: BTreeMap<String, OutboxChange>,
+    events: Vec<(String, NewEvent)>,
+    dirty: HashSet<String>,
+}
+
+impl Replay {
+    fn new(snap: Snapshot) -> Self {
+        Self {
+            snap,
+            outbox: BTreeMap::new(),
+            events: Vec::new(),
+            dirty: HashSet::new(),
+        }
+    }
+
+    fn change_outbox(&mut self, id: &str, change: OutboxChange) {
+        match change {
+            OutboxChange::Keep => {}
+            OutboxChange::Delete => {
+                self.snap.outbox.remove(id);
+                self.outbox.insert(id.to_string(), OutboxChange::Delete);
+            }
+            OutboxChange::Set { state, due_at } => {
+                // An update of a missing row changes nothing.
+                if let Some(row) = self.snap.outbox.get_mut(id) {
+                    row.state = state.to_string();
+                    row.lease_owner = None;
+                    self.outbox
+                        .insert(id.to_string(), OutboxChange::Set { state, due_at });
+                }
+            }
+        }
+    }
+
+    /// Adds an event unless its dedupe key was seen; answers whether it was added.
+    fn add_event(&mut self, id: &str, ev: NewEvent) -> bool {
+        if let Some(key) = &ev.dedupe_key {
+            if !self.snap.dedupe.insert((id.to_string(), key.clone())) {
+                return false;
+            }
+        }
+        self.events.push((id.to_string(), ev));
+        true
+    }
+
+    fn update_message(
+        &mut self,
+        id: &str,
+        status: Option<MessageStatus>,
+        wamid: Option<&str>,
+        error: Option<&MetaError>,
+        attempt: bool,
+        at: Millis,
+    ) {
+        let Some(msg) = self.snap.messages.get_mut(id) else {
+            return;
+        };
+        let cols = plan::message_columns(msg, status, wamid, error);
+        if !attempt && !cols.differ_from(msg) {
+            return;
+        }
+        let (status, wamid, error) = (
+            cols.status,
+            cols.wamid.map(str::to_string),
+            cols.error.cloned(),
+        );
+        if let Some(w) = &wamid {
+            self.snap.by_wamid.insert(w.clone(), msg.id.clone());
+        }
+        msg.status = status;
+        msg.wamid = wamid;
+        msg.error = error;
+        msg.attempts += i64::from(attempt);
+        msg.updated_at = msg.updated_at.max(at);
+        self.dirty.insert(id.to_string());
+    }
+
+    fn finish(self) -> Writes {
+        let mut writes = Writes {
+            events: self.events,
+            ..Writes::default()
+        };
+        for (id, change) in self.outbox {
+            match change {
+                OutboxChange::Delete => writes.outbox_deletes.push(id),
+                OutboxChange::Set { state, due_at } => writes.outbox_sets.push((id, state, due_at)),
+                OutboxChange::Keep => {}
+            }
+        }
+        let mut dirty: Vec<String> = self.dirty.into_iter().collect();
+        dirty.sort();
+        writes.messages = dirty
+            .into_iter()
+            .filter_map(|id| self.snap.messages.get(&id))
+            .map(|m| MessageUpdate {
+                id: m.id.clone(),
+                status: m.status,
+                wamid: m.wamid.clone(),
+                error: m.error.clone(),
+                attempts: m.attempts,
+                updated_at: m.updated_at,
+            })
+            .collect();
+        writes
+    }
+}
+
+/// What recording `outcomes` (reported by worker `owner`) writes.
+pub(crate) fn record_outcomes(snap: Snapshot, owner: &str, outcomes: Vec<OutcomeRecord>) -> Writes {
+    let mut r = Replay::new(snap);
+    for o in outcomes {
+        if !r.snap.messages.contains_key(&o.message_id) {
+            continue;
+        }
+        let row = r.snap.outbox.get(&o.message_id);
+        let Some(p) = plan::plan_outcome(row, owner, o.started_at, o.outcome) else {
+            continue;
+        };
+        r.change_outbox(&o.message_id, p.outbox);
+        for ev in p.events {
+            r.add_event(&o.message_id, ev);
+        }
+        r.update_message(
+            &o.message_id,
+            p.status,
+            p.wamid.as_deref(),
+            p.error.as_ref(),
+            p.attempt,
+            p.at,
+        );
+    }
+    r.finish()
+}
+
+/// What applying status webhooks writes, and the report. `channels` maps `phone_number_id` →
+/// channel id of the channels the webhook was verified for.
+pub(crate) fn apply_statuses(
+    snap: Snapshot,
+    channels: &[(String, String)],
+    updates: &[StatusUpdate],
+) -> (Writes, ApplyReport) {
+    let mut r = Replay::new(snap);
+    let mut report = ApplyReport::default();
+    for u in updates {
+        let Some((_, channel_id)) = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id)
+        else {
+            report.unmatched += 1;
+            continue;
+        };
+        let in_channel = |id: &String| {
+            r.snap
+                .messages
+                .get(id)
+                .is_some_and(|m| m.channel_id == *channel_id)
+        };
+        let id = u
+            .callback_data
+            .as_ref()
+            .filter(|id| in_channel(id))
+            .or_else(|| r.snap.by_wamid.get(&u.wamid).filter(|id| in_channel(id)))
+            .cloned();
+        let Some(id) = id else {
+            report.unmatched += 1;
+            continue;
+        };
+        if !r.add_event(&id, plan::webhook_event(u)) {
+            report.duplicates += 1;
+            continue;
+        }
+        report.applied += 1;
+        // A status naming the message proves Meta has it: no further attempt may go out.
+        if r.snap
+            .messages
+            .get(&id)
+            .is_some_and(|m| plan::may_have_work(m.status))
+        {
+            r.change_outbox(&id, OutboxChange::Delete);
+        }
+        r.update_message(
+            &id,
+            Some(u.status),
+            Some(&u.wamid),
+            u.error.as_ref(),
+            false,
+            u.timestamp.saturating_mul(1000),
+        );
+    }
+    (r.finish(), report)
+}
+
+/// The message ids a status batch names through `biz_opaque_callback_data` (sorted, unique).
+pub(crate) fn callback_ids(updates: &[StatusUpdate]) -> Vec<String> {
+    let mut ids: Vec<String> = updates
+        .iter()
+        .filter_map(|u| u.callback_data.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+/// The wamids of statuses whose callback data names no message of `loaded` in the status's
+/// channel: those are looked up by wamid.
+pub(crate) fn unresolved_wamids(
+    updates: &[StatusUpdate],
+    channels: &[(String, String)],
+    loaded: &[MessageRecord],
+) -> Vec<String> {
+    let resolved = |u: &StatusUpdate| {
+        let channel = channels.iter().find(|(pnid, _)| *pnid == u.phone_number_id);
+        u.callback_data.as_ref().is_some_and(|id| {
+            loaded
+                .iter()
+                .any(|m| m.id == *id && channel.is_some_and(|(_, ch)| *ch == m.channel_id))
+        })
+    };
+    let mut wamids: Vec<String> = updates
+        .iter()
+        .filter(|u| !resolved(u))
+        .map(|u| u.wamid.clone())
+        .collect();
+    wamids.sort();
+    wamids.dedup();
+    wamids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{NewMessage, Outcome};
+
+    fn message(id: &str, status: MessageStatus) -> MessageRecord {
+        let mut m = MessageRecord::queued(
+            NewMessage {
+                id: id.into(),
+                workspace_id: "ws".into(),
+                channel_id: "ch".into(),
+                recipient: "+15550001".into(),
+                kind: "text".into(),
+                body: "{}".into(),
+                created_at: 1,
+                idempotency: None,
+            },
+            1,
+        );
+        m.status = status;
+        m
+    }
+
+    fn status(id: &str, wamid: &str, s: MessageStatus, ts: i64) -> StatusUpdate {
+        StatusUpdate {
+            phone_number_id: "pn".into(),
+            wamid: wamid.into(),
+            callback_data: Some(id.into()),
+            status: s,
+            timestamp: ts,
+            recipient_id: None,
+            error: None,
+            conversation: None,
+            pricing: None,
+        }
+    }
+
+    fn channels() -> Vec<(String, String)> {
+        vec![("pn".into(), "ch".into())]
+    }
+
+    #[test]
+    fn statuses_in_one_batch_apply_in_order_once_each() {
+        let snap = Snapshot::new(vec![message("m1", MessageStatus::Sent)], vec![], vec![]);
+        let updates = [
+            status("m1", "w1", MessageStatus::Delivered, 2),
+            status("m1", "w1", MessageStatus::Delivered, 2),
+            status("m1", "w1", MessageStatus::Read, 3),
+        ];
+        let (writes, report) = apply_statuses(snap, &channels(), &updates);
+        assert_eq!((report.applied, report.duplicates), (2, 1));
+        assert_eq!(writes.events.len(), 2);
+        assert_eq!(writes.messages.len(), 1);
+        assert_eq!(writes.messages[0].status, MessageStatus::Read);
+        assert_eq!(writes.messages[0].wamid.as_deref(), Some("w1"));
+        assert_eq!(writes.messages[0].updated_at, 3000);
+    }
+
+    #[test]
+    fn a_stored_dedupe_key_makes_a_status_a_duplicate() {
+        let snap = Snapshot::new(
+            vec![message("m1", MessageStatus::Delivered)],
+            vec![],
+            vec![("m1".into(), "webhook:delivered".into())],
+        );
+        let updates = [status("m1", "w1", MessageStatus::Delivered, 2)];
+        let (writes, report) = apply_statuses(snap, &channels(), &updates);
+        assert_eq!(report.duplicates, 1);
+        assert!(writes.is_empty());
+    }
+
+    #[test]
+    fn a_status_for_another_channel_is_unmatched_and_writes_nothing() {
+        let mut m = message("m1", MessageStatus::Sent);
+        m.channel_id = "other".into();
+        let (writes, report) = apply_statuses(
+            Snapshot::new(vec![m], vec![], vec![]),
+            &channels(),
+            &[status("m1", "w1", MessageStatus::Delivered, 2)],
+        );
+        assert_eq!(report.unmatched, 1);
+        assert!(writes.is_empty());
+    }
+
+    #[test]
+    fn a_status_found_by_wamid_set_earlier_in_the_batch() {
+        let snap = Snapshot::new(
+            vec![message("m1", MessageStatus::Sending)],
+            vec![(
+                "m1".into(),
+                OutboxRow {
+                    state: "unknown".into(),
+                    lease_owner: None,
+                },
+            )],
+            vec![],
+        );
+        let mut by_wamid = status("m1", "w9", MessageStatus::Delivered, 5);
+        by_wamid.callback_data = None;
+        let updates = [status("m1", "w9", MessageStatus::Sent, 4), by_wamid];
+        let (writes, report) = apply_statuses(snap, &channels(), &updates);
+        assert_eq!(report.applied, 2);
+        assert_eq!(writes.outbox_deletes, ["m1"]);
+        assert_eq!(writes.messages[0].status, MessageStatus::Delivered);
+    }
+
+    #[test]
+    fn outcomes_write_final_columns_and_count_attempts() {
+        let leased = OutboxRow {
+            state: "leased".into(),
+            lease_owner: Some("w".into()),
+        };
+        let snap = Snapshot::new(
+            vec![
+                message("m1", MessageStatus::Queued),
+                message("m2", MessageStatus::Queued),
+            ],
+            vec![("m1".into(), leased.clone()), ("m2".into(), leased)],
+            vec![],
+        );
+        let err = MetaError {
+            code: 131000,
+            title: "Something went wrong".into(),
+            details: None,
+        };
+        let outcomes = vec![
+            OutcomeRecord {
+                message_id: "m2".into(),
+                started_at: Some(1),
+                outcome: Outcome::Retry {
+                    at: 2,
+                    next_attempt_at: 50,
+                    error: err,
+                },
+            },
+            OutcomeRecord {
+                message_id: "m1".into(),
+                started_at: Some(1),
+                outcome: Outcome::Sent {
+                    wamid: "wamid.1".into(),
+                    at: 3,
+                },
+            },
+            OutcomeRecord {
+                message_id: "missing".into(),
+                started_at: Some(1),
+                outcome: Outcome::Sent {
+                    wamid: "wamid.2".into(),
+                    at: 3,
+                },
+            },
+        ];
+        let writes = record_outcomes(snap, "w", outcomes);
+        assert_eq!(writes.outbox_deletes, ["m1"]);
+        assert_eq!(writes.outbox_sets, [("m2".to_string(), "ready", 50)]);
+        let statuses: Vec<_> = writes
+            .events
+            .iter()
+            .map(|(id, e)| (id.as_str(), e.status.as_str()))
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                ("m2", "sending"),
+                ("m2", "retry"),
+                ("m1", "sending"),
+                ("m1", "sent")
+            ]
+        );
+        assert_eq!(writes.messages.len(), 2);
+        assert_eq!(writes.messages[0].id, "m1");
+        assert_eq!(writes.messages[0].status, MessageStatus::Sent);
+        assert_eq!(writes.messages[0].attempts, 1);
+        assert_eq!(writes.messages[1].attempts, 1);
+        assert_eq!(writes.messages[1].status, MessageStatus::Queued);
+    }
+}
