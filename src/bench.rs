@@ -236,7 +236,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
 
     // 3. End to end: until nothing is queued, sending or merely sent.
     let deadline = Instant::now() + Duration::from_secs(300);
-    while !args.accept_only {
+    loop {
+        if args.accept_only {
+            break;
+        }
         let mut pending = false;
         for status in ["queued", "sending", "sent"] {
             pending |= count(&http, &server, status).await?;
