@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::ids;
 use crate::secrets::Sealer;
+use crate::webhooks::ingest::Ingest;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +107,7 @@ impl App {
             channels,
             wake,
             sandbox,
+            ingest: Arc::new(Notify::new()),
         };
         Ok(Self {
             listener,
@@ -137,6 +139,13 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let ingest = Ingest::new(
+            self.state.store.clone(),
+            self.state.channels.clone(),
+            self.state.ingest.clone(),
+            ids::prefixed("ingest_"),
+        );
+        let ingest = tokio::spawn(ingest.run(stop_rx.clone()));
         let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
         let refresher = {
             let channels = self.state.channels.clone();
@@ -161,6 +170,7 @@ impl App {
         if let Some(d) = dispatcher {
             let _ = d.await;
         }
+        let _ = ingest.await;
         refresher.abort();
         if let Some(s) = sandbox {
             s.close();

@@ -71,6 +71,7 @@ max_in_flight = 512
 [default_channel]
 rate_per_sec = 0
 pair_interval_ms = 0
+window_policy = "off"
 
 [sandbox]
 sent_after_ms = 0

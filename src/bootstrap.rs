@@ -1,6 +1,7 @@
 //! First-start set-up: the default workspace, its default channel (from configuration) and, when
 //! the workspace has none, an API key printed once.
 
+use chasqui_domain::window::WindowPolicy;
 use chasqui_store::{Channel, NewApiKey, Store, StoreError};
 
 use crate::clock::now_ms;
@@ -57,6 +58,10 @@ pub async fn run(
         pair_interval_ms: ch.pair_interval_ms,
         pair_burst: ch.pair_burst,
         is_default: true,
+        window_policy: WindowPolicy::parse(&ch.window_policy)
+            .unwrap_or_default()
+            .as_str()
+            .into(),
     };
     store.upsert_channel(&channel, now).await?;
     let new_api_key = if store.count_api_keys(DEFAULT_WORKSPACE).await? == 0 {

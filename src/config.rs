@@ -134,6 +134,9 @@ pub struct DefaultChannelConfig {
     pub pair_interval_ms: i64,
     /// Messages to one person allowed back to back.
     pub pair_burst: i64,
+    /// Free-form sends outside the 24-hour customer service window: `enforce` (refused with
+    /// 422 `window_closed`), `warn` (sent, with a warning in the answer) or `off`.
+    pub window_policy: String,
 }
 
 impl Default for DefaultChannelConfig {
@@ -152,6 +155,7 @@ impl Default for DefaultChannelConfig {
             rate_per_sec: 80,
             pair_interval_ms: 6_000,
             pair_burst: 10,
+            window_policy: "enforce".into(),
         }
     }
 }
@@ -207,6 +211,12 @@ impl Config {
             return Err(ConfigError(
                 "default_channel.app_secret is required for cloud_api".into(),
             ));
+        }
+        if chasqui_domain::window::WindowPolicy::parse(&ch.window_policy).is_none() {
+            return Err(ConfigError(format!(
+                "default_channel.window_policy must be enforce, warn or off, not {:?}",
+                ch.window_policy
+            )));
         }
         if !(0..=1000).contains(&ch.rate_per_sec) {
             return Err(ConfigError(

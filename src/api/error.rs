@@ -26,6 +26,13 @@ pub enum ApiError {
     /// The request broke WhatsApp's rules: every problem, with its field.
     #[error("the request has {} problem(s)", .0.len())]
     Validation(Vec<Problem>),
+    /// A well-formed request WhatsApp's rules forbid now (`window_closed`, `contact_opted_out`,
+    /// `template_not_found`...): the problem's code is the answer's code.
+    #[error("{}", .0.message)]
+    Refused(Problem),
+    /// The change would make a value another resource's (a contact's wa_id, say).
+    #[error("{0}")]
+    Conflict(String),
     /// A query parameter or header is malformed.
     #[error("{message}")]
     BadParameter {
@@ -63,6 +70,8 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Self::InvalidJson(_) => ("invalid_json", StatusCode::BAD_REQUEST),
             Self::Validation(_) => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY),
+            Self::Refused(p) => (p.code, StatusCode::UNPROCESSABLE_ENTITY),
+            Self::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             Self::BadParameter { .. } => ("invalid_parameter", StatusCode::BAD_REQUEST),
             Self::IdempotencyConflict(_) => ("idempotency_conflict", StatusCode::CONFLICT),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
@@ -75,7 +84,10 @@ impl ApiError {
 
 impl From<chasqui_store::StoreError> for ApiError {
     fn from(e: chasqui_store::StoreError) -> Self {
-        Self::Internal(e.to_string())
+        match e {
+            chasqui_store::StoreError::Conflict(what) => Self::Conflict(what),
+            e => Self::Internal(e.to_string()),
+        }
     }
 }
 
@@ -94,6 +106,7 @@ impl IntoResponse for ApiError {
         });
         match &self {
             Self::Validation(problems) => body["errors"] = json!(problems),
+            Self::Refused(problem) => body["errors"] = json!([problem]),
             Self::BadParameter { field, message } => {
                 body["errors"] =
                     json!([{ "field": field, "code": "invalid_value", "message": message }])

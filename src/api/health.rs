@@ -12,12 +12,16 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// `GET /readyz`: the database answers.
+/// `GET /readyz`: the database answers; also tells how many Meta webhook deliveries wait to be
+/// processed (a growing number means processing is failing or falling behind).
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state
+    let pending = state
         .store
-        .ping()
+        .pending_webhooks()
         .await
         .map_err(|_| ApiError::Unavailable)?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(json!({
+        "status": "ready",
+        "webhook_inbox": { "pending": pending },
+    })))
 }

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
-use super::{views, AppState};
+use super::paging::{limit_param, unknown_param};
+use super::{views, window_check, AppState};
 use crate::clock::{now_ms, parse_rfc3339};
 use crate::ids;
 
@@ -100,6 +101,7 @@ pub async fn create(
     let (Ok(msg), Some(channel)) = (parsed, channel) else {
         return Err(ApiError::Validation(problems));
     };
+    let warnings = window_check::check(&state, &key.workspace_id, &channel, &msg).await?;
     let new = NewMessage {
         id: ids::message_id(),
         workspace_id: key.workspace_id.clone(),
@@ -119,7 +121,11 @@ pub async fn create(
     match state.store.accept_message(new).await? {
         AcceptOutcome::Created(m) => {
             state.wake.notify_waiters();
-            Ok((StatusCode::ACCEPTED, Json(views::accepted(&m))))
+            let mut answer = views::accepted(&m);
+            if !warnings.is_empty() {
+                answer["warnings"] = json!(warnings);
+            }
+            Ok((StatusCode::ACCEPTED, Json(answer)))
         }
         AcceptOutcome::Replayed(m) => Ok((StatusCode::ACCEPTED, Json(views::accepted(&m)))),
         AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
@@ -174,13 +180,7 @@ fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
                 f.created_to =
                     Some(parse_rfc3339(v).ok_or_else(|| bad("until", "must be an RFC 3339 time"))?)
             }
-            "limit" => {
-                f.limit = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=200).contains(n))
-                    .ok_or_else(|| bad("limit", "must be a whole number from 1 to 200"))?
-            }
+            "limit" => f.limit = limit_param(v)?,
             "cursor" => {
                 f.before_seq = Some(
                     v.strip_prefix('c')
@@ -191,9 +191,9 @@ fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
                 )
             }
             other => {
-                return Err(bad(
+                return Err(unknown_param(
                     other,
-                    "unknown query parameter (use to, status, since, until, limit, cursor)",
+                    "to, status, since, until, limit, cursor",
                 ))
             }
         }

@@ -2,10 +2,14 @@
 
 pub mod auth;
 pub mod body;
+mod contacts;
+mod conversations;
 pub mod error;
 mod health;
 mod messages;
+mod paging;
 mod views;
+mod window_check;
 
 use std::sync::Arc;
 
@@ -35,6 +39,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// The in-process sandbox, when the default channel uses it.
     pub sandbox: Option<Arc<Sandbox>>,
+    /// Wakes the webhook processor when a delivery is stored.
+    pub ingest: Arc<Notify>,
 }
 
 /// The whole HTTP surface.
@@ -44,6 +50,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/v1/messages", get(messages::list).post(messages::create))
         .route("/v1/messages/{id}", get(messages::get_one))
+        .route("/v1/contacts", get(contacts::list))
+        .route(
+            "/v1/contacts/{id}",
+            get(contacts::get_one).patch(contacts::update),
+        )
+        .route("/v1/conversations", get(conversations::list))
+        .route("/v1/conversations/{id}", get(conversations::get_one))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {
         app = app

@@ -1,6 +1,7 @@
 //! The JSON shapes the API answers with.
 
-use chasqui_store::{MessageDetail, MessageRecord};
+use chasqui_domain::window::window_open_until;
+use chasqui_store::{Contact, Conversation, ConversationEntry, MessageDetail, MessageRecord};
 use serde_json::{json, Value};
 
 use crate::clock::rfc3339;
@@ -53,4 +54,52 @@ pub fn detail(d: &MessageDetail) -> Value {
         })
         .collect();
     out
+}
+
+/// A contact.
+pub fn contact(c: &Contact) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "profile_name": c.profile_name,
+        "phone": c.phone.as_ref().map(|p| format!("+{p}")),
+        "wa_id": c.wa_id,
+        "user_id": c.user_id,
+        "email": c.email,
+        "tags": c.tags,
+        "custom_fields": c.custom_fields,
+        "opted_out": c.opted_out,
+        "created_at": rfc3339(c.created_at),
+        "updated_at": rfc3339(c.updated_at),
+    })
+}
+
+/// A conversation with its window state (open until 24 hours after the last user message).
+pub fn conversation(c: &Conversation) -> Value {
+    let until = window_open_until(c.last_inbound_at);
+    json!({
+        "id": c.id,
+        "channel": c.channel_id,
+        "contact": c.contact_id,
+        "window": {
+            "open": until.is_some_and(|u| crate::clock::now_ms() < u),
+            "expires_at": until.map(rfc3339),
+        },
+        "last_inbound_at": c.last_inbound_at.map(rfc3339),
+        "last_message_at": rfc3339(c.last_message_at),
+        "created_at": rfc3339(c.created_at),
+    })
+}
+
+/// One message of a conversation, either direction.
+pub fn entry(e: &ConversationEntry) -> Value {
+    json!({
+        "direction": e.direction,
+        "id": e.id,
+        "type": e.kind,
+        "content": e.content,
+        "status": e.status,
+        "wamid": e.wamid,
+        "at": rfc3339(e.at),
+    })
 }

@@ -8,8 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use chasqui_domain::webhook::status_updates;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::verify_signature;
 use crate::api::error::ApiError;
@@ -66,7 +65,7 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// Verifies the signature over the raw body, then applies every status in the batch.
+/// Verifies the signature over the raw body and stores the delivery for processing.
 async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let Some(sig) = headers
         .get("x-hub-signature-256")
@@ -89,31 +88,23 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
     if verified.is_empty() {
         return Refusal::BadSignature.into_response();
     }
-    let payload: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return ApiError::InvalidJson(e.to_string()).into_response(),
-    };
-    let updates = match status_updates(&payload) {
-        Ok(u) => u,
-        Err(e) => return ApiError::InvalidJson(e.to_string()).into_response(),
-    };
-    if updates.is_empty() {
-        // Inbound messages and other fields are answered 200 so Meta does not retry them.
-        return (StatusCode::OK, Json(json!({ "applied": 0 }))).into_response();
+    // Meta only needs to know the delivery is safe: apply it afterwards (`ingest`).
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return ApiError::InvalidJson(e.to_string()).into_response();
     }
+    let text = String::from_utf8_lossy(&body);
     match state
         .store
-        .apply_statuses(&verified, &updates, now_ms())
+        .enqueue_webhook(&verified, &text, now_ms())
         .await
     {
-        Ok(report) => {
-            if report.unmatched > 0 {
-                tracing::debug!(
-                    unmatched = report.unmatched,
-                    "statuses naming no known message"
-                );
-            }
-            (StatusCode::OK, Json(json!(report))).into_response()
+        Ok(seq) => {
+            state.ingest.notify_one();
+            (
+                StatusCode::OK,
+                Json(json!({ "received": true, "seq": seq })),
+            )
+                .into_response()
         }
         // Not 200: Meta delivers again later, so nothing is lost.
         Err(e) => ApiError::from(e).into_response(),

@@ -1,5 +1,7 @@
-//! Webhooks: Meta → Chasqui (verify, dedupe, apply). Chasqui → business comes with a later issue.
+//! Webhooks: Meta → Chasqui (verify, store, then process). Chasqui → business comes later.
 
+mod inbound;
+pub mod ingest;
 mod meta;
 mod signature;
 

@@ -28,6 +28,8 @@ fn chasqui(db: &TestDb) -> Command {
         .env("CHASQUI_DATABASE_URL", &db.url)
         .env("CHASQUI_SECRET_KEY", SECRET_KEY)
         .env("RUST_LOG", "warn")
+        // These scenarios write to people who never wrote first.
+        .env("CHASQUI_DEFAULT_CHANNEL__WINDOW_POLICY", "off")
         .current_dir(db.dir());
     cmd
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod cli;
+mod conversations;
 mod faults;
 mod idempotency;
 mod listing;

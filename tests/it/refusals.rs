@@ -199,7 +199,10 @@ async fn health_and_readiness_answer(backend: Backend) {
     );
     assert_eq!(
         server.get_json("/readyz").await,
-        (200, json!({"status": "ready"}))
+        (
+            200,
+            json!({"status": "ready", "webhook_inbox": {"pending": 0}})
+        )
     );
     server.stop().await;
 }

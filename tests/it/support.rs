@@ -11,6 +11,19 @@ use tokio::sync::oneshot;
 /// Where PostgreSQL tests create their databases (CI starts this server).
 pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
+/// The default channel's Meta phone number id (see `test_config`).
+pub const PHONE_NUMBER_ID: &str = "100000000000001";
+/// The default channel's app secret in tests: it signs Meta webhooks.
+pub const APP_SECRET: &str = "test-app-secret";
+
+/// `X-Hub-Signature-256` of `body` under `secret`, as Meta computes it.
+pub fn sign_meta(body: &[u8], secret: &str) -> String {
+    use hmac::{Hmac, KeyInit, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// An HTTP client for tests (reqwest is built without a default TLS crypto provider).
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -120,8 +133,11 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.dispatcher.channel_lease_ms = 3_000;
     cfg.default_channel.rate_per_sec = 0;
     cfg.default_channel.pair_interval_ms = 0;
-    cfg.default_channel.app_secret = Some("test-app-secret".into());
+    cfg.default_channel.app_secret = Some(APP_SECRET.into());
     cfg.default_channel.verify_token = Some("test-verify-token".into());
+    // Most scenarios send free-form messages to people who never wrote; the window tests turn
+    // enforcement back on.
+    cfg.default_channel.window_policy = "off".into();
     cfg.sandbox.sent_after_ms = 5;
     cfg.sandbox.delivered_after_ms = 10;
     cfg.sandbox.read_after_ms = Some(15);
@@ -287,6 +303,101 @@ impl TestServer {
             "patch sandbox: {}",
             resp.text().await.unwrap_or_default()
         );
+    }
+
+    /// Sends `method` `path` with a JSON body and the API key; answers status and JSON.
+    pub async fn request_json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Posts a Meta webhook (signed with `secret` when given), then waits until every stored
+    /// delivery is processed; answers the receiver's status and JSON.
+    pub async fn post_meta(&self, payload: &Value, secret: Option<&str>) -> (u16, Value) {
+        let body = serde_json::to_vec(payload).expect("json");
+        let mut req = self
+            .http
+            .post(self.url("/webhooks/meta"))
+            .header("content-type", "application/json");
+        if let Some(s) = secret {
+            req = req.header("x-hub-signature-256", sign_meta(&body, s));
+        }
+        let resp = req.body(body).send().await.expect("post");
+        let status = resp.status().as_u16();
+        let answer = resp.json().await.unwrap_or(Value::Null);
+        self.drain_webhooks().await;
+        (status, answer)
+    }
+
+    /// Waits until every stored Meta webhook delivery has been processed.
+    pub async fn drain_webhooks(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, ready) = self.get_json("/readyz").await;
+            if status == 200 && ready["webhook_inbox"]["pending"] == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "webhook inbox not drained: {ready}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A simulated customer writes `message` to the default channel (the sandbox's control API);
+    /// answers the inbound message's wamid once Chasqui has processed it.
+    pub async fn customer_writes(&self, from: &str, name: &str, message: Value) -> String {
+        let (status, body) = self
+            .request_json(
+                reqwest::Method::POST,
+                "/v1/sandbox/inbound",
+                &json!({"phone_number_id": PHONE_NUMBER_ID, "from": from, "name": name, "message": message}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let wamid = body["id"].as_str().expect("wamid").to_string();
+        // The sandbox posts it as a signed webhook shortly; wait until Chasqui has applied it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            self.drain_webhooks().await;
+            if self.inbound_seen(&wamid).await {
+                return wamid;
+            }
+            assert!(Instant::now() < deadline, "inbound {wamid} never recorded");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether any conversation shows the inbound message `wamid`.
+    pub async fn inbound_seen(&self, wamid: &str) -> bool {
+        let (_, page) = self.get_json("/v1/conversations?limit=200").await;
+        for c in page["data"].as_array().cloned().unwrap_or_default() {
+            let id = c["id"].as_str().unwrap_or("");
+            let (_, conv) = self
+                .get_json(&format!("/v1/conversations/{id}?limit=200"))
+                .await;
+            let found = conv["messages"]
+                .as_array()
+                .is_some_and(|ms| ms.iter().any(|m| m["wamid"] == wamid));
+            if found {
+                return true;
+            }
+        }
+        false
     }
 }
 

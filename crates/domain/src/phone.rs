@@ -90,9 +90,45 @@ impl Serialize for PhoneNumber {
     }
 }
 
+/// The forms one WhatsApp number can take in Meta's `wa_id`: Mexico's and Argentina's mobile
+/// numbers appear both with and without the mobile prefix (`521…`/`52…`, `549…`/`54…`), so a
+/// recipient written one way must find the contact Meta reported the other way.
+pub fn wa_id_variants(digits: &str) -> Vec<String> {
+    let mut out = vec![digits.to_string()];
+    for (with, without, len_without) in [("521", "52", 12), ("549", "54", 12)] {
+        if let Some(rest) = digits.strip_prefix(with) {
+            if digits.len() == len_without + 1 {
+                out.push(format!("{without}{rest}"));
+            }
+        } else if let Some(rest) = digits.strip_prefix(without) {
+            if digits.len() == len_without {
+                out.push(format!("{with}{rest}"));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mexican_and_argentine_mobiles_match_both_forms() {
+        assert_eq!(
+            wa_id_variants("5215512345678"),
+            ["5215512345678", "525512345678"]
+        );
+        assert_eq!(
+            wa_id_variants("525512345678"),
+            ["525512345678", "5215512345678"]
+        );
+        assert_eq!(
+            wa_id_variants("5491122334455"),
+            ["5491122334455", "541122334455"]
+        );
+        assert_eq!(wa_id_variants("15550001234"), ["15550001234"]);
+    }
     use proptest::prelude::*;
 
     fn digits(input: &str) -> String {

@@ -20,10 +20,11 @@ pub const WINDOW_CLOSED: &str = "window_closed";
 pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// What to do with a free-form send outside the window.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowPolicy {
-    /// Refuse it before it reaches Meta.
+    /// Refuse it before it reaches Meta (the default: a 131047 failure costs money).
+    #[default]
     Enforce,
     /// Send it anyway, reporting that Meta will probably fail it.
     Warn,
@@ -146,9 +147,42 @@ fn window_closed(kind: MessageKind, last_user_message_at_ms: Option<i64>) -> Pro
     )
 }
 
+/// The stable code of a refusal to message an opted-out contact.
+pub const CONTACT_OPTED_OUT: &str = "contact_opted_out";
+
+/// Refuses a business-initiated message to a contact who opted out. A free-form reply inside
+/// the window the person opened is customer care, not business-initiated, so it may still go.
+pub fn check_opt_out(
+    opted_out: bool,
+    kind: MessageKind,
+    last_user_message_at_ms: Option<i64>,
+    now_ms: i64,
+) -> Option<Problem> {
+    let reply = kind != MessageKind::Template && is_window_open(last_user_message_at_ms, now_ms);
+    (opted_out && !reply).then(|| {
+        Problem::new(
+            "to",
+            CONTACT_OPTED_OUT,
+            "the contact opted out of business-initiated messages; only replies inside the \
+             24-hour window they open may be sent",
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opted_out_contacts_get_only_replies_inside_their_window() {
+        let hour = 3_600_000;
+        let last = Some(10 * hour);
+        assert!(check_opt_out(true, MessageKind::Template, last, 11 * hour).is_some());
+        assert!(check_opt_out(true, MessageKind::Text, last, 11 * hour).is_none());
+        assert!(check_opt_out(true, MessageKind::Text, last, 34 * hour).is_some());
+        assert!(check_opt_out(true, MessageKind::Text, None, 1).is_some());
+        assert!(check_opt_out(false, MessageKind::Template, None, 1).is_none());
+    }
 
     const T0: i64 = 1_700_000_000_000;
 

@@ -24,6 +24,9 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A unique value (a contact's wa_id, say) is already another row's.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The store is shutting down.
     #[error("store closed")]
     Closed,

@@ -4,6 +4,7 @@
 //! Time is unix milliseconds (`Millis`) everywhere, so both back ends store plain integers.
 
 mod batch;
+mod conversations;
 mod error;
 mod model;
 mod plan;
@@ -12,6 +13,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
+pub use conversations::*;
 pub use error::StoreError;
 pub use model::*;
 pub use postgres::PgStore;
@@ -25,7 +27,7 @@ pub type Millis = i64;
 
 /// Everything Chasqui persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ConversationStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).
@@ -91,6 +93,11 @@ pub trait Store: Send + Sync + 'static {
         updates: &[chasqui_domain::webhook::StatusUpdate],
         now: Millis,
     ) -> Result<ApplyReport>;
+}
+
+/// A new time-ordered id with `prefix` (`ct_`, `cv_`...), for rows the store creates itself.
+pub(crate) fn new_id(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
 
 /// Opens the store named by a database URL: `sqlite://PATH` (created if missing) or `postgres://...`.

@@ -78,6 +78,8 @@ pub struct Channel {
     pub pair_burst: i64,
     /// Whether this is the workspace's default channel.
     pub is_default: bool,
+    /// Free-form sends outside the 24-hour window: `enforce` (refused), `warn` or `off`.
+    pub window_policy: String,
 }
 
 /// The idempotency key a request came with.

@@ -1,6 +1,8 @@
 //! The scale-out back end: PostgreSQL shared by several Chasqui instances. Work is claimed with
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
+mod conversations;
+
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::MessageStatus;
@@ -21,11 +23,11 @@ pub struct PgStore {
 }
 
 /// How often a transaction PostgreSQL chose as a deadlock victim is tried again.
-const DEADLOCK_RETRIES: u32 = 5;
+pub(super) const DEADLOCK_RETRIES: u32 = 5;
 
 /// Whether PostgreSQL aborted the transaction to break a deadlock (SQLSTATE 40P01) or a
 /// serialization conflict (40001): both are safe to run again from the start.
-fn is_deadlock(e: &StoreError) -> bool {
+pub(super) fn is_deadlock(e: &StoreError) -> bool {
     match e {
         StoreError::Postgres(sqlx::Error::Database(db)) => {
             matches!(db.code().as_deref(), Some("40P01") | Some("40001"))
@@ -73,7 +75,7 @@ const MESSAGE_COLUMNS: &str =
 const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-     pair_interval_ms, pair_burst, is_default";
+     pair_interval_ms, pair_burst, is_default, window_policy";
 
 fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
     let status: String = r.try_get(7)?;
@@ -113,6 +115,7 @@ fn channel_from_row(r: &PgRow) -> Result<Channel> {
         pair_interval_ms: r.try_get(13)?,
         pair_burst: r.try_get(14)?,
         is_default: r.try_get(15)?,
+        window_policy: r.try_get(16)?,
     })
 }
 
@@ -578,15 +581,16 @@ impl Store for PgStore {
         sqlx::query(sql!(
             "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, display_phone_number, "
             "waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, "
-            "pair_interval_ms, pair_burst, is_default, created_at, updated_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) "
+            "pair_interval_ms, pair_burst, is_default, created_at, updated_at, window_policy) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, "
             "phone_number_id = excluded.phone_number_id, display_phone_number = excluded.display_phone_number, "
             "waba_id = excluded.waba_id, base_url = excluded.base_url, api_version = excluded.api_version, "
             "access_token = excluded.access_token, app_secret = excluded.app_secret, "
             "verify_token = excluded.verify_token, rate_per_sec = excluded.rate_per_sec, "
             "pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, "
-            "is_default = excluded.is_default, updated_at = excluded.updated_at"
+            "is_default = excluded.is_default, updated_at = excluded.updated_at, "
+            "window_policy = excluded.window_policy"
         ))
         .bind(&ch.id)
         .bind(&ch.workspace_id)
@@ -605,6 +609,7 @@ impl Store for PgStore {
         .bind(ch.pair_burst)
         .bind(ch.is_default)
         .bind(now)
+        .bind(&ch.window_policy)
         .execute(&self.pool)
         .await?;
         Ok(())

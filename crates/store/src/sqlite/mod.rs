@@ -1,6 +1,7 @@
 //! The embedded default back end: one SQLite file in WAL mode, written by a group-committing
 //! writer thread (see `runtime`).
 
+mod conversations;
 mod runtime;
 
 use std::path::PathBuf;
@@ -34,6 +35,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0003_derived_queued_event.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0004_conversations.sql"
+        )),
     ])
 }
 
@@ -60,7 +64,7 @@ const MESSAGE_COLUMNS: &str =
 const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-     pair_interval_ms, pair_burst, is_default";
+     pair_interval_ms, pair_burst, is_default, window_policy";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = r.get(7)?;
@@ -99,6 +103,7 @@ fn channel_from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
         pair_interval_ms: r.get(13)?,
         pair_burst: r.get(14)?,
         is_default: r.get(15)?,
+        window_policy: r.get(16)?,
     })
 }
 
@@ -470,20 +475,21 @@ impl Store for SqliteStore {
                 c.execute(
                     "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, display_phone_number, \
                      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-                     pair_interval_ms, pair_burst, is_default, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17) \
+                     pair_interval_ms, pair_burst, is_default, created_at, updated_at, window_policy) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
                      phone_number_id = excluded.phone_number_id, display_phone_number = excluded.display_phone_number, \
                      waba_id = excluded.waba_id, base_url = excluded.base_url, api_version = excluded.api_version, \
                      access_token = excluded.access_token, app_secret = excluded.app_secret, \
                      verify_token = excluded.verify_token, rate_per_sec = excluded.rate_per_sec, \
                      pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, \
-                     is_default = excluded.is_default, updated_at = excluded.updated_at",
+                     is_default = excluded.is_default, updated_at = excluded.updated_at, \
+                     window_policy = excluded.window_policy",
                     params![
                         ch.id, ch.workspace_id, ch.name, ch.provider, ch.phone_number_id,
                         ch.display_phone_number, ch.waba_id, ch.base_url, ch.api_version, ch.access_token,
                         ch.app_secret, ch.verify_token, ch.rate_per_sec, ch.pair_interval_ms, ch.pair_burst,
-                        ch.is_default, now
+                        ch.is_default, now, ch.window_policy
                     ],
                 )?;
                 Ok(())

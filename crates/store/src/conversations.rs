@@ -1,0 +1,295 @@
+//! Two-way messaging: the webhook inbox, contacts, conversations and inbound messages.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::{Millis, Result};
+
+/// A verified Meta webhook delivery waiting to be processed.
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    /// Position in the inbox.
+    pub seq: i64,
+    /// `(phone_number_id, channel_id)` of the channels whose app secret verified it.
+    pub channels: Vec<(String, String)>,
+    /// The body exactly as received.
+    pub body: String,
+    /// Processing attempts so far (this one excluded).
+    pub attempts: i64,
+}
+
+/// A person seen in a webhook (`contacts[]` or a message's sender).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContactSighting {
+    /// The workspace of the channel it was seen on.
+    pub workspace_id: String,
+    /// WhatsApp id (phone digits), when Meta gave one.
+    pub wa_id: Option<String>,
+    /// Business-scoped user id (BSUID), when Meta gave one.
+    pub user_id: Option<String>,
+    /// Profile name.
+    pub name: Option<String>,
+}
+
+/// An inbound message, normalised, ready to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundRecord {
+    /// Chasqui's id for it (`in_...`), used only when it is new.
+    pub id: String,
+    /// The channel's workspace.
+    pub workspace_id: String,
+    /// The channel it arrived on.
+    pub channel_id: String,
+    /// Meta's message id.
+    pub meta_id: String,
+    /// The sender: phone digits and/or BSUID.
+    pub from: ContactSighting,
+    /// Normalised type (`text`, `image`, `button_reply`, ...).
+    pub kind: String,
+    /// Normalised content (JSON text).
+    pub content: String,
+    /// The message object exactly as Meta sent it (JSON text).
+    pub raw: String,
+    /// The replied-to message id, if a reply.
+    pub context_id: Option<String>,
+    /// Meta's timestamp.
+    pub sent_at: Millis,
+    /// Whether it opens (or renews) the 24-hour customer service window.
+    pub opens_window: bool,
+}
+
+/// What `record_inbound` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InboundReport {
+    /// Messages stored for the first time.
+    pub stored: usize,
+    /// Messages seen before (Meta's retries), ignored.
+    pub duplicates: usize,
+    /// Contacts created.
+    pub contacts_created: usize,
+}
+
+/// A contact of a workspace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contact {
+    /// `ct_...`.
+    pub id: String,
+    /// Owning workspace.
+    #[serde(skip)]
+    pub workspace_id: String,
+    /// WhatsApp id (phone digits).
+    pub wa_id: Option<String>,
+    /// Business-scoped user id (BSUID).
+    pub user_id: Option<String>,
+    /// Phone number (E.164 digits).
+    pub phone: Option<String>,
+    /// Name (the WhatsApp profile name until the business sets one).
+    pub name: Option<String>,
+    /// The name on the person's WhatsApp profile, as last reported.
+    pub profile_name: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Free-form fields.
+    pub custom_fields: Value,
+    /// The person asked not to receive business-initiated messages.
+    pub opted_out: bool,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// A change to a contact (`None` leaves a field alone; `Some(None)` clears it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactPatch {
+    /// Name.
+    pub name: Option<Option<String>>,
+    /// Phone digits.
+    pub phone: Option<Option<String>>,
+    /// WhatsApp id.
+    pub wa_id: Option<Option<String>>,
+    /// BSUID.
+    pub user_id: Option<Option<String>>,
+    /// Email.
+    pub email: Option<Option<String>>,
+    /// Tags (replaced whole).
+    pub tags: Option<Vec<String>>,
+    /// Custom fields (replaced whole).
+    pub custom_fields: Option<Value>,
+    /// Opt-out flag.
+    pub opted_out: Option<bool>,
+}
+
+/// Filters of a contact listing.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Substring of name, phone, wa_id, user_id or email.
+    pub search: Option<String>,
+    /// Only contacts with this tag.
+    pub tag: Option<String>,
+    /// Only ids after this one (cursor).
+    pub after_id: Option<String>,
+    /// Page size.
+    pub limit: i64,
+}
+
+/// A conversation: one contact on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Conversation {
+    /// `cv_...`.
+    pub id: String,
+    /// Owning workspace.
+    #[serde(skip)]
+    pub workspace_id: String,
+    /// The channel.
+    pub channel_id: String,
+    /// The contact.
+    pub contact_id: String,
+    /// Last inbound user message (opens the window).
+    pub last_inbound_at: Option<Millis>,
+    /// Last message either way.
+    pub last_message_at: Millis,
+    /// Creation time.
+    pub created_at: Millis,
+}
+
+/// One entry of a conversation's history, in either direction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConversationEntry {
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// Chasqui's id (`in_...` or `msg_...`).
+    pub id: String,
+    /// Message type.
+    pub kind: String,
+    /// Inbound: normalised content; outbound: the body sent.
+    pub content: Value,
+    /// Outbound: its status; inbound: `received`.
+    pub status: String,
+    /// Meta's id (wamid), when known.
+    pub wamid: Option<String>,
+    /// When it was sent (inbound: Meta's timestamp; outbound: acceptance).
+    pub at: Millis,
+}
+
+/// What the send path needs to know about a recipient on a channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecipientState {
+    /// The contact opted out.
+    pub opted_out: bool,
+    /// Their last window-opening message on this channel.
+    pub last_inbound_at: Option<Millis>,
+}
+
+impl ContactPatch {
+    /// Applies the patch to a contact (both back ends store the result).
+    pub fn apply_to(&self, c: &mut Contact) {
+        let set = |field: &mut Option<String>, v: &Option<Option<String>>| {
+            if let Some(v) = v {
+                field.clone_from(v);
+            }
+        };
+        set(&mut c.name, &self.name);
+        set(&mut c.phone, &self.phone);
+        set(&mut c.wa_id, &self.wa_id);
+        set(&mut c.user_id, &self.user_id);
+        set(&mut c.email, &self.email);
+        if let Some(tags) = &self.tags {
+            c.tags.clone_from(tags);
+        }
+        if let Some(fields) = &self.custom_fields {
+            c.custom_fields.clone_from(fields);
+        }
+        if let Some(o) = self.opted_out {
+            c.opted_out = o;
+        }
+    }
+}
+
+/// The latest `limit` entries of both directions, oldest first (ties keep inbound first).
+pub(crate) fn latest_in_order(
+    mut entries: Vec<ConversationEntry>,
+    limit: i64,
+) -> Vec<ConversationEntry> {
+    entries.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));
+    let keep = usize::try_from(limit).unwrap_or(0);
+    let skip = entries.len().saturating_sub(keep);
+    entries.split_off(skip)
+}
+
+/// Persistence of two-way messaging.
+#[async_trait]
+pub trait ConversationStore: Send + Sync {
+    /// Stores a verified webhook body before it is answered; returns its inbox position.
+    async fn enqueue_webhook(
+        &self,
+        channels: &[(String, String)],
+        body: &str,
+        now: Millis,
+    ) -> Result<i64>;
+    /// Leases up to `limit` unprocessed inbox items, oldest first.
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>>;
+    /// Deliveries stored but not yet processed.
+    async fn pending_webhooks(&self) -> Result<i64>;
+    /// Marks an inbox item processed (`error == None`) or records a failed attempt.
+    async fn finish_webhook(&self, seq: i64, error: Option<String>, now: Millis) -> Result<()>;
+    /// Records contacts and inbound messages: contacts upserted, each message stored once,
+    /// conversations created and their window renewed.
+    async fn record_inbound(
+        &self,
+        sightings: Vec<ContactSighting>,
+        messages: Vec<InboundRecord>,
+        now: Millis,
+    ) -> Result<InboundReport>;
+
+    /// A page of a workspace's contacts, by id.
+    async fn list_contacts(
+        &self,
+        workspace_id: &str,
+        filter: &ContactFilter,
+    ) -> Result<Vec<Contact>>;
+    /// One contact.
+    async fn get_contact(&self, workspace_id: &str, id: &str) -> Result<Option<Contact>>;
+    /// Changes a contact; `None` when there is no such contact. A wa_id or user_id already used
+    /// by another contact of the workspace is a `StoreError::Conflict`.
+    async fn update_contact(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        patch: &ContactPatch,
+        now: Millis,
+    ) -> Result<Option<Contact>>;
+    /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`) on a channel.
+    async fn recipient_state(
+        &self,
+        workspace_id: &str,
+        channel_id: &str,
+        wa_ids: &[String],
+    ) -> Result<RecipientState>;
+
+    /// A page of a workspace's conversations, by id.
+    async fn list_conversations(
+        &self,
+        workspace_id: &str,
+        contact_id: Option<&str>,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Conversation>>;
+    /// One conversation.
+    async fn get_conversation(&self, workspace_id: &str, id: &str) -> Result<Option<Conversation>>;
+    /// A conversation's messages in both directions, oldest first, after `after` (time, id).
+    async fn conversation_entries(
+        &self,
+        conversation: &Conversation,
+        limit: i64,
+    ) -> Result<Vec<ConversationEntry>>;
+}

@@ -1,0 +1,227 @@
+//! `/v1/contacts`: list with search and cursor, read one, update.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chasqui_domain::problem::code;
+use chasqui_domain::{PhoneNumber, Problem};
+use chasqui_store::{ContactFilter, ContactPatch};
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::paging::{limit_param, unknown_param};
+use super::{views, AppState};
+use crate::clock::now_ms;
+
+/// Most tags a contact carries.
+const MAX_TAGS: usize = 50;
+/// Longest tag.
+const MAX_TAG_CHARS: usize = 64;
+/// Longest name or email.
+const MAX_TEXT_CHARS: usize = 256;
+/// Largest `custom_fields` object, as JSON.
+const MAX_CUSTOM_FIELDS_BYTES: usize = 16 * 1024;
+
+/// `GET /v1/contacts`: by id, filtered by `search` (name, phone, wa_id, user_id, email) and `tag`.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut f = ContactFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    for (k, v) in &q {
+        match k.as_str() {
+            "search" => f.search = Some(v.clone()).filter(|s| !s.trim().is_empty()),
+            "tag" => f.tag = Some(v.clone()),
+            "limit" => f.limit = limit_param(v)?,
+            "cursor" => f.after_id = Some(v.clone()),
+            other => return Err(unknown_param(other, "search, tag, limit, cursor")),
+        }
+    }
+    let page = state.store.list_contacts(&key.workspace_id, &f).await?;
+    let next = (page.len() as i64 == f.limit)
+        .then(|| page.last().map(|c| c.id.clone()))
+        .flatten();
+    Ok(Json(json!({
+        "data": page.iter().map(views::contact).collect::<Vec<_>>(),
+        "next_cursor": next,
+    })))
+}
+
+/// `GET /v1/contacts/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let contact = state
+        .store
+        .get_contact(&key.workspace_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound(format!("contact {id}")))?;
+    Ok(Json(views::contact(&contact)))
+}
+
+/// `PATCH /v1/contacts/{id}`: changes the fields given; `null` clears an optional one.
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let patch = parse_patch(&body.value).map_err(ApiError::Validation)?;
+    let contact = state
+        .store
+        .update_contact(&key.workspace_id, &id, &patch, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound(format!("contact {id}")))?;
+    Ok(Json(views::contact(&contact)))
+}
+
+/// Reads a contact change, listing every problem.
+fn parse_patch(value: &Value) -> Result<ContactPatch, Vec<Problem>> {
+    let Some(fields) = value.as_object() else {
+        return Err(vec![Problem::new(
+            "",
+            code::INVALID_TYPE,
+            "must be a JSON object",
+        )]);
+    };
+    let mut patch = ContactPatch::default();
+    let mut problems = Vec::new();
+    for (k, v) in fields {
+        match k.as_str() {
+            "name" => patch.name = Some(text(k, v, MAX_TEXT_CHARS, &mut problems)),
+            "email" => {
+                let email = text(k, v, MAX_TEXT_CHARS, &mut problems);
+                if email.as_ref().is_some_and(|e| !looks_like_email(e)) {
+                    problems.push(Problem::new(k, code::INVALID_VALUE, "must be an email address"));
+                }
+                patch.email = Some(email);
+            }
+            "user_id" => patch.user_id = Some(text(k, v, MAX_TEXT_CHARS, &mut problems)),
+            "phone" | "wa_id" => {
+                let digits = text(k, v, 32, &mut problems).and_then(|raw| {
+                    match PhoneNumber::parse(&raw) {
+                        Ok(p) => Some(p.digits().to_string()),
+                        Err(e) => {
+                            problems.push(Problem::new(k, code::INVALID_PHONE_NUMBER, e.to_string()));
+                            None
+                        }
+                    }
+                });
+                if k == "phone" {
+                    patch.phone = Some(digits);
+                } else {
+                    patch.wa_id = Some(digits);
+                }
+            }
+            "tags" => patch.tags = tags(v, &mut problems),
+            "custom_fields" => match v {
+                Value::Object(_) if v.to_string().len() <= MAX_CUSTOM_FIELDS_BYTES => {
+                    patch.custom_fields = Some(v.clone())
+                }
+                Value::Object(_) => problems.push(Problem::new(
+                    k,
+                    code::TOO_LONG,
+                    format!("must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"),
+                )),
+                _ => problems.push(Problem::new(k, code::INVALID_TYPE, "must be an object")),
+            },
+            "opted_out" => match v.as_bool() {
+                Some(b) => patch.opted_out = Some(b),
+                None => problems.push(Problem::new(k, code::INVALID_TYPE, "must be true or false")),
+            },
+            _ => problems.push(Problem::new(
+                k,
+                code::UNKNOWN_FIELD,
+                "not a contact field (name, phone, wa_id, user_id, email, tags, custom_fields, opted_out)",
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(patch)
+    } else {
+        Err(problems)
+    }
+}
+
+/// An optional string field: `null` clears it; anything but a non-blank string is a problem.
+fn text(field: &str, v: &Value, max: usize, problems: &mut Vec<Problem>) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.trim().is_empty() => {
+            problems.push(Problem::new(
+                field,
+                code::EMPTY,
+                "must not be blank (use null to clear)",
+            ));
+            None
+        }
+        Value::String(s) if s.chars().count() > max => {
+            problems.push(Problem::new(
+                field,
+                code::TOO_LONG,
+                format!("must be at most {max} characters"),
+            ));
+            None
+        }
+        Value::String(s) => Some(s.trim().to_string()),
+        _ => {
+            problems.push(Problem::new(
+                field,
+                code::INVALID_TYPE,
+                "must be a string or null",
+            ));
+            None
+        }
+    }
+}
+
+fn tags(v: &Value, problems: &mut Vec<Problem>) -> Option<Vec<String>> {
+    let Some(items) = v.as_array() else {
+        problems.push(Problem::new(
+            "tags",
+            code::INVALID_TYPE,
+            "must be an array of strings",
+        ));
+        return None;
+    };
+    if items.len() > MAX_TAGS {
+        problems.push(Problem::new(
+            "tags",
+            code::TOO_MANY,
+            format!("at most {MAX_TAGS} tags"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let field = format!("tags[{i}]");
+        match item.as_str().map(str::trim) {
+            Some(t) if !t.is_empty() && t.chars().count() <= MAX_TAG_CHARS => {
+                if !out.iter().any(|o| o == t) {
+                    out.push(t.to_string());
+                }
+            }
+            Some(_) => problems.push(Problem::new(
+                field,
+                code::INVALID_VALUE,
+                format!("must be 1 to {MAX_TAG_CHARS} characters"),
+            )),
+            None => problems.push(Problem::new(field, code::INVALID_TYPE, "must be a string")),
+        }
+    }
+    Some(out)
+}
+
+fn looks_like_email(s: &str) -> bool {
+    s.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty() && domain.contains('.') && !s.contains(' ')
+    })
+}

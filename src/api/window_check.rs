@@ -1,0 +1,43 @@
+//! What a send must satisfy beyond WhatsApp's message rules: the recipient has not opted out,
+//! and a free-form message goes only inside the 24-hour window (per the channel's policy).
+
+use chasqui_domain::phone::wa_id_variants;
+use chasqui_domain::window::{check_free_form, check_opt_out, WindowDecision, WindowPolicy};
+use chasqui_domain::{OutboundMessage, Problem};
+use chasqui_store::Channel;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::clock::now_ms;
+
+/// Refuses a send the window or an opt-out forbids; answers the warnings of an allowed one.
+pub async fn check(
+    state: &AppState,
+    workspace_id: &str,
+    channel: &Channel,
+    msg: &OutboundMessage,
+) -> Result<Vec<Problem>, ApiError> {
+    let policy = WindowPolicy::parse(&channel.window_policy).unwrap_or_default();
+    let recipient = state
+        .store
+        .recipient_state(
+            workspace_id,
+            &channel.id,
+            &wa_id_variants(msg.recipient.digits()),
+        )
+        .await?;
+    let now = now_ms();
+    if let Some(problem) = check_opt_out(
+        recipient.opted_out,
+        msg.kind,
+        recipient.last_inbound_at,
+        now,
+    ) {
+        return Err(ApiError::Refused(problem));
+    }
+    match check_free_form(policy, false, msg.kind, recipient.last_inbound_at, now) {
+        WindowDecision::Allowed => Ok(Vec::new()),
+        WindowDecision::AllowedWithWarning(problem) => Ok(vec![problem]),
+        WindowDecision::Refused(problem) => Err(ApiError::Refused(problem)),
+    }
+}

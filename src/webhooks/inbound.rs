@@ -1,0 +1,86 @@
+//! Meta's inbound messages and contacts, turned into what the store records.
+
+use chasqui_domain::inbound::{InboundBatch, InboundMessage};
+use chasqui_store::{ContactSighting, InboundRecord};
+
+use crate::channels::ChannelDirectory;
+use crate::ids;
+
+/// The workspace of the verified channel a change names by `phone_number_id`.
+fn workspace_of(
+    verified: &[(String, String)],
+    channels: &ChannelDirectory,
+    phone_number_id: &str,
+) -> Option<(String, String)> {
+    let (_, channel_id) = verified.iter().find(|(p, _)| p == phone_number_id)?;
+    let live = channels.get(channel_id)?;
+    Some((live.channel.workspace_id.clone(), channel_id.clone()))
+}
+
+/// Contacts and messages of a batch for the verified channels; anything for another channel,
+/// or a message naming no sender, is left out.
+pub fn records(
+    batch: &InboundBatch,
+    verified: &[(String, String)],
+    channels: &ChannelDirectory,
+) -> (Vec<ContactSighting>, Vec<InboundRecord>) {
+    let sightings = batch
+        .contacts
+        .iter()
+        .filter(|c| c.wa_id.is_some() || c.user_id.is_some())
+        .filter_map(|c| {
+            let (workspace_id, _) = workspace_of(verified, channels, &c.phone_number_id)?;
+            Some(ContactSighting {
+                workspace_id,
+                wa_id: c.wa_id.clone(),
+                user_id: c.user_id.clone(),
+                name: c.name.clone(),
+            })
+        })
+        .collect();
+    let messages = batch
+        .messages
+        .iter()
+        .filter_map(|m| record(batch, m, verified, channels))
+        .collect();
+    (sightings, messages)
+}
+
+fn record(
+    batch: &InboundBatch,
+    m: &InboundMessage,
+    verified: &[(String, String)],
+    channels: &ChannelDirectory,
+) -> Option<InboundRecord> {
+    let (workspace_id, channel_id) = workspace_of(verified, channels, &m.phone_number_id)?;
+    if m.from.is_none() && m.user_id.is_none() {
+        return None;
+    }
+    let name = batch
+        .contacts
+        .iter()
+        .find(|c| {
+            c.phone_number_id == m.phone_number_id
+                && ((m.from.is_some() && c.wa_id == m.from)
+                    || (m.user_id.is_some() && c.user_id == m.user_id))
+        })
+        .and_then(|c| c.name.clone());
+    Some(InboundRecord {
+        id: ids::prefixed("in_"),
+        workspace_id: workspace_id.clone(),
+        channel_id,
+        meta_id: m.id.clone(),
+        from: ContactSighting {
+            workspace_id,
+            wa_id: m.from.clone(),
+            user_id: m.user_id.clone(),
+            name,
+        },
+        kind: m.kind.as_str().to_string(),
+        content: serde_json::to_string(&m.content).unwrap_or_else(|_| "null".into()),
+        raw: m.raw.to_string(),
+        context_id: m.context.as_ref().and_then(|c| c.id.clone()),
+        sent_at: m.timestamp_ms(),
+        opens_window: m.opens_window(),
+    })
+}
