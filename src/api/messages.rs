@@ -115,6 +115,7 @@ pub async fn create(
                 key: k,
                 request_hash,
             }),
+        rendered: None,
     };
     match state.store.accept_message(new).await? {
         AcceptOutcome::Created(m) => {

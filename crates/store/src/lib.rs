@@ -9,6 +9,7 @@ mod model;
 mod plan;
 mod postgres;
 mod sqlite;
+mod templates;
 
 use async_trait::async_trait;
 
@@ -16,6 +17,7 @@ pub use error::StoreError;
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
 
 /// Result of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -25,7 +27,7 @@ pub type Millis = i64;
 
 /// Everything Chasqui persists.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TemplateStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).
