@@ -40,6 +40,7 @@ pub struct App {
     state: AppState,
     dispatcher: Option<Arc<Dispatcher>>,
     new_api_key: Option<String>,
+    template_sync_secs: u64,
 }
 
 /// Opens and migrates the configured database.
@@ -75,6 +76,9 @@ impl App {
                 );
                 settings.display_phone_number =
                     ch.display_phone_number.trim_start_matches('+').to_string();
+                if let Some(waba_id) = ch.waba_id.clone() {
+                    settings.waba_id = waba_id;
+                }
                 let sandbox = Sandbox::new(settings);
                 sandbox.spawn_workers();
                 sandbox
@@ -113,6 +117,7 @@ impl App {
             state,
             dispatcher,
             new_api_key: boot.new_api_key,
+            template_sync_secs: config.templates.sync_interval_secs,
         })
     }
 
@@ -149,6 +154,13 @@ impl App {
                 }
             })
         };
+        let template_sync = (self.template_sync_secs > 0).then(|| {
+            crate::templates::spawn_periodic(
+                self.state.store.clone(),
+                self.state.channels.clone(),
+                Duration::from_secs(self.template_sync_secs),
+            )
+        });
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
         let served = axum::serve(self.listener, router)
@@ -162,6 +174,9 @@ impl App {
             let _ = d.await;
         }
         refresher.abort();
+        if let Some(t) = template_sync {
+            t.abort();
+        }
         if let Some(s) = sandbox {
             s.close();
         }

@@ -100,6 +100,7 @@ pub async fn create(
     let (Ok(msg), Some(channel)) = (parsed, channel) else {
         return Err(ApiError::Validation(problems));
     };
+    let rendered = super::template_check::check_template_send(&state, &channel, &msg).await?;
     let new = NewMessage {
         id: ids::message_id(),
         workspace_id: key.workspace_id.clone(),
@@ -115,7 +116,7 @@ pub async fn create(
                 key: k,
                 request_hash,
             }),
-        rendered: None,
+        rendered,
     };
     match state.store.accept_message(new).await? {
         AcceptOutcome::Created(m) => {

@@ -5,6 +5,8 @@ pub mod body;
 pub mod error;
 mod health;
 mod messages;
+mod template_check;
+mod templates;
 mod views;
 
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
@@ -44,6 +46,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/v1/messages", get(messages::list).post(messages::create))
         .route("/v1/messages/{id}", get(messages::get_one))
+        .route(
+            "/v1/templates",
+            get(templates::list).post(templates::create),
+        )
+        .route("/v1/templates/sync", post(templates::sync))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {
         app = app

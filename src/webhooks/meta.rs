@@ -97,6 +97,11 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes)
         Ok(u) => u,
         Err(e) => return ApiError::InvalidJson(e.to_string()).into_response(),
     };
+    if let Err(e) =
+        super::apply_template_events(&state.store, &state.channels, &verified, &payload).await
+    {
+        return ApiError::from(e).into_response();
+    }
     if updates.is_empty() {
         // Inbound messages and other fields are answered 200 so Meta does not retry them.
         return (StatusCode::OK, Json(json!({ "applied": 0 }))).into_response();

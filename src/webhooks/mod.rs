@@ -2,6 +2,8 @@
 
 mod meta;
 mod signature;
+mod templates;
 
 pub use meta::routes;
 pub use signature::verify_signature;
+pub use templates::apply_template_events;
