@@ -41,6 +41,7 @@ pub struct App {
     state: AppState,
     dispatcher: Option<Arc<Dispatcher>>,
     new_api_key: Option<String>,
+    template_sync_secs: u64,
 }
 
 /// Opens and migrates the configured database.
@@ -76,6 +77,9 @@ impl App {
                 );
                 settings.display_phone_number =
                     ch.display_phone_number.trim_start_matches('+').to_string();
+                if let Some(waba_id) = ch.waba_id.clone() {
+                    settings.waba_id = waba_id;
+                }
                 let sandbox = Sandbox::new(settings);
                 sandbox.spawn_workers();
                 sandbox
@@ -115,6 +119,7 @@ impl App {
             state,
             dispatcher,
             new_api_key: boot.new_api_key,
+            template_sync_secs: config.templates.sync_interval_secs,
         })
     }
 
@@ -158,6 +163,13 @@ impl App {
                 }
             })
         };
+        let template_sync = (self.template_sync_secs > 0).then(|| {
+            crate::templates::spawn_periodic(
+                self.state.store.clone(),
+                self.state.channels.clone(),
+                Duration::from_secs(self.template_sync_secs),
+            )
+        });
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
         let served = axum::serve(self.listener, router)
@@ -172,6 +184,9 @@ impl App {
         }
         let _ = ingest.await;
         refresher.abort();
+        if let Some(t) = template_sync {
+            t.abort();
+        }
         if let Some(s) = sandbox {
             s.close();
         }

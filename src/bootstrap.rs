@@ -48,7 +48,11 @@ pub async fn run(
         provider: ch.provider.clone(),
         phone_number_id: ch.phone_number_id.clone(),
         display_phone_number: ch.display_phone_number.trim_start_matches('+').to_string(),
-        waba_id: ch.waba_id.clone(),
+        // Templates belong to a WABA: a sandbox channel gets the sandbox's own when none is set.
+        waba_id: ch
+            .waba_id
+            .clone()
+            .or_else(|| (ch.provider == "sandbox").then(|| config.sandbox.waba_id.clone())),
         base_url: ch.base_url.clone().filter(|b| !b.is_empty()),
         api_version: ch.api_version.clone(),
         access_token: Some(sealer.seal(ch.access_token.as_deref().unwrap_or("sandbox-token"))),

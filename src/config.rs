@@ -27,6 +27,8 @@ pub struct Config {
     pub default_channel: DefaultChannelConfig,
     /// The in-process sandbox (used when the default channel is a sandbox with no `base_url`).
     pub sandbox: SandboxSettings,
+    /// The template registry.
+    pub templates: TemplatesConfig,
 }
 
 impl Default for Config {
@@ -40,6 +42,24 @@ impl Default for Config {
             dispatcher: DispatcherConfig::default(),
             default_channel: DefaultChannelConfig::default(),
             sandbox: SandboxSettings::default(),
+            templates: TemplatesConfig::default(),
+        }
+    }
+}
+
+/// The template registry's periodic sync.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TemplatesConfig {
+    /// Seconds between syncs of every channel's templates from its provider (the first at
+    /// start); 0 disables the periodic sync.
+    pub sync_interval_secs: u64,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            sync_interval_secs: 3_600,
         }
     }
 }

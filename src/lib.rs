@@ -14,4 +14,5 @@ pub mod config;
 pub mod dispatch;
 pub mod ids;
 pub mod secrets;
+pub mod templates;
 pub mod webhooks;

@@ -47,6 +47,20 @@ pub enum ApiError {
     /// No such resource in this workspace.
     #[error("{0} not found")]
     NotFound(String),
+    /// A template send names no template of the channel's registry in that language.
+    #[error("no template \"{name}\" in language \"{language}\" on this channel")]
+    TemplateNotFound {
+        /// `template.name`.
+        name: String,
+        /// `template.language.code`.
+        language: String,
+    },
+    /// The provider refused a management call (Meta's code, title and details).
+    #[error("the provider refused the request: {} {}", .0.code, .0.title)]
+    ProviderRejected(chasqui_domain::MetaError),
+    /// The provider could not be reached or did not answer as expected.
+    #[error("the provider did not answer: {0}")]
+    ProviderUnavailable(String),
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -75,6 +89,11 @@ impl ApiError {
             Self::BadParameter { .. } => ("invalid_parameter", StatusCode::BAD_REQUEST),
             Self::IdempotencyConflict(_) => ("idempotency_conflict", StatusCode::CONFLICT),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+            Self::TemplateNotFound { .. } => {
+                ("template_not_found", StatusCode::UNPROCESSABLE_ENTITY)
+            }
+            Self::ProviderRejected(_) => ("provider_rejected", StatusCode::UNPROCESSABLE_ENTITY),
+            Self::ProviderUnavailable(_) => ("provider_unavailable", StatusCode::BAD_GATEWAY),
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::Unavailable => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
@@ -111,6 +130,14 @@ impl IntoResponse for ApiError {
                 body["errors"] =
                     json!([{ "field": field, "code": "invalid_value", "message": message }])
             }
+            Self::TemplateNotFound { .. } => {
+                body["errors"] = json!([{
+                    "field": "template.name",
+                    "code": "template_not_found",
+                    "message": self.to_string(),
+                }])
+            }
+            Self::ProviderRejected(error) => body["provider_error"] = json!(error),
             _ => {}
         }
         let mut resp = (status, axum::Json(body)).into_response();

@@ -102,6 +102,7 @@ pub async fn create(
         return Err(ApiError::Validation(problems));
     };
     let warnings = window_check::check(&state, &key.workspace_id, &channel, &msg).await?;
+    let rendered = super::template_check::check_template_send(&state, &channel, &msg).await?;
     let new = NewMessage {
         id: ids::message_id(),
         workspace_id: key.workspace_id.clone(),
@@ -117,6 +118,7 @@ pub async fn create(
                 key: k,
                 request_hash,
             }),
+        rendered,
     };
     match state.store.accept_message(new).await? {
         AcceptOutcome::Created(m) => {

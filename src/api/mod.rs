@@ -8,6 +8,8 @@ pub mod error;
 mod health;
 mod messages;
 mod paging;
+mod template_check;
+mod templates;
 mod views;
 mod window_check;
 
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
@@ -57,6 +59,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/conversations", get(conversations::list))
         .route("/v1/conversations/{id}", get(conversations::get_one))
+        .route(
+            "/v1/templates",
+            get(templates::list).post(templates::create),
+        )
+        .route("/v1/templates/sync", post(templates::sync))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {
         app = app

@@ -38,6 +38,7 @@ pub fn message(m: &MessageRecord) -> Value {
 pub fn detail(d: &MessageDetail) -> Value {
     let mut out = message(&d.message);
     out["content"] = serde_json::from_str(&d.message.body).unwrap_or(Value::Null);
+    out["rendered_text"] = json!(d.rendered);
     out["timeline"] = d
         .events
         .iter()

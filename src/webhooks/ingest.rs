@@ -114,6 +114,14 @@ impl Ingest {
             }
         }
         let batch = inbound_events(&payload).map_err(|e| e.to_string())?;
+        super::apply_template_events(
+            &self.store,
+            &self.channels,
+            &item.channels,
+            &batch.template_events,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let (sightings, messages) = inbound::records(&batch, &item.channels, &self.channels);
         if !sightings.is_empty() || !messages.is_empty() {
             self.store

@@ -4,6 +4,8 @@ mod inbound;
 pub mod ingest;
 mod meta;
 mod signature;
+mod templates;
 
 pub use meta::routes;
 pub use signature::verify_signature;
+pub use templates::apply_template_events;

@@ -10,4 +10,5 @@ mod idempotency;
 mod listing;
 mod refusals;
 mod send;
+mod templates;
 mod webhooks;

@@ -60,6 +60,7 @@ pub fn every_type() -> Vec<Value> {
 
 async fn every_message_type_reaches_read(backend: Backend) {
     let server = TestServer::start(backend).await;
+    crate::templates::register_send_templates(&server).await;
     let bodies = every_type();
     let mut ids = Vec::new();
     for body in &bodies {

@@ -143,6 +143,7 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.sandbox.read_after_ms = Some(15);
     cfg.sandbox.webhook_batch_ms = 5;
     cfg.sandbox.hang_ms = 3_000;
+    cfg.sandbox.template_approval_ms = 0;
     cfg
 }
 

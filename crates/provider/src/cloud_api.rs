@@ -14,6 +14,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::templates::{self, all_pages, ManageError, PAGE_LIMIT};
 use crate::{cloud_api_body, Provider, SendOutcome, SendRequest};
 
 /// How to reach one phone number through Meta's Graph API.
@@ -61,6 +62,15 @@ impl CloudApiConfig {
             self.phone_number_id
         )
     }
+
+    /// `{base_url}/{version}`, where WABA-level paths (templates) hang.
+    pub fn graph_root(&self) -> String {
+        format!(
+            "{}/{}",
+            self.base_url.trim_end_matches('/'),
+            self.api_version.trim_matches('/')
+        )
+    }
 }
 
 // Hand-written so the token never reaches a log through `{:?}`.
@@ -79,6 +89,8 @@ impl fmt::Debug for CloudApiConfig {
 pub struct CloudApiProvider {
     client: reqwest::Client,
     url: String,
+    /// `{base_url}/{version}`.
+    root: String,
     /// `None` when the token cannot be a header value; every send then reports `NotSent`.
     authorization: Option<HeaderValue>,
 }
@@ -90,6 +102,7 @@ impl CloudApiProvider {
         Self {
             client,
             url: config.messages_url(),
+            root: config.graph_root(),
             authorization,
         }
     }
@@ -121,6 +134,51 @@ impl Provider for CloudApiProvider {
             .post(&self.url)
             .header(AUTHORIZATION, authorization.clone());
         post_message(request, &cloud_api_body(&req)).await
+    }
+
+    async fn list_templates(&self, waba_id: &str) -> Result<Vec<Value>, ManageError> {
+        let authorization = self.management_auth()?;
+        let url = self.templates_url(waba_id)?;
+        all_pages(|after| {
+            let mut query = vec![("limit", PAGE_LIMIT.to_string())];
+            query.extend(after.map(|a| ("after", a)));
+            let request = templates::with_query(&url, &query).map(|url| {
+                self.client
+                    .get(url)
+                    .header(AUTHORIZATION, authorization.clone())
+            });
+            async move { templates::call(request?).await }
+        })
+        .await
+    }
+
+    async fn create_template(&self, waba_id: &str, body: &Value) -> Result<Value, ManageError> {
+        let request = self
+            .client
+            .post(self.templates_url(waba_id)?)
+            .header(AUTHORIZATION, self.management_auth()?)
+            .json(body);
+        templates::call(request).await
+    }
+}
+
+impl CloudApiProvider {
+    fn management_auth(&self) -> Result<HeaderValue, ManageError> {
+        self.authorization.clone().ok_or_else(|| {
+            ManageError::Unsupported(
+                "the access token contains characters not allowed in an HTTP header".into(),
+            )
+        })
+    }
+
+    /// `{root}/{waba_id}/message_templates`; the id must be digits so it cannot change the path.
+    fn templates_url(&self, waba_id: &str) -> Result<String, ManageError> {
+        if waba_id.is_empty() || !waba_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ManageError::Unsupported(format!(
+                "the WABA id {waba_id:?} is not a Meta id (digits)"
+            )));
+        }
+        Ok(format!("{}/{waba_id}/message_templates", self.root))
     }
 }
 
@@ -165,7 +223,7 @@ fn transport_outcome(error: &reqwest::Error) -> SendOutcome {
 }
 
 /// The error and its sources on one line (reqwest's top-level message alone says little).
-fn chain(error: &reqwest::Error) -> String {
+pub(crate) fn chain(error: &reqwest::Error) -> String {
     let mut out = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -243,7 +301,7 @@ pub(crate) fn outcome_from_answer(
 }
 
 /// Parses Meta's `{"error":{..}}` envelope; `None` when the body is not one.
-fn meta_error(body: &Value, status: StatusCode) -> Option<MetaError> {
+pub(crate) fn meta_error(body: &Value, status: StatusCode) -> Option<MetaError> {
     let error = body.get("error")?.as_object()?;
     let code = error.get("code")?.as_i64()?;
     let text = |key: &str| {
@@ -280,7 +338,7 @@ fn meta_error(body: &Value, status: StatusCode) -> Option<MetaError> {
 }
 
 /// `HTTP 503 Service Unavailable`.
-fn status_line(status: StatusCode) -> String {
+pub(crate) fn status_line(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("HTTP {} {reason}", status.as_u16()),
         None => format!("HTTP {}", status.as_u16()),

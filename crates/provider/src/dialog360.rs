@@ -1,13 +1,20 @@
 //! 360dialog: the Cloud API body unchanged at `POST {base_url}/messages`, authenticated with a
 //! per-number `D360-API-KEY` header (360dialog injects the phone number id itself).
+//!
+//! Templates go through 360dialog's own `GET/POST {base_url}/v1/configs/templates` (reference
+//! §8.1, from memory rather than a fetched document): the API key names the WABA, so the WABA
+//! id is not in the path. A listing is `waba_templates[]` (or Graph's `data[]`) paged by
+//! `offset` up to `total`; templates themselves are in Meta's shape.
 
 use std::fmt;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderValue;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::cloud_api::{post_message, secret_header};
+use crate::templates::{self, ManageError, MAX_PAGES, PAGE_LIMIT};
 use crate::{cloud_api_body, Provider, SendOutcome, SendRequest};
 
 /// How to reach one phone number through 360dialog.
@@ -49,6 +56,8 @@ impl fmt::Debug for Dialog360Config {
 pub struct Dialog360Provider {
     client: reqwest::Client,
     url: String,
+    /// `{base_url}/v1/configs/templates`.
+    templates_url: String,
     /// `None` when the key cannot be a header value; every send then reports `NotSent`.
     api_key: Option<HeaderValue>,
 }
@@ -59,6 +68,10 @@ impl Dialog360Provider {
         Self {
             client,
             url: format!("{}/messages", config.base_url.trim_end_matches('/')),
+            templates_url: format!(
+                "{}/v1/configs/templates",
+                config.base_url.trim_end_matches('/')
+            ),
             api_key: secret_header(&config.api_key),
         }
     }
@@ -90,5 +103,56 @@ impl Provider for Dialog360Provider {
             .post(&self.url)
             .header("D360-API-KEY", api_key.clone());
         post_message(request, &cloud_api_body(&req)).await
+    }
+
+    async fn list_templates(&self, _waba_id: &str) -> Result<Vec<Value>, ManageError> {
+        let api_key = self.management_key()?;
+        let mut items: Vec<Value> = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let query = [
+                ("limit", PAGE_LIMIT.to_string()),
+                ("offset", items.len().to_string()),
+            ];
+            let request = self
+                .client
+                .get(templates::with_query(&self.templates_url, &query)?)
+                .header("D360-API-KEY", api_key.clone());
+            let page = templates::call(request).await?;
+            let data = page
+                .get("waba_templates")
+                .or_else(|| page.get("data"))
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    ManageError::BadAnswer("a page of templates without `waba_templates`".into())
+                })?;
+            items.extend(data.iter().cloned());
+            let total = page.get("total").and_then(Value::as_u64);
+            let more = total.is_some_and(|t| (items.len() as u64) < t);
+            if data.is_empty() || !more {
+                return Ok(items);
+            }
+        }
+        Err(ManageError::BadAnswer(format!(
+            "the listing did not end within {MAX_PAGES} pages"
+        )))
+    }
+
+    async fn create_template(&self, _waba_id: &str, body: &Value) -> Result<Value, ManageError> {
+        let request = self
+            .client
+            .post(&self.templates_url)
+            .header("D360-API-KEY", self.management_key()?)
+            .json(body);
+        templates::call(request).await
+    }
+}
+
+impl Dialog360Provider {
+    fn management_key(&self) -> Result<HeaderValue, ManageError> {
+        self.api_key.clone().ok_or_else(|| {
+            ManageError::Unsupported(
+                "the API key contains characters not allowed in an HTTP header".into(),
+            )
+        })
     }
 }

@@ -7,6 +7,7 @@
 pub mod cloud_api;
 pub mod dialog360;
 pub mod sandbox;
+pub mod templates;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use serde_json::Value;
 
 pub use cloud_api::{CloudApiConfig, CloudApiProvider};
 pub use dialog360::{Dialog360Config, Dialog360Provider};
+pub use templates::ManageError;
 
 /// One message to hand to a provider.
 #[derive(Debug, Clone)]
@@ -68,6 +70,24 @@ pub enum SendOutcome {
 pub trait Provider: Send + Sync {
     /// Sends one message. Never panics; every failure is a `SendOutcome`.
     async fn send(&self, req: SendRequest<'_>) -> SendOutcome;
+
+    /// Every template of the WhatsApp Business Account `waba_id`, in Meta's shape, all pages
+    /// followed.
+    async fn list_templates(&self, waba_id: &str) -> Result<Vec<Value>, ManageError> {
+        let _ = waba_id;
+        Err(ManageError::Unsupported(
+            "this provider cannot list templates".into(),
+        ))
+    }
+
+    /// Submits a new template (Meta's creation body) to `waba_id`; answers Meta's
+    /// `{"id","status","category"}`.
+    async fn create_template(&self, waba_id: &str, body: &Value) -> Result<Value, ManageError> {
+        let _ = (waba_id, body);
+        Err(ManageError::Unsupported(
+            "this provider cannot create templates".into(),
+        ))
+    }
 }
 
 /// Builds the full Cloud API request body: `messaging_product`, `recipient_type`, `to`,

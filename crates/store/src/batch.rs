@@ -322,6 +322,7 @@ mod tests {
                 body: "{}".into(),
                 created_at: 1,
                 idempotency: None,
+                rendered: None,
             },
             1,
         );

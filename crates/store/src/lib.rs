@@ -10,6 +10,7 @@ mod model;
 mod plan;
 mod postgres;
 mod sqlite;
+mod templates;
 
 use async_trait::async_trait;
 
@@ -18,6 +19,7 @@ pub use error::StoreError;
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
 
 /// Result of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -27,7 +29,7 @@ pub type Millis = i64;
 
 /// Everything Chasqui persists.
 #[async_trait]
-pub trait Store: ConversationStore + Send + Sync + 'static {
+pub trait Store: ConversationStore + TemplateStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).

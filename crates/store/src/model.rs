@@ -112,6 +112,8 @@ pub struct NewMessage {
     pub created_at: Millis,
     /// The request's idempotency key, if any.
     pub idempotency: Option<IdempotencyClaim>,
+    /// For template sends: the text the person receives, placeholders filled.
+    pub rendered: Option<String>,
 }
 
 impl MessageRecord {
@@ -216,7 +218,11 @@ impl MessageDetail {
             data: None,
         });
         events.extend(stored);
-        Self { message, events }
+        Self {
+            message,
+            events,
+            rendered: None,
+        }
     }
 }
 
@@ -227,6 +233,8 @@ pub struct MessageDetail {
     pub message: MessageRecord,
     /// Its events, oldest first.
     pub events: Vec<MessageEvent>,
+    /// For template sends: the text the person received, placeholders filled.
+    pub rendered: Option<String>,
 }
 
 /// Filters and cursor for listing messages.

@@ -1,7 +1,9 @@
-//! The simulated Graph API: `POST /{version}/{phone_number_id}/messages`.
+//! The simulated Graph API: `POST /{version}/{phone_number_id}/messages`, and the templates of
+//! `/{version}/{waba_id}/message_templates` (see `templates`).
 //!
 //! Order of checks, so each fault is reproducible on its own: auth (401/190) → body (400/100:
-//! JSON, `messaging_product`, `biz_opaque_callback_data`, then `parse_outbound`) → `latency_ms`
+//! JSON, `messaging_product`, `biz_opaque_callback_data`, then `parse_outbound`) → template
+//! (404/132001 unknown or unapproved, 132000/132012 parameters) → `latency_ms`
 //! → throttle (400/130429) → `error_5xx_rate` (500/131000) → `drop_rate` (hang, nothing
 //! recorded) → record and schedule statuses → `timeout_after_accept_rate` (hang, then answer).
 
@@ -12,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chasqui_domain::{parse_outbound, OutboundMessage};
 use serde_json::{json, Map, Value};
@@ -25,19 +27,23 @@ const CALLBACK_DATA_MAX_CHARS: usize = 512;
 pub(super) fn router(sandbox: &Arc<Sandbox>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(send))
+        .route(
+            "/{version}/{waba_id}/message_templates",
+            get(super::templates::list).post(super::templates::create),
+        )
         .with_state(sandbox.clone())
 }
 
 /// A refusal before anything is recorded: HTTP status, Meta code, `message`, `error_data.details`.
-struct Refusal {
-    status: StatusCode,
-    code: i64,
-    message: String,
-    details: Option<String>,
+pub(super) struct Refusal {
+    pub(super) status: StatusCode,
+    pub(super) code: i64,
+    pub(super) message: String,
+    pub(super) details: Option<String>,
 }
 
 impl Refusal {
-    fn invalid(details: impl Into<String>) -> Self {
+    pub(super) fn invalid(details: impl Into<String>) -> Self {
         Self {
             status: StatusCode::BAD_REQUEST,
             code: 100,
@@ -46,7 +52,7 @@ impl Refusal {
         }
     }
 
-    fn into_response(self) -> Response {
+    pub(super) fn into_response(self) -> Response {
         meta_error(
             self.status,
             self.code,
@@ -98,7 +104,12 @@ async fn send(
     body: Bytes,
 ) -> Response {
     let settings = sandbox.settings();
-    let checked = check_token(&settings, &headers).and_then(|()| validate(&body));
+    let checked = check_token(&settings, &headers)
+        .and_then(|()| validate(&body))
+        .and_then(|valid| match sandbox.template_refusal(&valid.message) {
+            Some(refusal) => Err(refusal),
+            None => Ok(valid),
+        });
     let valid = match checked {
         Ok(valid) => valid,
         Err(refusal) => {
@@ -166,7 +177,7 @@ fn accepted(to_input: &str, entry: &ReceivedMessage) -> Response {
 }
 
 /// `Authorization: Bearer <token>`: the configured token, or any non-empty one when none is set.
-fn check_token(settings: &SandboxSettings, headers: &HeaderMap) -> Result<(), Refusal> {
+pub(super) fn check_token(settings: &SandboxSettings, headers: &HeaderMap) -> Result<(), Refusal> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -8,7 +8,7 @@
 //!
 //! Layout: `settings` (the knobs), `graph` (the simulated Graph API), `recipient` (status
 //! scheduling), `webhook_out` (signing, envelopes, delivery), `inbound` (simulated people
-//! writing in), `control` (the JSON control API).
+//! writing in), `control` (the JSON control API), `templates` (the WABA's message templates).
 
 mod control;
 mod graph;
@@ -16,6 +16,7 @@ mod in_process;
 mod inbound;
 mod recipient;
 mod settings;
+mod templates;
 mod webhook_out;
 
 use std::collections::{HashMap, VecDeque};
@@ -129,6 +130,8 @@ struct State {
     next_seq: u64,
     /// Per phone number id: (unix second, sends accepted in it).
     throttle: HashMap<String, (u64, u32)>,
+    /// The message templates of the sandbox's WABA.
+    templates: templates::Book,
 }
 
 /// A running simulated Cloud API; share it as `Arc<Sandbox>`.
@@ -153,6 +156,7 @@ impl Sandbox {
             log: VecDeque::new(),
             next_seq: 1,
             throttle: HashMap::new(),
+            templates: templates::Book::default(),
         };
         Arc::new(Self {
             settings: RwLock::new(Arc::new(settings)),

@@ -48,6 +48,8 @@ pub struct SandboxSettings {
     pub webhook_batch_ms: u64,
     /// Seed for the fault-injection RNG; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// How long a submitted template stays PENDING before the simulated review approves it.
+    pub template_approval_ms: u64,
 }
 
 impl Default for SandboxSettings {
@@ -71,6 +73,7 @@ impl Default for SandboxSettings {
             undeliverable_recipients: Vec::new(),
             webhook_batch_ms: 20,
             seed: None,
+            template_approval_ms: 1_000,
         }
     }
 }

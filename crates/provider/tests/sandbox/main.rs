@@ -13,3 +13,4 @@ mod inbound;
 mod send;
 mod statuses;
 mod support;
+mod templates;

@@ -2,6 +2,7 @@
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
 mod conversations;
+mod templates;
 
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;
@@ -232,7 +233,7 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
 async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Result<i64> {
     Ok(sqlx::query_scalar(sql!(
         "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, "
-        "  status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) RETURNING seq), "
+        "  status, created_at, updated_at, rendered) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $8) RETURNING seq), "
         "o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
         "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m) "
         "SELECT seq FROM m"
@@ -244,6 +245,7 @@ async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Res
     .bind(&m.kind)
     .bind(&m.body)
     .bind(m.created_at)
+    .bind(&m.rendered)
     .fetch_one(c)
     .await?)
 }
@@ -696,7 +698,12 @@ impl Store for PgStore {
             })
         })
         .collect::<Result<_>>()?;
-        Ok(Some(MessageDetail::new(message, events)))
+        let mut detail = MessageDetail::new(message, events);
+        detail.rendered = sqlx::query_scalar("SELECT rendered FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await?;
+        Ok(Some(detail))
     }
 
     async fn list_messages(

@@ -3,6 +3,7 @@
 
 mod conversations;
 mod runtime;
+mod templates;
 
 use std::path::PathBuf;
 
@@ -38,6 +39,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0004_conversations.sql"
         )),
+        M::up(include_str!("../../migrations/sqlite/0005_templates.sql")),
     ])
 }
 
@@ -204,7 +206,7 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
     }
     conn.prepare_cached(
         "INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, status, \
-         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7)",
+         created_at, updated_at, rendered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8)",
     )?
     .execute(params![
         m.id,
@@ -213,7 +215,8 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
         m.recipient,
         m.kind,
         m.body,
-        m.created_at
+        m.created_at,
+        m.rendered
     ])?;
     let seq = conn.last_insert_rowid();
     conn.prepare_cached(
@@ -576,7 +579,11 @@ impl Store for SqliteStore {
                         })
                     })?
                     .collect::<rusqlite::Result<_>>()?;
-                Ok(Some(MessageDetail::new(message, events)))
+                let mut detail = MessageDetail::new(message, events);
+                detail.rendered = c
+                    .prepare_cached("SELECT rendered FROM messages WHERE id = ?1")?
+                    .query_row([&id], |r| r.get(0))?;
+                Ok(Some(detail))
             })
             .await
     }

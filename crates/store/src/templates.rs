@@ -1,0 +1,282 @@
+//! The template registry's persistence: each channel's message templates as its provider last
+//! reported them, from syncs, submissions and template webhooks.
+
+use async_trait::async_trait;
+use chasqui_domain::inbound::{TemplateChange, TemplateEvent};
+use chasqui_domain::template_registry::{parse_template, Template};
+use serde_json::{json, Value};
+
+use crate::{Millis, Result, StoreError};
+
+/// One channel's template, with what Meta reports beside the template itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredTemplate {
+    /// Owning workspace.
+    pub workspace_id: String,
+    /// The channel whose WhatsApp Business Account holds it.
+    pub channel_id: String,
+    /// The template (id, name, language, category, status, parameter format, components).
+    pub template: Template,
+    /// Meta's quality rating (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`), once given.
+    pub quality: Option<String>,
+    /// Why Meta rejected it (`INVALID_FORMAT`, ...), for rejected templates.
+    pub rejected_reason: Option<String>,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// Filters for listing templates.
+#[derive(Debug, Clone, Default)]
+pub struct TemplateFilter {
+    /// Only this channel (id).
+    pub channel_id: Option<String>,
+    /// Only this status (upper case, e.g. `APPROVED`).
+    pub status: Option<String>,
+    /// Only this name.
+    pub name: Option<String>,
+    /// Only this language.
+    pub language: Option<String>,
+}
+
+/// What applying one template webhook did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TemplateEventReport {
+    /// Stored templates changed.
+    pub updated: usize,
+    /// Whether the registry cannot follow the change from the webhook alone (an unknown
+    /// template, or new component texts) and the channel should be synced from the provider.
+    pub needs_sync: bool,
+}
+
+/// Reads and writes the template registry.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// Stores a channel's templates as its provider reported them at `status_at` (matched by name
+    /// and language). A status learned earlier than the stored one is not applied. With
+    /// `complete`, the channel's other templates (deleted at the provider) are removed.
+    /// Returns how many were written.
+    async fn upsert_templates(
+        &self,
+        templates: &[StoredTemplate],
+        channel_id: &str,
+        complete: bool,
+        status_at: Millis,
+    ) -> Result<usize>;
+    /// A channel's template by name and language.
+    async fn get_template(
+        &self,
+        channel_id: &str,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<StoredTemplate>>;
+    /// A workspace's templates, by name, language and channel.
+    async fn list_templates(
+        &self,
+        workspace_id: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<StoredTemplate>>;
+    /// Applies a template webhook to the templates of `channel_ids` (the channels whose app
+    /// secret verified it) that belong to the event's WABA, matched by Meta's template id or
+    /// else by name and language.
+    async fn apply_template_event(
+        &self,
+        channel_ids: &[String],
+        event: &TemplateEvent,
+        now: Millis,
+    ) -> Result<TemplateEventReport>;
+}
+
+/// A stored row's columns, as both back ends read them.
+pub(crate) struct TemplateRow {
+    pub workspace_id: String,
+    pub channel_id: String,
+    pub meta_id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    pub quality: Option<String>,
+    pub parameter_format: String,
+    pub components: String,
+    pub rejected_reason: Option<String>,
+    pub updated_at: Millis,
+}
+
+/// The column list [`TemplateRow`] is read from, in order.
+pub(crate) const TEMPLATE_COLUMNS: &str =
+    "workspace_id, channel_id, meta_id, name, language, category, status, quality, \
+     parameter_format, components, rejected_reason, updated_at";
+
+impl TemplateRow {
+    /// Rebuilds the template through the domain's own reader, so stored and fetched templates
+    /// are read by the same rules.
+    pub(crate) fn into_stored(self) -> Result<StoredTemplate> {
+        let components: Value = serde_json::from_str(&self.components)
+            .map_err(|e| StoreError::Corrupt(format!("template components: {e}")))?;
+        let mut value = json!({
+            "name": self.name,
+            "language": self.language,
+            "category": self.category,
+            "status": self.status,
+            "parameter_format": self.parameter_format,
+            "components": components,
+        });
+        if let Some(id) = &self.meta_id {
+            value["id"] = Value::from(id.as_str());
+        }
+        let template = parse_template(&value).map_err(|problems| {
+            StoreError::Corrupt(format!(
+                "template {} ({}): {}",
+                self.name,
+                self.language,
+                problems
+                    .iter()
+                    .map(|p| format!("{} {}", p.field, p.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ))
+        })?;
+        Ok(StoredTemplate {
+            workspace_id: self.workspace_id,
+            channel_id: self.channel_id,
+            template,
+            quality: self.quality,
+            rejected_reason: self.rejected_reason,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// The values a [`StoredTemplate`] is written with.
+pub(crate) struct TemplateValues {
+    pub meta_id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    pub parameter_format: String,
+    pub components: String,
+}
+
+impl TemplateValues {
+    /// The columns of `t`.
+    pub(crate) fn of(t: &Template) -> Self {
+        let json = t.to_json();
+        Self {
+            meta_id: t.id.clone(),
+            name: t.name.as_str().to_owned(),
+            language: t.language.clone(),
+            category: t.category.as_str().to_owned(),
+            status: t.status.as_str().to_owned(),
+            parameter_format: t.parameter_format.as_str().to_owned(),
+            components: json["components"].to_string(),
+        }
+    }
+}
+
+/// What one template webhook sets: each `Some` column is written.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct EventChanges {
+    pub status: Option<String>,
+    pub category: Option<String>,
+    pub quality: Option<String>,
+    /// `Some(None)` clears the reason (a template approved after a rejection).
+    pub rejected_reason: Option<Option<String>>,
+    /// The component texts changed: only a sync can bring them in.
+    pub needs_sync: bool,
+}
+
+impl EventChanges {
+    /// The columns a template event changes.
+    pub(crate) fn of(event: &TemplateEvent) -> Self {
+        let upper = |s: &str| s.to_ascii_uppercase();
+        match &event.change {
+            TemplateChange::Status {
+                event: status,
+                reason,
+                category,
+                ..
+            } => {
+                let status = upper(status);
+                let rejected_reason = if status == "REJECTED" {
+                    Some(reason.clone().filter(|r| !r.eq_ignore_ascii_case("NONE")))
+                } else {
+                    Some(None)
+                };
+                Self {
+                    status: Some(status),
+                    category: category.as_deref().map(upper),
+                    rejected_reason,
+                    ..Self::default()
+                }
+            }
+            TemplateChange::Category { new_category, .. } => Self {
+                category: Some(upper(new_category)),
+                ..Self::default()
+            },
+            TemplateChange::Quality {
+                new_quality_score, ..
+            } => Self {
+                quality: Some(upper(new_quality_score)),
+                ..Self::default()
+            },
+            TemplateChange::Components { .. } => Self {
+                needs_sync: true,
+                ..Self::default()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(change: TemplateChange) -> TemplateEvent {
+        TemplateEvent {
+            waba_id: "1".into(),
+            time: None,
+            template_id: "2".into(),
+            name: Some("t".into()),
+            language: Some("en".into()),
+            change,
+            raw: Value::Null,
+        }
+    }
+
+    #[test]
+    fn a_rejection_keeps_its_reason_and_an_approval_clears_it() {
+        let rejected = EventChanges::of(&event(TemplateChange::Status {
+            event: "rejected".into(),
+            reason: Some("INVALID_FORMAT".into()),
+            category: Some("marketing".into()),
+            rejection_info: None,
+        }));
+        assert_eq!(rejected.status.as_deref(), Some("REJECTED"));
+        assert_eq!(rejected.category.as_deref(), Some("MARKETING"));
+        assert_eq!(
+            rejected.rejected_reason,
+            Some(Some("INVALID_FORMAT".into()))
+        );
+        let approved = EventChanges::of(&event(TemplateChange::Status {
+            event: "APPROVED".into(),
+            reason: Some("NONE".into()),
+            category: None,
+            rejection_info: None,
+        }));
+        assert_eq!(approved.rejected_reason, Some(None));
+        assert_eq!(approved.category, None);
+    }
+
+    #[test]
+    fn component_changes_need_a_sync() {
+        let changes = EventChanges::of(&event(TemplateChange::Components {
+            title: None,
+            body: Some("new".into()),
+            footer: None,
+            buttons: vec![],
+        }));
+        assert!(changes.needs_sync);
+        assert_eq!(changes.status, None);
+    }
+}

@@ -1,0 +1,43 @@
+//! The send-time check of a `template` message against the channel's template registry
+//! (reference §5.4), so a send Meta would refuse with 132000/132001/132012 is refused here,
+//! before anything is stored.
+
+use chasqui_domain::template_registry::{match_send, render};
+use chasqui_domain::OutboundMessage;
+use chasqui_store::Channel;
+use serde_json::Value;
+
+use super::error::ApiError;
+use super::AppState;
+
+/// For a template send: the template must exist on `channel` in that language, be APPROVED,
+/// and take exactly the parameters given. Answers the text the person will receive (stored
+/// with the message); `None` for other message types.
+pub async fn check_template_send(
+    state: &AppState,
+    channel: &Channel,
+    msg: &OutboundMessage,
+) -> Result<Option<String>, ApiError> {
+    if msg.kind.as_str() != "template" {
+        return Ok(None);
+    }
+    // The send-side validator has already required both.
+    let Some(send) = msg.body.get("template") else {
+        return Ok(None);
+    };
+    let name = send.get("name").and_then(Value::as_str).unwrap_or_default();
+    let language = send
+        .pointer("/language/code")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let stored = state
+        .store
+        .get_template(&channel.id, name, language)
+        .await?
+        .ok_or_else(|| ApiError::TemplateNotFound {
+            name: name.to_owned(),
+            language: language.to_owned(),
+        })?;
+    match_send(&stored.template, send).map_err(ApiError::Validation)?;
+    Ok(Some(render(&stored.template, send).to_text()))
+}
