@@ -3,13 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer};
+use crate::support::{Backend, TestServer, APP_SECRET};
 
-const APP_SECRET: &str = "test-app-secret";
 /// The sandbox's WABA id, which bootstrap gives the default channel.
 const WABA_ID: &str = "100000000000001";
 /// Meta's `hello_world` as the sandbox serves it (reference OpenAPI example).
@@ -95,25 +93,9 @@ pub async fn register_send_templates(server: &TestServer) {
     submit_approved(server, &welcome_named).await;
 }
 
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(APP_SECRET.as_bytes()).expect("key");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
+/// Posts a signed Meta webhook and waits until it is processed.
 async fn post_webhook(server: &TestServer, payload: &Value) -> u16 {
-    let body = serde_json::to_vec(payload).expect("json");
-    server
-        .http
-        .post(server.url("/webhooks/meta"))
-        .header("content-type", "application/json")
-        .header("x-hub-signature-256", sign(&body))
-        .body(body)
-        .send()
-        .await
-        .expect("post")
-        .status()
-        .as_u16()
+    server.post_meta(payload, Some(APP_SECRET)).await.0
 }
 
 /// A pywa fixture re-addressed to this server's WABA and to `hello_world`.
