@@ -331,7 +331,43 @@ async fn contacts_are_searched_updated_and_opted_out(backend: Backend) {
     server.stop().await;
 }
 
+async fn a_stored_delivery_is_processed_after_a_crash(backend: Backend) {
+    // The receiver stored a delivery and the process died before processing it: the next
+    // process applies it.
+    let db = crate::support::TestDb::create(backend).await;
+    let payload = json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Dora"}, "wa_id": "5215512349005"}],
+            "messages": [{"from": "5215512349005", "id": "wamid.after-crash", "timestamp": "1760000000",
+                          "type": "text", "text": {"body": "¿siguen abiertos?"}}]
+        }}]}]
+    });
+    {
+        let store = chasqui_store::open(&db.url).await.expect("store");
+        store.migrate().await.expect("migrate");
+        let verified = [(
+            PHONE_NUMBER_ID.to_string(),
+            chasqui::bootstrap::DEFAULT_CHANNEL.to_string(),
+        )];
+        store
+            .enqueue_webhook(&verified, &payload.to_string(), 1)
+            .await
+            .expect("enqueue");
+    }
+    let cfg = crate::support::test_config(&db);
+    let server = TestServer::start_on(db, cfg).await;
+    server.drain_webhooks().await;
+    assert!(server.inbound_seen("wamid.after-crash").await);
+    let (_, found) = server.get_json("/v1/contacts?search=Dora").await;
+    assert_eq!(found["data"][0]["wa_id"], "5215512349005");
+    server.stop().await;
+}
+
 on_both_backends!(
+    a_stored_delivery_is_processed_after_a_crash,
     every_fixture_message_is_recorded_exactly_once,
     unknown_types_are_kept_and_bsuid_only_senders_recorded,
     the_window_decides_free_form_sends,
