@@ -171,7 +171,8 @@ pub struct ConversationEntry {
     pub status: String,
     /// Meta's id (wamid), when known.
     pub wamid: Option<String>,
-    /// When it was sent (inbound: Meta's timestamp; outbound: acceptance).
+    /// When Chasqui got it (inbound: receipt; outbound: acceptance): one clock, millisecond
+    /// precision, so both directions interleave correctly (Meta's timestamps are whole seconds).
     pub at: Millis,
 }
 

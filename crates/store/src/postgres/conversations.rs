@@ -430,7 +430,7 @@ impl ConversationStore for PgStore {
         limit: i64,
     ) -> Result<Vec<ConversationEntry>> {
         let inbound = sqlx::query(
-            "SELECT id, kind, content, meta_id, sent_at FROM inbound_messages \
+            "SELECT id, kind, content, meta_id, received_at FROM inbound_messages \
              WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2",
         )
         .bind(&cv.id)

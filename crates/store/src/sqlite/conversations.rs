@@ -435,7 +435,7 @@ impl ConversationStore for SqliteStore {
             .read(move |c| {
                 let mut entries: Vec<ConversationEntry> = c
                     .prepare_cached(
-                        "SELECT id, kind, content, meta_id, sent_at FROM inbound_messages \
+                        "SELECT id, kind, content, meta_id, received_at FROM inbound_messages \
                          WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2",
                     )?
                     .query_map(params![cv.id, limit], |r| {
