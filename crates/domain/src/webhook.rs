@@ -36,12 +36,8 @@ pub enum WebhookError {
     Malformed(String),
 }
 
-/// Extracts every status of every change of every entry, in payload order. Changes whose `field`
-/// is not `messages`, and entries without statuses, contribute nothing.
-///
-/// A status entry Chasqui cannot use (no `id`, an unknown `status` such as `deleted`, no readable
-/// `timestamp`) is skipped rather than failing the whole delivery, which also carries other updates.
-pub fn status_updates(payload: &Value) -> Result<Vec<StatusUpdate>, WebhookError> {
+/// `entry[]` of a `whatsapp_business_account` payload: every Meta webhook parser starts here.
+pub(crate) fn entries(payload: &Value) -> Result<&[Value], WebhookError> {
     let root = payload
         .as_object()
         .ok_or_else(|| WebhookError::Malformed("the body is not a JSON object".into()))?;
@@ -53,10 +49,19 @@ pub fn status_updates(payload: &Value) -> Result<Vec<StatusUpdate>, WebhookError
             )))
         }
     }
-    let entries = root
-        .get("entry")
+    root.get("entry")
         .and_then(Value::as_array)
-        .ok_or_else(|| WebhookError::Malformed("`entry` is not an array".into()))?;
+        .map(Vec::as_slice)
+        .ok_or_else(|| WebhookError::Malformed("`entry` is not an array".into()))
+}
+
+/// Extracts every status of every change of every entry, in payload order. Changes whose `field`
+/// is not `messages`, and entries without statuses, contribute nothing.
+///
+/// A status entry Chasqui cannot use (no `id`, an unknown `status` such as `deleted`, no readable
+/// `timestamp`) is skipped rather than failing the whole delivery, which also carries other updates.
+pub fn status_updates(payload: &Value) -> Result<Vec<StatusUpdate>, WebhookError> {
+    let entries = entries(payload)?;
 
     let mut updates = Vec::new();
     let changes = entries

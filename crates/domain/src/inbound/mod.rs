@@ -17,7 +17,7 @@ mod tests;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::webhook::WebhookError;
+use crate::webhook::{entries, WebhookError};
 use crate::MetaError;
 use json::{id_at, id_text, meta_errors, object_at, str_at, text_at, unix_seconds};
 
@@ -219,25 +219,6 @@ pub fn inbound_events(payload: &Value) -> Result<InboundBatch, WebhookError> {
         }
     }
     Ok(batch)
-}
-
-/// `entry[]` of a `whatsapp_business_account` payload (same checks as the status parser).
-fn entries(payload: &Value) -> Result<&[Value], WebhookError> {
-    let root = payload
-        .as_object()
-        .ok_or_else(|| WebhookError::Malformed("the body is not a JSON object".into()))?;
-    match root.get("object").and_then(Value::as_str) {
-        Some("whatsapp_business_account") => {}
-        other => {
-            return Err(WebhookError::Malformed(format!(
-                "`object` is {other:?}, expected \"whatsapp_business_account\""
-            )))
-        }
-    }
-    root.get("entry")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .ok_or_else(|| WebhookError::Malformed("`entry` is not an array".into()))
 }
 
 /// The contacts and messages of one `messages` change.

@@ -435,7 +435,7 @@ impl Checker {
 
 /// A minimal http(s) URL check: scheme, then a host made of URL host characters, then anything
 /// without whitespace. Enough to catch the usual mistakes without a URL parser.
-pub(super) fn is_http_url(url: &str) -> bool {
+pub(crate) fn is_http_url(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
     };

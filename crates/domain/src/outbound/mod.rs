@@ -13,6 +13,10 @@ mod template;
 mod test_support;
 mod text;
 
+/// Shared with the template registry, whose submissions follow the same rules.
+pub(crate) use check::is_http_url;
+pub(crate) use template::is_language_code;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 

@@ -1,6 +1,7 @@
 //! New templates for `POST /{waba-id}/message_templates`, checked against Meta's creation rules
 //! (reference §5.3) so a submission is refused here rather than rejected in review.
 
+use crate::outbound::{is_http_url, is_language_code};
 use std::collections::HashSet;
 
 use serde::{Serialize, Serializer};
@@ -1032,32 +1033,6 @@ impl Checker {
             }
         }
     }
-}
-
-/// `en`, `en_US`, `pt_BR`, `es_419`: 2–3 lowercase letters, optionally `_` and a 2–4 letter or
-/// digit region (the send side's rule).
-fn is_language_code(code: &str) -> bool {
-    let (language, region) = match code.split_once('_') {
-        Some((language, region)) => (language, Some(region)),
-        None => (code, None),
-    };
-    (2..=3).contains(&language.len())
-        && language.bytes().all(|b| b.is_ascii_lowercase())
-        && region.is_none_or(|r| {
-            (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
-        })
-}
-
-/// `http(s)://host…` with no whitespace: enough to catch the usual mistakes.
-fn is_http_url(url: &str) -> bool {
-    let lower = url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"));
-    rest.is_some_and(|rest| {
-        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control())
-    })
 }
 
 #[cfg(test)]

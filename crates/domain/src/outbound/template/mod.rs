@@ -49,7 +49,7 @@ pub(super) fn check(c: &mut Checker, template: &Object, path: &str) {
 
 /// `en`, `en_US`, `pt_BR`, `es_MX`, `zh_CN`...: 2–3 lowercase letters, optionally `_` and a
 /// 2–4 letter or digit region.
-fn is_language_code(code: &str) -> bool {
+pub(crate) fn is_language_code(code: &str) -> bool {
     let (language, region) = match code.split_once('_') {
         Some((language, region)) => (language, Some(region)),
         None => (code, None),
