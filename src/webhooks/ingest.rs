@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chasqui_domain::backoff::Backoff;
 use chasqui_domain::inbound::inbound_events;
 use chasqui_domain::webhook::status_updates;
 use chasqui_store::{InboxItem, Store};
@@ -24,8 +25,15 @@ const BATCH: i64 = 32;
 const LEASE_MS: i64 = 30_000;
 /// How often to look for deliveries when nothing wakes the worker.
 const POLL: Duration = Duration::from_secs(1);
-/// A delivery that fails this often is set aside (logged) instead of retried forever.
-const MAX_ATTEMPTS: i64 = 20;
+/// A delivery that fails this often is set aside (logged) instead of retried forever; with
+/// `RETRY` that is about a day of tries, so an outage of the database or a bug fixed by an
+/// upgrade does not lose it.
+const MAX_ATTEMPTS: i64 = 30;
+/// Delay before trying a failed delivery again.
+const RETRY: Backoff = Backoff {
+    base: Duration::from_secs(1),
+    max: Duration::from_secs(3_600),
+};
 
 /// The webhook processor.
 pub struct Ingest {
@@ -90,7 +98,13 @@ impl Ingest {
                 }
                 Err(e) => Some(e),
             };
-            self.store.finish_webhook(item.seq, error, now_ms()).await?;
+            let now = now_ms();
+            let attempt = u32::try_from(item.attempts + 1).unwrap_or(u32::MAX);
+            let delay = RETRY.delay(attempt, rand::random::<f64>());
+            let retry_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            self.store
+                .finish_webhook(item.seq, error, now, retry_at)
+                .await?;
         }
         Ok(items.len())
     }

@@ -241,8 +241,15 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Vec<InboxItem>>;
     /// Deliveries stored but not yet processed.
     async fn pending_webhooks(&self) -> Result<i64>;
-    /// Marks an inbox item processed (`error == None`) or records a failed attempt.
-    async fn finish_webhook(&self, seq: i64, error: Option<String>, now: Millis) -> Result<()>;
+    /// Marks an inbox item processed (`error == None`) or records a failed attempt, to be tried
+    /// again at `retry_at`.
+    async fn finish_webhook(
+        &self,
+        seq: i64,
+        error: Option<String>,
+        now: Millis,
+        retry_at: Millis,
+    ) -> Result<()>;
     /// Records contacts and inbound messages: contacts upserted, each message stored once,
     /// conversations created and their window renewed.
     async fn record_inbound(

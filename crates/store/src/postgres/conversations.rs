@@ -246,16 +246,23 @@ impl ConversationStore for PgStore {
         )
     }
 
-    async fn finish_webhook(&self, seq: i64, error: Option<String>, now: Millis) -> Result<()> {
+    async fn finish_webhook(
+        &self,
+        seq: i64,
+        error: Option<String>,
+        now: Millis,
+        retry_at: Millis,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $2, \
              processed_at = CASE WHEN $2::text IS NULL THEN $3 ELSE NULL END, \
-             lease_owner = NULL, lease_until = CASE WHEN $2::text IS NULL THEN 0 ELSE $3 + 1000 END \
+             lease_owner = NULL, lease_until = CASE WHEN $2::text IS NULL THEN 0 ELSE $4 END \
              WHERE seq = $1",
         )
         .bind(seq)
         .bind(error)
         .bind(now)
+        .bind(retry_at)
         .execute(&self.pool)
         .await?;
         Ok(())
