@@ -1,0 +1,419 @@
+//! Webhooks to the business: a real receiver on a random port verifies every Standard Webhooks
+//! signature and records what arrives, through failures, hangs and replays, on both back ends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::on_both_backends;
+use crate::support::{Backend, TestServer};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Hit {
+    id: String,
+    event: Value,
+    answered: u16,
+    valid: bool,
+    raw: String,
+}
+
+/// A business's webhook receiver: verifies signatures, can fail with a status or hang.
+#[derive(Default)]
+struct Receiver {
+    secret: Mutex<String>,
+    hits: Mutex<Vec<Hit>>,
+    fail_with: AtomicU16,
+    hang_ms: AtomicU64,
+}
+
+fn verify(secret: &str, headers: &HeaderMap, body: &str) -> bool {
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (id, ts, sig) = (
+        h("webhook-id"),
+        h("webhook-timestamp"),
+        h("webhook-signature"),
+    );
+    let Ok(ts_n) = ts.parse::<i64>() else {
+        return false;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    if (now - ts_n).abs() > 300 {
+        return false;
+    }
+    let key = b64
+        .decode(secret.strip_prefix("whsec_").unwrap_or(""))
+        .expect("secret");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{id}.{ts}.{body}").as_bytes());
+    let expected = format!("v1,{}", b64.encode(mac.finalize().into_bytes()));
+    sig.split(' ').any(|s| s == expected)
+}
+
+async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let hang = r.hang_ms.load(Ordering::SeqCst);
+    if hang > 0 {
+        tokio::time::sleep(Duration::from_millis(hang)).await;
+    }
+    let raw = String::from_utf8_lossy(&body).to_string();
+    let secret = r.secret.lock().expect("lock").clone();
+    let valid = verify(&secret, &headers, &raw);
+    let fail = r.fail_with.load(Ordering::SeqCst);
+    let answered = if fail > 0 { fail } else { 204 };
+    let event: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+    let id = headers
+        .get("webhook-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    r.hits.lock().expect("lock").push(Hit {
+        id,
+        event,
+        answered,
+        valid,
+        raw,
+    });
+    StatusCode::from_u16(answered).expect("status")
+}
+
+impl Receiver {
+    async fn start() -> (Arc<Self>, String) {
+        let r = Arc::new(Self::default());
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(receive))
+            .with_state(r.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    fn hits(&self) -> Vec<Hit> {
+        self.hits.lock().expect("lock").clone()
+    }
+
+    /// Events answered 2xx, by event id: each must be exactly one.
+    fn accepted(&self) -> HashMap<String, Vec<Hit>> {
+        let mut by_id: HashMap<String, Vec<Hit>> = HashMap::new();
+        for h in self.hits().into_iter().filter(|h| h.answered < 300) {
+            by_id.entry(h.id.clone()).or_default().push(h);
+        }
+        by_id
+    }
+
+    /// Waits until `pred` holds on the accepted events.
+    async fn wait(&self, what: &str, pred: impl Fn(&HashMap<String, Vec<Hit>>) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !pred(&self.accepted()) {
+            assert!(Instant::now() < deadline, "{what}: {:#?}", self.hits());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+async fn start(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |c| {
+        c.business_webhooks.poll_ms = 20;
+        c.business_webhooks.initial_backoff_ms = 100;
+        c.business_webhooks.max_backoff_ms = 300;
+        c.business_webhooks.timeout_ms = 1_500;
+    })
+    .await
+}
+
+async fn register(s: &TestServer, r: &Receiver, url: &str, events: Value) -> String {
+    let (status, body) = s
+        .request_json(
+            Method::POST,
+            "/v1/webhooks",
+            &json!({"url": url, "events": events}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let secret = body["secret"].as_str().expect("secret once").to_string();
+    assert!(secret.starts_with("whsec_"));
+    *r.secret.lock().expect("lock") = secret;
+    body["id"].as_str().expect("id").to_string()
+}
+
+fn types_of(accepted: &HashMap<String, Vec<Hit>>, message: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = accepted
+        .values()
+        .map(|h| &h[0].event)
+        .filter(|e| e["data"]["id"] == message)
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or("").to_string(),
+                e["type"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn text(to: &str) -> Value {
+    json!({"to": to, "type": "text", "text": {"body": "hola"}})
+}
+
+async fn lifecycle_events_are_signed_and_delivered_once(backend: Backend) {
+    let s = start(backend).await;
+    let (r, url) = Receiver::start().await;
+    let wh = register(&s, &r, &url, json!(["*"])).await;
+
+    // The secret is shown once: never in a read or a listing.
+    let (_, one) = s.get_json(&format!("/v1/webhooks/{wh}")).await;
+    let (_, all) = s.get_json("/v1/webhooks").await;
+    let secret = r.secret.lock().expect("lock").clone();
+    assert!(one.get("secret").is_none() && !one.to_string().contains(&secret));
+    assert!(!all.to_string().contains(&secret));
+    assert!(one["secret_hint"]
+        .as_str()
+        .expect("hint")
+        .starts_with("whsec_"));
+
+    let id = s.send_ok(&text("+5215512346101")).await;
+    s.wait_for(
+        std::slice::from_ref(&id),
+        &["read"],
+        Duration::from_secs(20),
+    )
+    .await;
+    r.wait("queued..read", |a| types_of(a, &id).len() == 4)
+        .await;
+    let types: Vec<String> = types_of(&r.accepted(), &id)
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "message.queued",
+            "message.sent",
+            "message.delivered",
+            "message.read"
+        ]
+    );
+    for (event_id, hits) in r.accepted() {
+        assert_eq!(hits.len(), 1, "event {event_id} delivered twice");
+        assert_eq!(hits[0].event["id"], event_id.as_str());
+    }
+    assert!(r.hits().iter().all(|h| h.valid), "bad signature");
+
+    s.customer_writes(
+        "5215512346102",
+        "Ana",
+        json!({"type": "text", "text": {"body": "hi"}}),
+    )
+    .await;
+    r.wait("message.received", |a| {
+        a.values().any(|h| h[0].event["type"] == "message.received")
+    })
+    .await;
+
+    // No API key, provider token or webhook secret in any payload.
+    for h in r.hits() {
+        assert!(!h.raw.contains("chq_"), "{}", h.raw);
+        assert!(!h.raw.contains(&s.key));
+        assert!(!h.raw.contains("sandbox-token"));
+        assert!(!h.raw.contains("whsec_"));
+    }
+    s.stop().await;
+}
+
+async fn a_failing_endpoint_gets_every_event_once_after_retries(backend: Backend) {
+    let s = start(backend).await;
+    let (r, url) = Receiver::start().await;
+    let wh = register(&s, &r, &url, json!(["message.queued"])).await;
+    r.fail_with.store(500, Ordering::SeqCst);
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(s.send_ok(&text(&format!("+521551234620{i}"))).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r.hits().iter().filter(|h| h.answered == 500).count() < 10 {
+        assert!(Instant::now() < deadline, "no retries: {:#?}", r.hits());
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    r.fail_with.store(0, Ordering::SeqCst);
+    r.wait("all queued events", |a| a.len() == 5).await;
+    // Retries keep the event id: every one was delivered exactly once, and only what was asked.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let accepted = r.accepted();
+    assert_eq!(accepted.len(), 5);
+    for hits in accepted.values() {
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].event["type"], "message.queued");
+    }
+    let failed_ids: std::collections::HashSet<_> = r
+        .hits()
+        .iter()
+        .filter(|h| h.answered == 500)
+        .map(|h| h.id.clone())
+        .collect();
+    assert!(failed_ids.iter().all(|id| accepted.contains_key(id)));
+
+    let (status, log) = s.get_json(&format!("/v1/webhooks/{wh}/deliveries")).await;
+    assert_eq!(status, 200, "{log}");
+    let rows = log["data"].as_array().expect("rows");
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        assert_eq!(row["state"], "delivered", "{row}");
+        assert_eq!(row["last_status"], 204);
+        let statuses: Vec<_> = row["log"]
+            .as_array()
+            .expect("log")
+            .iter()
+            .map(|a| a["status"].clone())
+            .collect();
+        assert_eq!(statuses.last(), Some(&json!(204)));
+        assert!(row["attempts"].as_i64().expect("attempts") >= 1);
+    }
+    assert!(rows
+        .iter()
+        .any(|row| row["log"][0]["status"] == 500 && row["attempts"].as_i64() > Some(1)));
+    s.stop().await;
+}
+
+async fn a_hanging_endpoint_does_not_delay_another(backend: Backend) {
+    let s = start(backend).await;
+    let (slow, slow_url) = Receiver::start().await;
+    let (fast, fast_url) = Receiver::start().await;
+    register(&s, &slow, &slow_url, json!(["message.queued"])).await;
+    register(&s, &fast, &fast_url, json!(["message.queued"])).await;
+    slow.hang_ms.store(5_000, Ordering::SeqCst);
+    let started = Instant::now();
+    for i in 0..10 {
+        s.send_ok(&text(&format!("+521551234630{i}"))).await;
+    }
+    fast.wait("fast endpoint", |a| a.len() == 10).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(1_400),
+        "the fast endpoint waited {:?}",
+        started.elapsed()
+    );
+    s.stop().await;
+}
+
+async fn filters_replay_and_bad_input(backend: Backend) {
+    let s = start(backend).await;
+    let (r, url) = Receiver::start().await;
+    let wh = register(&s, &r, &url, json!(["message.read"])).await;
+    let id = s.send_ok(&text("+5215512346401")).await;
+    s.wait_for(
+        std::slice::from_ref(&id),
+        &["read"],
+        Duration::from_secs(20),
+    )
+    .await;
+    r.wait("read only", |a| !a.is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let accepted = r.accepted();
+    assert_eq!(accepted.len(), 1, "{accepted:#?}");
+    let (event_id, _) = accepted.iter().next().expect("one");
+    let event_id = event_id.clone();
+
+    // Replay of one event: the same id again.
+    let (status, body) = s
+        .request_json(
+            Method::POST,
+            &format!("/v1/webhooks/{wh}/replay"),
+            &json!({"event_id": event_id}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    r.wait("replayed", |a| {
+        a.get(&event_id).is_some_and(|h| h.len() == 2)
+    })
+    .await;
+    // Replay since a time.
+    let (status, body) = s
+        .request_json(
+            Method::POST,
+            &format!("/v1/webhooks/{wh}/replay"),
+            &json!({"since": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!((status, body["queued"].clone()), (202, json!(1)), "{body}");
+    r.wait("replayed since", |a| {
+        a.get(&event_id).is_some_and(|h| h.len() == 3)
+    })
+    .await;
+
+    // Bad input: every problem at once, nothing stored.
+    let (status, body) = s
+        .request_json(
+            Method::POST,
+            "/v1/webhooks",
+            &json!({"url": "ftp://x", "events": ["message.sent", "nope"], "color": 1}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let fields: Vec<_> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .map(|e| e["field"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(fields.contains(&"url".into()) && fields.contains(&"events[1]".into()));
+    assert!(fields.contains(&"color".into()));
+    let (_, all) = s.get_json("/v1/webhooks").await;
+    assert_eq!(all["data"].as_array().map(Vec::len), Some(1));
+    let (status, _) = s
+        .request_json(
+            Method::POST,
+            "/v1/webhooks/wh_nope/replay",
+            &json!({"since": "2000-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = s
+        .request_json(
+            Method::PATCH,
+            &format!("/v1/webhooks/{wh}"),
+            &json!({"enabled": "yes"}),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, body) = s
+        .request_json(
+            Method::PATCH,
+            &format!("/v1/webhooks/{wh}"),
+            &json!({"enabled": false}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["enabled"].clone()),
+        (200, json!(false)),
+        "{body}"
+    );
+    let (status, _) = s
+        .request_json(Method::DELETE, &format!("/v1/webhooks/{wh}"), &json!({}))
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = s.get_json(&format!("/v1/webhooks/{wh}")).await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
+
+on_both_backends!(
+    lifecycle_events_are_signed_and_delivered_once,
+    a_failing_endpoint_gets_every_event_once_after_retries,
+    a_hanging_endpoint_does_not_delay_another,
+    filters_replay_and_bad_input,
+);
