@@ -106,7 +106,8 @@ impl Notifier {
             return Ok(());
         }
         let skip: Vec<String> = self.busy_endpoints();
-        let lease_ms = self.cfg.timeout_ms as i64 + 30_000;
+        // Long enough to outlast the request; short enough that a crashed worker's claims return soon.
+        let lease_ms = self.cfg.timeout_ms as i64 + 5_000;
         let claimed = self
             .store
             .claim_webhook_deliveries(&self.owner, now_ms(), lease_ms, free as i64, &skip)

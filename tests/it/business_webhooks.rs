@@ -2,6 +2,8 @@
 //! signature and records what arrives, through failures, hangs and replays, on both back ends.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,7 +15,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer};
+use crate::support::{Backend, TestDb, TestServer};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -411,7 +413,151 @@ async fn filters_replay_and_bad_input(backend: Backend) {
     s.stop().await;
 }
 
+/// Starts `chasqui serve` (in-process sandbox) on `port`; answers the process and, on first
+/// start, the API key it printed.
+fn serve(db: &TestDb, port: u16) -> (Proc, Option<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chasqui"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CHASQUI_DATABASE_URL", &db.url)
+        .env(
+            "CHASQUI_SECRET_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .env("RUST_LOG", "warn")
+        .env("CHASQUI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("CHASQUI_DEFAULT_CHANNEL__WINDOW_POLICY", "off")
+        .env("CHASQUI_DEFAULT_CHANNEL__RATE_PER_SEC", "0")
+        .env("CHASQUI_DEFAULT_CHANNEL__PAIR_INTERVAL_MS", "0")
+        .env("CHASQUI_BUSINESS_WEBHOOKS__POLL_MS", "20")
+        .env("CHASQUI_BUSINESS_WEBHOOKS__TIMEOUT_MS", "1000")
+        .env("CHASQUI_BUSINESS_WEBHOOKS__INITIAL_BACKOFF_MS", "100")
+        .env("CHASQUI_BUSINESS_WEBHOOKS__MAX_BACKOFF_MS", "300")
+        .current_dir(db.dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let key = BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| {
+                let l = l.trim().to_string();
+                l.starts_with("chq_").then_some(l)
+            });
+        let _ = tx.send(key);
+    });
+    let key = rx.recv_timeout(Duration::from_secs(5)).ok().flatten();
+    (Proc(child), key)
+}
+
+/// A server process, killed (SIGKILL) when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{base} did not become ready");
+}
+
+async fn a_sigkill_loses_no_event_and_keeps_event_ids(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = crate::support::http();
+    let (server, key) = serve(&db, port);
+    let key = key.expect("first start prints a key");
+    wait_ready(&http, &base).await;
+    let (r, url) = Receiver::start().await;
+    // Slow answers, so deliveries are in flight when the server dies.
+    r.hang_ms.store(100, Ordering::SeqCst);
+    let resp = http
+        .post(format!("{base}/v1/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({"url": url, "events": ["message.queued"]}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(resp.status(), 201);
+    let created: Value = resp.json().await.expect("json");
+    *r.secret.lock().expect("lock") = created["secret"].as_str().expect("secret").into();
+
+    let mut acked = Vec::new();
+    let stop_at = Instant::now() + Duration::from_millis(1_200);
+    let mut n = 0;
+    while Instant::now() < stop_at {
+        let body = json!({"to": format!("+52155123470{:02}", n % 100), "type": "text", "text": {"body": format!("{n}")}});
+        let resp = http
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 202);
+        let v: Value = resp.json().await.expect("json");
+        acked.push(v["id"].as_str().expect("id").to_string());
+        n += 1;
+    }
+    drop(server); // SIGKILL
+    assert!(acked.len() > 10, "load before the crash: {}", acked.len());
+    let before = r.accepted().len();
+
+    let (_server, _) = serve(&db, port);
+    wait_ready(&http, &base).await;
+    let want = acked.len();
+    r.wait("every acknowledged message's event", |a| a.len() >= want)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // One event id per message: every acknowledged message's event arrived, under one id, signed;
+    // a redelivery after the crash reuses that id so the business drops it.
+    let mut ids_by_message: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+    for h in r.hits().iter().filter(|h| h.answered < 300) {
+        let message = h.event["data"]["id"].as_str().unwrap_or("").to_string();
+        ids_by_message
+            .entry(message)
+            .or_default()
+            .insert(h.id.clone());
+    }
+    for id in &acked {
+        assert_eq!(
+            ids_by_message.get(id).map(|s| s.len()),
+            Some(1),
+            "message {id}: {:?}",
+            ids_by_message.get(id)
+        );
+    }
+    assert_eq!(ids_by_message.len(), acked.len());
+    assert!(r.hits().iter().all(|h| h.valid), "bad signature");
+    assert!(
+        before < want,
+        "the crash came after every delivery; nothing was tested"
+    );
+}
+
 on_both_backends!(
+    a_sigkill_loses_no_event_and_keeps_event_ids,
     lifecycle_events_are_signed_and_delivered_once,
     a_failing_endpoint_gets_every_event_once_after_retries,
     a_hanging_endpoint_does_not_delay_another,
