@@ -413,6 +413,76 @@ async fn filters_replay_and_bad_input(backend: Backend) {
     s.stop().await;
 }
 
+async fn exhausted_retries_end_dead_and_contact_updates_are_events(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
+        c.business_webhooks.poll_ms = 20;
+        c.business_webhooks.initial_backoff_ms = 50;
+        c.business_webhooks.max_backoff_ms = 100;
+        c.business_webhooks.retry_window_ms = 600;
+    })
+    .await;
+    let (r, url) = Receiver::start().await;
+    let wh = register(&s, &r, &url, json!(["contact.updated"])).await;
+    r.fail_with.store(503, Ordering::SeqCst);
+    s.customer_writes(
+        "5215512346501",
+        "Eva",
+        json!({"type": "text", "text": {"body": "hola"}}),
+    )
+    .await;
+    let (_, contacts) = s.get_json("/v1/contacts").await;
+    let contact = contacts["data"][0]["id"]
+        .as_str()
+        .expect("contact")
+        .to_string();
+    let (status, body) = s
+        .request_json(
+            Method::PATCH,
+            &format!("/v1/contacts/{contact}"),
+            &json!({"tags": ["vip"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // Failing past the retry window: dead, with every attempt logged.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let row = loop {
+        let (_, log) = s.get_json(&format!("/v1/webhooks/{wh}/deliveries")).await;
+        let row = log["data"][0].clone();
+        if row["state"] == "dead" {
+            break row;
+        }
+        assert!(Instant::now() < deadline, "never dead: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(row["type"], "contact.updated");
+    assert_eq!(row["last_status"], 503);
+    let log = row["log"].as_array().expect("log");
+    assert!(
+        log.len() >= 2 && log.iter().all(|a| a["status"] == 503),
+        "{row}"
+    );
+    assert_eq!(row["attempts"].as_u64(), Some(log.len() as u64));
+    let hits = r.hits();
+    assert!(hits
+        .iter()
+        .all(|h| h.event["type"] == "contact.updated" && h.valid));
+    assert_eq!(hits[0].event["data"]["tags"], json!(["vip"]));
+    // Replay brings a dead delivery back, same event id.
+    r.fail_with.store(0, Ordering::SeqCst);
+    let event_id = row["event_id"].as_str().expect("event").to_string();
+    let (status, _) = s
+        .request_json(
+            Method::POST,
+            &format!("/v1/webhooks/{wh}/replay"),
+            &json!({"event_id": event_id}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    r.wait("replayed dead event", |a| a.contains_key(&event_id))
+        .await;
+    s.stop().await;
+}
+
 /// Starts `chasqui serve` (in-process sandbox) on `port`; answers the process and, on first
 /// start, the API key it printed.
 fn serve(db: &TestDb, port: u16) -> (Proc, Option<String>) {
@@ -557,6 +627,7 @@ async fn a_sigkill_loses_no_event_and_keeps_event_ids(backend: Backend) {
 }
 
 on_both_backends!(
+    exhausted_retries_end_dead_and_contact_updates_are_events,
     a_sigkill_loses_no_event_and_keeps_event_ids,
     lifecycle_events_are_signed_and_delivered_once,
     a_failing_endpoint_gets_every_event_once_after_retries,
