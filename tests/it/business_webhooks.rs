@@ -483,6 +483,33 @@ async fn exhausted_retries_end_dead_and_contact_updates_are_events(backend: Back
     s.stop().await;
 }
 
+async fn template_reviews_are_events(backend: Backend) {
+    let s = start(backend).await;
+    let (r, url) = Receiver::start().await;
+    register(&s, &r, &url, json!(["template.updated"])).await;
+    let submission = json!({"name": "hook_code", "language": "es", "category": "UTILITY",
+        "components": [{"type": "BODY", "text": "Tu código es {{1}}.",
+            "example": {"body_text": [["X7"]]}}]});
+    let (status, created) = s
+        .request_json(Method::POST, "/v1/templates", &submission)
+        .await;
+    assert_eq!(status, 201, "{created}");
+    r.wait("template.updated", |a| {
+        a.values().any(|h| {
+            h[0].event["type"] == "template.updated" && h[0].event["data"]["name"] == "hook_code"
+        })
+    })
+    .await;
+    let hit = r
+        .hits()
+        .into_iter()
+        .find(|h| h.answered < 300)
+        .expect("hit");
+    assert_eq!(hit.event["data"]["status"], "APPROVED", "{}", hit.raw);
+    assert!(hit.valid);
+    s.stop().await;
+}
+
 /// Starts `chasqui serve` (in-process sandbox) on `port`; answers the process and, on first
 /// start, the API key it printed.
 fn serve(db: &TestDb, port: u16) -> (Proc, Option<String>) {
@@ -627,6 +654,7 @@ async fn a_sigkill_loses_no_event_and_keeps_event_ids(backend: Backend) {
 }
 
 on_both_backends!(
+    template_reviews_are_events,
     exhausted_retries_end_dead_and_contact_updates_are_events,
     a_sigkill_loses_no_event_and_keeps_event_ids,
     lifecycle_events_are_signed_and_delivered_once,

@@ -252,6 +252,41 @@ impl WebhookEvent {
     }
 }
 
+/// The columns a changed template is read back with (`RETURNING`), in this order.
+pub(crate) const TEMPLATE_EVENT_COLUMNS: &str =
+    "workspace_id, channel_id, meta_id, name, language, category, status, quality, rejected_reason";
+
+/// A changed template as `TEMPLATE_EVENT_COLUMNS` reads it.
+#[derive(Debug, Clone)]
+pub(crate) struct TemplateChange {
+    pub workspace_id: String,
+    pub channel_id: String,
+    pub meta_id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    pub quality: Option<String>,
+    pub rejected_reason: Option<String>,
+}
+
+impl WebhookEvent {
+    /// `template.updated` with the template's registry state after a provider's webhook.
+    pub(crate) fn template(t: &TemplateChange, at: Millis) -> Self {
+        let data = json!({
+            "id": t.meta_id,
+            "channel": t.channel_id,
+            "name": t.name,
+            "language": t.language,
+            "category": t.category,
+            "status": t.status,
+            "quality": t.quality,
+            "rejected_reason": t.rejected_reason,
+        });
+        Self::new(&t.workspace_id, "template.updated", data.to_string(), at)
+    }
+}
+
 /// Condition (SQL) that endpoint `p` wants events of the type in `$type` (a placeholder).
 pub(crate) fn matches_sql(ty: &str) -> String {
     format!("p.enabled AND (p.events = '*' OR p.events LIKE '%\"' || {ty} || '\"%')")
