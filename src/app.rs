@@ -42,6 +42,7 @@ pub struct App {
     dispatcher: Option<Arc<Dispatcher>>,
     new_api_key: Option<String>,
     template_sync_secs: u64,
+    business_webhooks: crate::config::BusinessWebhooksConfig,
 }
 
 /// Opens and migrates the configured database.
@@ -87,6 +88,8 @@ impl App {
 
         let timeout = Duration::from_millis(config.dispatcher.provider_timeout_ms);
         let client = chasqui_provider::http_client(timeout);
+        let sealer_for_hooks = sealer.clone();
+        let business_webhooks = config.business_webhooks.clone();
         let channels = Arc::new(ChannelDirectory::new(
             store.clone(),
             sealer,
@@ -112,6 +115,7 @@ impl App {
             wake,
             sandbox,
             ingest: Arc::new(Notify::new()),
+            sealer: sealer_for_hooks,
         };
         Ok(Self {
             listener,
@@ -120,6 +124,7 @@ impl App {
             dispatcher,
             new_api_key: boot.new_api_key,
             template_sync_secs: config.templates.sync_interval_secs,
+            business_webhooks,
         })
     }
 
@@ -151,6 +156,15 @@ impl App {
             ids::prefixed("ingest_"),
         );
         let ingest = tokio::spawn(ingest.run(stop_rx.clone()));
+        let notifier = self.business_webhooks.enabled.then(|| {
+            let notifier = crate::business_webhooks::Notifier::new(
+                self.state.store.clone(),
+                self.state.sealer.clone(),
+                self.business_webhooks.clone(),
+                ids::prefixed("notifier_"),
+            );
+            tokio::spawn(notifier.run(stop_rx.clone()))
+        });
         let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
         let refresher = {
             let channels = self.state.channels.clone();
@@ -183,6 +197,9 @@ impl App {
             let _ = d.await;
         }
         let _ = ingest.await;
+        if let Some(n) = notifier {
+            let _ = n.await;
+        }
         refresher.abort();
         if let Some(t) = template_sync {
             t.abort();

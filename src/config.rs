@@ -29,6 +29,8 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// The template registry.
     pub templates: TemplatesConfig,
+    /// Webhooks to the business.
+    pub business_webhooks: BusinessWebhooksConfig,
 }
 
 impl Default for Config {
@@ -43,6 +45,7 @@ impl Default for Config {
             default_channel: DefaultChannelConfig::default(),
             sandbox: SandboxSettings::default(),
             templates: TemplatesConfig::default(),
+            business_webhooks: BusinessWebhooksConfig::default(),
         }
     }
 }
@@ -60,6 +63,43 @@ impl Default for TemplatesConfig {
     fn default() -> Self {
         Self {
             sync_interval_secs: 3_600,
+        }
+    }
+}
+
+/// Delivery of webhooks to the business.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BusinessWebhooksConfig {
+    /// Run the delivery worker in this process.
+    pub enabled: bool,
+    /// Timeout of one delivery request.
+    pub timeout_ms: u64,
+    /// How often to look for due deliveries.
+    pub poll_ms: u64,
+    /// First retry delay (each next one is 4 times longer, with ±20% jitter).
+    pub initial_backoff_ms: u64,
+    /// Longest retry delay.
+    pub max_backoff_ms: u64,
+    /// Retries stop (the delivery is dead) after the first failure this long after queueing.
+    pub retry_window_ms: i64,
+    /// Most deliveries in flight in this process.
+    pub max_in_flight: usize,
+    /// Most deliveries in flight to one endpoint.
+    pub per_endpoint_in_flight: usize,
+}
+
+impl Default for BusinessWebhooksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout_ms: 10_000,
+            poll_ms: 250,
+            initial_backoff_ms: 5_000,
+            max_backoff_ms: 4 * 3_600_000,
+            retry_window_ms: 25 * 3_600_000,
+            max_in_flight: 64,
+            per_endpoint_in_flight: 4,
         }
     }
 }

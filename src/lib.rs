@@ -7,6 +7,7 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod bootstrap;
+pub mod business_webhooks;
 pub mod channels;
 pub mod cli;
 pub mod clock;

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+mod business_webhooks;
 mod contacts;
 mod conversations;
 pub mod error;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub sandbox: Option<Arc<Sandbox>>,
     /// Wakes the webhook processor when a delivery is stored.
     pub ingest: Arc<Notify>,
+    /// Seals business webhook secrets at rest.
+    pub sealer: crate::secrets::Sealer,
 }
 
 /// The whole HTTP surface.
@@ -64,6 +67,21 @@ pub fn router(state: AppState) -> Router {
             get(templates::list).post(templates::create),
         )
         .route("/v1/templates/sync", post(templates::sync))
+        .route(
+            "/v1/webhooks",
+            get(business_webhooks::list).post(business_webhooks::create),
+        )
+        .route(
+            "/v1/webhooks/{id}",
+            get(business_webhooks::get_one)
+                .patch(business_webhooks::update)
+                .delete(business_webhooks::delete),
+        )
+        .route(
+            "/v1/webhooks/{id}/deliveries",
+            get(business_webhooks::deliveries),
+        )
+        .route("/v1/webhooks/{id}/replay", post(business_webhooks::replay))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {
         app = app

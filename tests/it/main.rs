@@ -3,6 +3,7 @@
 
 mod support;
 
+mod business_webhooks;
 mod cli;
 mod conversations;
 mod faults;

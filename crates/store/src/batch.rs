@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::{MessageStatus, MetaError};
 
+use crate::business_webhooks::WebhookEvent;
 use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
 use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord};
 
@@ -65,6 +66,9 @@ pub(crate) struct Writes {
     pub events: Vec<(String, NewEvent)>,
     /// Messages whose columns changed (sorted by id).
     pub messages: Vec<MessageUpdate>,
+    /// Business webhook events of the status changes, in order (written only where an endpoint
+    /// wants them).
+    pub webhooks: Vec<WebhookEvent>,
 }
 
 impl Writes {
@@ -83,6 +87,7 @@ struct Replay {
     outbox: BTreeMap<String, OutboxChange>,
     events: Vec<(String, NewEvent)>,
     dirty: HashSet<String>,
+    webhooks: Vec<WebhookEvent>,
 }
 
 impl Replay {
@@ -92,6 +97,7 @@ impl Replay {
             outbox: BTreeMap::new(),
             events: Vec::new(),
             dirty: HashSet::new(),
+            webhooks: Vec::new(),
         }
     }
 
@@ -149,17 +155,22 @@ impl Replay {
         if let Some(w) = &wamid {
             self.snap.by_wamid.insert(w.clone(), msg.id.clone());
         }
+        let changed = msg.status != status;
         msg.status = status;
         msg.wamid = wamid;
         msg.error = error;
         msg.attempts += i64::from(attempt);
         msg.updated_at = msg.updated_at.max(at);
+        if changed {
+            self.webhooks.extend(WebhookEvent::message(msg, at));
+        }
         self.dirty.insert(id.to_string());
     }
 
     fn finish(self) -> Writes {
         let mut writes = Writes {
             events: self.events,
+            webhooks: self.webhooks,
             ..Writes::default()
         };
         for (id, change) in self.outbox {
@@ -363,6 +374,8 @@ mod tests {
         assert_eq!(writes.messages[0].status, MessageStatus::Read);
         assert_eq!(writes.messages[0].wamid.as_deref(), Some("w1"));
         assert_eq!(writes.messages[0].updated_at, 3000);
+        let kinds: Vec<_> = writes.webhooks.iter().map(|w| w.kind).collect();
+        assert_eq!(kinds, ["message.delivered", "message.read"]);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Time is unix milliseconds (`Millis`) everywhere, so both back ends store plain integers.
 
 mod batch;
+mod business_webhooks;
 mod conversations;
 mod error;
 mod model;
@@ -14,6 +15,10 @@ mod templates;
 
 use async_trait::async_trait;
 
+pub use business_webhooks::{
+    AttemptLog, AttemptOutcome, AttemptRecord, BusinessWebhookStore, DeliveryRecord, DueDelivery,
+    ReplaySelection, WebhookEndpoint, WebhookEndpointPatch, EVENT_TYPES,
+};
 pub use conversations::*;
 pub use error::StoreError;
 pub use model::*;
@@ -29,7 +34,9 @@ pub type Millis = i64;
 
 /// Everything Chasqui persists.
 #[async_trait]
-pub trait Store: ConversationStore + TemplateStore + Send + Sync + 'static {
+pub trait Store:
+    ConversationStore + TemplateStore + BusinessWebhookStore + Send + Sync + 'static
+{
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).

@@ -5,6 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use super::{is_deadlock, PgStore, DEADLOCK_RETRIES};
+use crate::business_webhooks::WebhookEvent;
 use crate::conversations::*;
 use crate::{Millis, Result, StoreError};
 
@@ -120,6 +121,7 @@ async fn record_inbound(
     now: Millis,
 ) -> Result<InboundReport> {
     let mut report = InboundReport::default();
+    let mut events = Vec::new();
     for s in sightings {
         report.contacts_created += usize::from(upsert_contact(c, s, now).await?.1);
     }
@@ -169,6 +171,7 @@ async fn record_inbound(
             continue;
         }
         report.stored += 1;
+        events.push(WebhookEvent::inbound(m, &contact_id, &conversation, now));
         sqlx::query(
             "UPDATE conversations SET last_message_at = GREATEST(last_message_at, $2), \
              last_inbound_at = CASE WHEN $3 THEN GREATEST(COALESCE(last_inbound_at, 0), $2) \
@@ -180,6 +183,7 @@ async fn record_inbound(
         .execute(&mut *c)
         .await?;
     }
+    super::business_webhooks::emit(c, &events).await?;
     Ok(report)
 }
 
@@ -361,6 +365,7 @@ impl ConversationStore for PgStore {
         .await;
         match result {
             Ok(_) => {
+                super::business_webhooks::emit(&mut tx, &[WebhookEvent::contact(&c, now)]).await?;
                 tx.commit().await?;
                 Ok(Some(c))
             }

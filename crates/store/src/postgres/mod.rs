@@ -1,6 +1,7 @@
 //! The scale-out back end: PostgreSQL shared by several Chasqui instances. Work is claimed with
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
+mod business_webhooks;
 mod conversations;
 mod templates;
 
@@ -11,12 +12,14 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, PgPool, Row};
 
 use crate::batch::{self, MessageUpdate, Snapshot, Writes};
+use crate::business_webhooks::WebhookEvent;
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
     MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, OutcomeRecord,
     Result, Store, StoreError, Workspace,
 };
+use business_webhooks::{emit_ctes, WebhookColumns};
 
 /// PostgreSQL back end.
 pub struct PgStore {
@@ -228,26 +231,45 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
     )))
 }
 
-/// Inserts a message and its outbox row in one statement (atomic on its own, or inside the
-/// caller's transaction); returns its `seq`.
+/// The statement of `insert_message`, with its `message.queued` event in `$9..$13`.
+static INSERT_MESSAGE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, \
+           status, created_at, updated_at, rendered) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $8) RETURNING seq), \
+         o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) \
+           SELECT $1, seq, $3, $4, 'ready', $7 FROM m), {} \
+         SELECT seq FROM m",
+        emit_ctes(9)
+    )
+});
+
+/// Inserts a message, its outbox row and (when an endpoint wants it) its `message.queued`
+/// business webhook in one statement (atomic on its own, or inside the caller's transaction);
+/// returns its `seq`.
 async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Result<i64> {
-    Ok(sqlx::query_scalar(sql!(
-        "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, "
-        "  status, created_at, updated_at, rendered) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7, $8) RETURNING seq), "
-        "o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) "
-        "  SELECT $1, seq, $3, $4, 'ready', $7 FROM m) "
-        "SELECT seq FROM m"
-    ))
-    .bind(&m.id)
-    .bind(&m.workspace_id)
-    .bind(&m.channel_id)
-    .bind(&m.recipient)
-    .bind(&m.kind)
-    .bind(&m.body)
-    .bind(m.created_at)
-    .bind(&m.rendered)
-    .fetch_one(c)
-    .await?)
+    let events: Vec<WebhookEvent> =
+        WebhookEvent::message(&MessageRecord::queued(m.clone(), 0), m.created_at)
+            .into_iter()
+            .collect();
+    let ev = WebhookColumns::new(&events);
+    Ok(
+        sqlx::query_scalar(sqlx::AssertSqlSafe(INSERT_MESSAGE_SQL.as_str()))
+            .bind(&m.id)
+            .bind(&m.workspace_id)
+            .bind(&m.channel_id)
+            .bind(&m.recipient)
+            .bind(&m.kind)
+            .bind(&m.body)
+            .bind(m.created_at)
+            .bind(&m.rendered)
+            .bind(ev.id)
+            .bind(ev.ws)
+            .bind(ev.kind)
+            .bind(ev.data)
+            .bind(ev.at)
+            .fetch_one(c)
+            .await?,
+    )
 }
 
 async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -362,6 +384,29 @@ async fn dedupe_keys(c: &mut PgConnection, ids: &[String]) -> Result<Vec<(String
 }
 
 /// Executes a batch's writes in one statement: outbox deletes and updates, events, messages.
+/// The statement of `write`, with the business webhook events in `$24..$28`.
+static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        sql!(
+            "WITH d AS (DELETE FROM outbox WHERE message_id = ANY($1)), "
+            "s AS (UPDATE outbox o SET state = v.state, due_at = v.due_at, lease_owner = NULL, lease_until = 0 "
+            "  FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS v(id, state, due_at) WHERE o.message_id = v.id), "
+            "e AS (INSERT INTO message_events (message_id, status, at, source, wamid, error_code, "
+            "  error_title, error_details, detail, data, dedupe_key) "
+            "  SELECT * FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], "
+            "  $10::int8[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) "
+            "  ON CONFLICT (message_id, dedupe_key) DO NOTHING), "
+            "m AS (UPDATE messages m SET status = v.status, wamid = v.wamid, error_code = v.code, "
+            "  error_title = v.title, error_details = v.details, attempts = v.attempts, updated_at = v.updated_at "
+            "  FROM UNNEST($16::text[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::text[], "
+            "  $22::int8[], $23::int8[]) AS v(id, status, wamid, code, title, details, attempts, updated_at) "
+            "  WHERE m.id = v.id), "
+            "{} SELECT 1"
+        ),
+        emit_ctes(24)
+    )
+});
+
 async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
     if w.is_empty() {
         return Ok(());
@@ -379,47 +424,38 @@ async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
     for m in &w.messages {
         msg.push(m);
     }
-    sqlx::query(sql!(
-        "WITH d AS (DELETE FROM outbox WHERE message_id = ANY($1)), "
-        "s AS (UPDATE outbox o SET state = v.state, due_at = v.due_at, lease_owner = NULL, lease_until = 0 "
-        "  FROM UNNEST($2::text[], $3::text[], $4::int8[]) AS v(id, state, due_at) WHERE o.message_id = v.id), "
-        "e AS (INSERT INTO message_events (message_id, status, at, source, wamid, error_code, "
-        "  error_title, error_details, detail, data, dedupe_key) "
-        "  SELECT * FROM UNNEST($5::text[], $6::text[], $7::int8[], $8::text[], $9::text[], "
-        "  $10::int8[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]) "
-        "  ON CONFLICT (message_id, dedupe_key) DO NOTHING), "
-        "m AS (UPDATE messages m SET status = v.status, wamid = v.wamid, error_code = v.code, "
-        "  error_title = v.title, error_details = v.details, attempts = v.attempts, updated_at = v.updated_at "
-        "  FROM UNNEST($16::text[], $17::text[], $18::text[], $19::int8[], $20::text[], $21::text[], "
-        "  $22::int8[], $23::int8[]) AS v(id, status, wamid, code, title, details, attempts, updated_at) "
-        "  WHERE m.id = v.id) "
-        "SELECT 1"
-    ))
-    .bind(&w.outbox_deletes)
-    .bind(set_ids)
-    .bind(set_states)
-    .bind(set_due)
-    .bind(ev.message_id)
-    .bind(ev.status)
-    .bind(ev.at)
-    .bind(ev.source)
-    .bind(ev.wamid)
-    .bind(ev.error_code)
-    .bind(ev.error_title)
-    .bind(ev.error_details)
-    .bind(ev.detail)
-    .bind(ev.data)
-    .bind(ev.dedupe_key)
-    .bind(msg.id)
-    .bind(msg.status)
-    .bind(msg.wamid)
-    .bind(msg.code)
-    .bind(msg.title)
-    .bind(msg.details)
-    .bind(msg.attempts)
-    .bind(msg.updated_at)
-    .execute(&mut *c)
-    .await?;
+    let hooks = WebhookColumns::new(&w.webhooks);
+    sqlx::query(sqlx::AssertSqlSafe(WRITE_SQL.as_str()))
+        .bind(&w.outbox_deletes)
+        .bind(set_ids)
+        .bind(set_states)
+        .bind(set_due)
+        .bind(ev.message_id)
+        .bind(ev.status)
+        .bind(ev.at)
+        .bind(ev.source)
+        .bind(ev.wamid)
+        .bind(ev.error_code)
+        .bind(ev.error_title)
+        .bind(ev.error_details)
+        .bind(ev.detail)
+        .bind(ev.data)
+        .bind(ev.dedupe_key)
+        .bind(msg.id)
+        .bind(msg.status)
+        .bind(msg.wamid)
+        .bind(msg.code)
+        .bind(msg.title)
+        .bind(msg.details)
+        .bind(msg.attempts)
+        .bind(msg.updated_at)
+        .bind(hooks.id)
+        .bind(hooks.ws)
+        .bind(hooks.kind)
+        .bind(hooks.data)
+        .bind(hooks.at)
+        .execute(&mut *c)
+        .await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use super::PgStore;
+use crate::business_webhooks::{TemplateChange, WebhookEvent, TEMPLATE_EVENT_COLUMNS};
 use crate::templates::{
     EventChanges, TemplateEventReport, TemplateRow, TemplateValues, TEMPLATE_COLUMNS,
 };
@@ -153,7 +154,7 @@ impl TemplateStore for PgStore {
             Some(reason) => (true, reason.clone()),
             None => (false, None),
         };
-        let done = sqlx::query(
+        let sql = format!(
             "UPDATE templates SET meta_id = $3, \
              status = COALESCE($6, status), category = COALESCE($7, category), \
              quality = COALESCE($8, quality), \
@@ -161,22 +162,41 @@ impl TemplateStore for PgStore {
              status_at = GREATEST(status_at, $11), updated_at = $11 \
              WHERE channel_id = ANY($1) \
              AND channel_id IN (SELECT id FROM channels WHERE waba_id = $2) \
-             AND (meta_id = $3 OR (name = $4 AND language = $5))",
-        )
-        .bind(channel_ids)
-        .bind(&event.waba_id)
-        .bind(&event.template_id)
-        .bind(&event.name)
-        .bind(&event.language)
-        .bind(&changes.status)
-        .bind(&changes.category)
-        .bind(&changes.quality)
-        .bind(set_reason)
-        .bind(&reason)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        let updated = usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+             AND (meta_id = $3 OR (name = $4 AND language = $5)) RETURNING {TEMPLATE_EVENT_COLUMNS}"
+        );
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(channel_ids)
+            .bind(&event.waba_id)
+            .bind(&event.template_id)
+            .bind(&event.name)
+            .bind(&event.language)
+            .bind(&changes.status)
+            .bind(&changes.category)
+            .bind(&changes.quality)
+            .bind(set_reason)
+            .bind(&reason)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut events = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let t = TemplateChange {
+                workspace_id: r.try_get(0)?,
+                channel_id: r.try_get(1)?,
+                meta_id: r.try_get(2)?,
+                name: r.try_get(3)?,
+                language: r.try_get(4)?,
+                category: r.try_get(5)?,
+                status: r.try_get(6)?,
+                quality: r.try_get(7)?,
+                rejected_reason: r.try_get(8)?,
+            };
+            events.push(WebhookEvent::template(&t, now));
+        }
+        super::business_webhooks::emit(&mut tx, &events).await?;
+        tx.commit().await?;
+        let updated = rows.len();
         Ok(TemplateEventReport {
             updated,
             needs_sync: changes.needs_sync || updated == 0,

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::SqliteStore;
+use crate::business_webhooks::WebhookEvent;
 use crate::conversations::*;
 use crate::{Millis, Result, StoreError};
 
@@ -146,6 +147,8 @@ fn record_inbound(
             continue;
         }
         report.stored += 1;
+        let ev = WebhookEvent::inbound(m, &contact_id, &conversation, now);
+        super::business_webhooks::emit(conn, &ev)?;
         conn.prepare_cached(
             "UPDATE conversations SET last_message_at = max(last_message_at, ?2), \
              last_inbound_at = CASE WHEN ?3 THEN max(COALESCE(last_inbound_at, 0), ?2) \
@@ -194,7 +197,10 @@ fn update_contact(
             now
         ]);
     match result {
-        Ok(_) => Ok(Some(c)),
+        Ok(_) => {
+            super::business_webhooks::emit(conn, &WebhookEvent::contact(&c, now))?;
+            Ok(Some(c))
+        }
         Err(rusqlite::Error::SqliteFailure(e, _))
             if e.code == rusqlite::ErrorCode::ConstraintViolation =>
         {

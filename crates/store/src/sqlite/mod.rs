@@ -1,6 +1,7 @@
 //! The embedded default back end: one SQLite file in WAL mode, written by a group-committing
 //! writer thread (see `runtime`).
 
+mod business_webhooks;
 mod conversations;
 mod runtime;
 mod templates;
@@ -14,6 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use rusqlite_migration::{Migrations, M};
 
 use crate::batch::{self, Snapshot, Writes};
+use crate::business_webhooks::WebhookEvent;
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
@@ -40,6 +42,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0004_conversations.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0005_templates.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0006_business_webhooks.sql"
+        )),
     ])
 }
 
@@ -224,10 +229,11 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
          VALUES (?1, ?2, ?3, ?4, 'ready', ?5)",
     )?
     .execute(params![m.id, seq, m.channel_id, m.recipient, m.created_at])?;
-    Ok(AcceptOutcome::Created(MessageRecord::queued(
-        m.clone(),
-        seq,
-    )))
+    let record = MessageRecord::queued(m.clone(), seq);
+    if let Some(ev) = WebhookEvent::message(&record, m.created_at) {
+        business_webhooks::emit(conn, &ev)?;
+    }
+    Ok(AcceptOutcome::Created(record))
 }
 
 fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
@@ -375,6 +381,9 @@ fn write(conn: &Connection, w: &Writes) -> Result<()> {
             m.attempts,
             m.updated_at
         ])?;
+    }
+    for ev in &w.webhooks {
+        business_webhooks::emit(conn, ev)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use chasqui_domain::inbound::TemplateEvent;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use super::SqliteStore;
+use crate::business_webhooks::{TemplateChange, WebhookEvent, TEMPLATE_EVENT_COLUMNS};
 use crate::templates::{
     EventChanges, TemplateEventReport, TemplateRow, TemplateValues, TEMPLATE_COLUMNS,
 };
@@ -106,7 +107,7 @@ fn apply_event(
         Some(reason) => (true, reason.clone()),
         None => (false, None),
     };
-    let mut stmt = c.prepare_cached(
+    let sql = format!(
         "UPDATE templates SET meta_id = ?3, \
          status = COALESCE(?6, status), category = COALESCE(?7, category), \
          quality = COALESCE(?8, quality), \
@@ -114,24 +115,48 @@ fn apply_event(
          status_at = MAX(status_at, ?11), updated_at = ?11 \
          WHERE channel_id = ?1 \
          AND channel_id IN (SELECT id FROM channels WHERE waba_id = ?2) \
-         AND (meta_id = ?3 OR (name = ?4 AND language = ?5))",
-    )?;
-    let mut updated = 0;
+         AND (meta_id = ?3 OR (name = ?4 AND language = ?5)) RETURNING {TEMPLATE_EVENT_COLUMNS}"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let mut changed = Vec::new();
     for channel_id in channel_ids {
-        updated += stmt.execute(params![
-            channel_id,
-            event.waba_id,
-            event.template_id,
-            event.name,
-            event.language,
-            changes.status,
-            changes.category,
-            changes.quality,
-            set_reason,
-            reason,
-            now
-        ])?;
+        let rows = stmt.query_map(
+            params![
+                channel_id,
+                event.waba_id,
+                event.template_id,
+                event.name,
+                event.language,
+                changes.status,
+                changes.category,
+                changes.quality,
+                set_reason,
+                reason,
+                now
+            ],
+            |r| {
+                Ok(TemplateChange {
+                    workspace_id: r.get(0)?,
+                    channel_id: r.get(1)?,
+                    meta_id: r.get(2)?,
+                    name: r.get(3)?,
+                    language: r.get(4)?,
+                    category: r.get(5)?,
+                    status: r.get(6)?,
+                    quality: r.get(7)?,
+                    rejected_reason: r.get(8)?,
+                })
+            },
+        )?;
+        for row in rows {
+            changed.push(row?);
+        }
     }
+    drop(stmt);
+    for t in &changed {
+        super::business_webhooks::emit(c, &WebhookEvent::template(t, now))?;
+    }
+    let updated = changed.len();
     Ok(TemplateEventReport {
         updated,
         needs_sync: changes.needs_sync || updated == 0,

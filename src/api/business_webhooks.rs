@@ -1,0 +1,352 @@
+//! `/v1/webhooks`: the business's webhook endpoints, their delivery log and replays.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chasqui_domain::problem::code;
+use chasqui_domain::Problem;
+use chasqui_store::{
+    DeliveryRecord, ReplaySelection, WebhookEndpoint, WebhookEndpointPatch, EVENT_TYPES,
+};
+use serde_json::{json, Map, Value};
+
+use super::auth::Caller;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::paging::{limit_param, unknown_param};
+use super::AppState;
+use crate::business_webhooks::sign;
+use crate::clock::{now_ms, parse_rfc3339, rfc3339};
+use crate::ids;
+
+/// Longest endpoint URL.
+const MAX_URL_CHARS: usize = 2048;
+
+fn view(e: &WebhookEndpoint) -> Value {
+    let events: Value = if e.events == "*" {
+        json!(["*"])
+    } else {
+        serde_json::from_str(&e.events).unwrap_or(json!([]))
+    };
+    json!({
+        "id": e.id,
+        "url": e.url,
+        "events": events,
+        "enabled": e.enabled,
+        "secret_hint": e.secret_hint,
+        "created_at": rfc3339(e.created_at),
+        "updated_at": rfc3339(e.updated_at),
+    })
+}
+
+fn delivery_view(d: &DeliveryRecord) -> Value {
+    json!({
+        "event_id": d.event_id,
+        "type": d.event_type,
+        "state": d.state,
+        "attempts": d.attempts,
+        "next_attempt_at": (d.state == "pending").then(|| rfc3339(d.next_attempt_at)),
+        "last_status": d.last_status,
+        "last_latency_ms": d.last_latency_ms,
+        "last_error": d.last_error,
+        "delivered_at": d.delivered_at.map(rfc3339),
+        "log": d.log.iter().map(|a| json!({
+            "attempt": a.attempt,
+            "at": rfc3339(a.at),
+            "status": a.status,
+            "latency_ms": a.latency_ms,
+            "error": a.error,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn check_url(v: &Value, problems: &mut Vec<Problem>) -> Option<String> {
+    let Some(url) = v.as_str() else {
+        problems.push(Problem::new("url", code::INVALID_TYPE, "must be a string"));
+        return None;
+    };
+    let ok = url.len() <= MAX_URL_CHARS
+        && reqwest::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if !ok {
+        problems.push(Problem::new(
+            "url",
+            code::INVALID_URL,
+            "must be an http or https URL",
+        ));
+        return None;
+    }
+    Some(url.to_string())
+}
+
+/// The stored filter (`*` or a JSON array) of an `events` value.
+fn check_events(v: &Value, problems: &mut Vec<Problem>) -> Option<String> {
+    let Some(list) = v.as_array() else {
+        problems.push(Problem::new(
+            "events",
+            code::INVALID_TYPE,
+            "must be an array of event types or [\"*\"]",
+        ));
+        return None;
+    };
+    if list.is_empty() {
+        problems.push(Problem::new(
+            "events",
+            code::EMPTY,
+            "name at least one event type, or \"*\"",
+        ));
+        return None;
+    }
+    let mut names = Vec::new();
+    let before = problems.len();
+    for (i, item) in list.iter().enumerate() {
+        match item.as_str() {
+            Some("*") => return Some("*".into()),
+            Some(name) if EVENT_TYPES.contains(&name) => {
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+            }
+            _ => problems.push(Problem::new(
+                format!("events[{i}]"),
+                code::INVALID_VALUE,
+                format!("must be \"*\" or one of {}", EVENT_TYPES.join(", ")),
+            )),
+        }
+    }
+    (problems.len() == before).then(|| json!(names).to_string())
+}
+
+fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object().ok_or_else(|| {
+        ApiError::Validation(vec![Problem::new(
+            "",
+            code::INVALID_TYPE,
+            "the body must be a JSON object",
+        )])
+    })
+}
+
+/// `POST /v1/webhooks`: registers an endpoint; the answer is the only place its secret appears.
+pub async fn create(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let obj = object(&body.value)?;
+    let mut problems = Vec::new();
+    let url = match obj.get("url") {
+        Some(v) => check_url(v, &mut problems),
+        None => {
+            problems.push(Problem::new("url", code::REQUIRED, "is required"));
+            None
+        }
+    };
+    let events = match obj.get("events") {
+        Some(v) => check_events(v, &mut problems),
+        None => Some("*".into()),
+    };
+    let enabled = match obj.get("enabled") {
+        None => true,
+        Some(v) => v.as_bool().unwrap_or_else(|| {
+            problems.push(Problem::new(
+                "enabled",
+                code::INVALID_TYPE,
+                "must be true or false",
+            ));
+            true
+        }),
+    };
+    for k in obj.keys() {
+        if !matches!(k.as_str(), "url" | "events" | "enabled") {
+            problems.push(Problem::new(k, code::UNKNOWN_FIELD, "unknown field"));
+        }
+    }
+    let (Some(url), Some(events), true) = (url, events, problems.is_empty()) else {
+        return Err(ApiError::Validation(problems));
+    };
+    let secret = sign::new_secret();
+    let now = now_ms();
+    let endpoint = WebhookEndpoint {
+        id: ids::prefixed("wh_"),
+        workspace_id: key.workspace_id.clone(),
+        url,
+        events,
+        secret: state.sealer.seal(&secret),
+        secret_hint: sign::hint(&secret),
+        enabled,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.create_webhook_endpoint(&endpoint).await?;
+    let mut out = view(&endpoint);
+    out["secret"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `GET /v1/webhooks`.
+pub async fn list(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .store
+        .list_webhook_endpoints(&key.workspace_id)
+        .await?;
+    Ok(Json(
+        json!({ "data": all.iter().map(view).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `GET /v1/webhooks/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let e = state
+        .store
+        .get_webhook_endpoint(&key.workspace_id, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))?;
+    Ok(Json(view(&e)))
+}
+
+/// `PATCH /v1/webhooks/{id}`: changes `url`, `events` or `enabled`.
+pub async fn update(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    let obj = object(&body.value)?;
+    let mut problems = Vec::new();
+    let mut patch = WebhookEndpointPatch::default();
+    for (k, v) in obj {
+        match k.as_str() {
+            "url" => patch.url = check_url(v, &mut problems),
+            "events" => patch.events = check_events(v, &mut problems),
+            "enabled" => match v.as_bool() {
+                Some(b) => patch.enabled = Some(b),
+                None => problems.push(Problem::new(k, code::INVALID_TYPE, "must be true or false")),
+            },
+            _ => problems.push(Problem::new(k, code::UNKNOWN_FIELD, "unknown field")),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::Validation(problems));
+    }
+    let e = state
+        .store
+        .update_webhook_endpoint(&key.workspace_id, &id, &patch, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))?;
+    Ok(Json(view(&e)))
+}
+
+/// `DELETE /v1/webhooks/{id}`: removes the endpoint with its pending deliveries and log.
+pub async fn delete(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state
+        .store
+        .delete_webhook_endpoint(&key.workspace_id, &id)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("webhook endpoint {id}")))
+    }
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`: the delivery log, newest event first.
+pub async fn deliveries(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let mut limit = 50;
+    for (k, v) in &q {
+        match k.as_str() {
+            "limit" => limit = limit_param(v)?,
+            other => return Err(unknown_param(other, "limit")),
+        }
+    }
+    let log = state
+        .store
+        .list_webhook_deliveries(&key.workspace_id, &id, limit)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))?;
+    Ok(Json(
+        json!({ "data": log.iter().map(delivery_view).collect::<Vec<_>>() }),
+    ))
+}
+
+/// `POST /v1/webhooks/{id}/replay`: `{"event_id": ...}` or `{"since": RFC 3339}` queues those
+/// events again for this endpoint, with the same event ids.
+pub async fn replay(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+    body: JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let obj = object(&body.value)?;
+    let mut problems = Vec::new();
+    for k in obj.keys() {
+        if !matches!(k.as_str(), "event_id" | "since") {
+            problems.push(Problem::new(k, code::UNKNOWN_FIELD, "unknown field"));
+        }
+    }
+    let selection = match (obj.get("event_id"), obj.get("since")) {
+        (Some(e), None) => match e.as_str().filter(|s| !s.is_empty()) {
+            Some(e) => Some(ReplaySelection::Event(e.to_string())),
+            None => {
+                problems.push(Problem::new(
+                    "event_id",
+                    code::INVALID_TYPE,
+                    "must be an event id",
+                ));
+                None
+            }
+        },
+        (None, Some(s)) => match s.as_str().and_then(parse_rfc3339) {
+            Some(t) => Some(ReplaySelection::Since(t)),
+            None => {
+                problems.push(Problem::new(
+                    "since",
+                    code::INVALID_VALUE,
+                    "must be an RFC 3339 time",
+                ));
+                None
+            }
+        },
+        _ => {
+            problems.push(Problem::new(
+                "event_id",
+                code::EXACTLY_ONE_OF,
+                "give exactly one of event_id or since",
+            ));
+            None
+        }
+    };
+    let (Some(selection), true) = (selection, problems.is_empty()) else {
+        return Err(ApiError::Validation(problems));
+    };
+    let n = state
+        .store
+        .replay_webhook_events(&key.workspace_id, &id, &selection, now_ms())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("webhook endpoint {id}")))?;
+    if let ReplaySelection::Event(event_id) = &selection {
+        if n == 0 {
+            return Err(ApiError::NotFound(format!("event {event_id}")));
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({ "queued": n }))))
+}
