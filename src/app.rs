@@ -112,6 +112,7 @@ impl App {
             wake,
             sandbox,
             ingest: Arc::new(Notify::new()),
+            media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
         };
         Ok(Self {
             listener,
@@ -151,6 +152,14 @@ impl App {
             ids::prefixed("ingest_"),
         );
         let ingest = tokio::spawn(ingest.run(stop_rx.clone()));
+        let media = tokio::spawn(
+            crate::media::worker::MediaWorker::new(
+                self.state.store.clone(),
+                self.state.channels.clone(),
+                self.state.media.clone(),
+            )
+            .run(stop_rx.clone()),
+        );
         let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
         let refresher = {
             let channels = self.state.channels.clone();
@@ -183,6 +192,7 @@ impl App {
             let _ = d.await;
         }
         let _ = ingest.await;
+        let _ = media.await;
         refresher.abort();
         if let Some(t) = template_sync {
             t.abort();

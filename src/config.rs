@@ -29,6 +29,24 @@ pub struct Config {
     pub sandbox: SandboxSettings,
     /// The template registry.
     pub templates: TemplatesConfig,
+    /// Media files.
+    pub media: MediaConfig,
+}
+
+/// Media files (`[media]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Directory where uploaded and received media files are kept.
+    pub dir: PathBuf,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./chasqui-media"),
+        }
+    }
 }
 
 impl Default for Config {
@@ -43,6 +61,7 @@ impl Default for Config {
             default_channel: DefaultChannelConfig::default(),
             sandbox: SandboxSettings::default(),
             templates: TemplatesConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }

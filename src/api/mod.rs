@@ -6,6 +6,7 @@ mod contacts;
 mod conversations;
 pub mod error;
 mod health;
+mod media;
 mod messages;
 mod paging;
 mod template_check;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub sandbox: Option<Arc<Sandbox>>,
     /// Wakes the webhook processor when a delivery is stored.
     pub ingest: Arc<Notify>,
+    /// Where media files are kept.
+    pub media: Arc<crate::media::MediaFiles>,
 }
 
 /// The whole HTTP surface.
@@ -64,6 +67,8 @@ pub fn router(state: AppState) -> Router {
             get(templates::list).post(templates::create),
         )
         .route("/v1/templates/sync", post(templates::sync))
+        .route("/v1/media", post(media::upload))
+        .route("/v1/media/{id}", get(media::get_one))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {
         app = app

@@ -6,6 +6,7 @@
 mod batch;
 mod conversations;
 mod error;
+mod media;
 mod model;
 mod plan;
 mod postgres;
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 
 pub use conversations::*;
 pub use error::StoreError;
+pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -29,7 +31,7 @@ pub type Millis = i64;
 
 /// Everything Chasqui persists.
 #[async_trait]
-pub trait Store: ConversationStore + TemplateStore + Send + Sync + 'static {
+pub trait Store: ConversationStore + TemplateStore + MediaStore + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).

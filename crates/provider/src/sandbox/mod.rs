@@ -8,12 +8,14 @@
 //!
 //! Layout: `settings` (the knobs), `graph` (the simulated Graph API), `recipient` (status
 //! scheduling), `webhook_out` (signing, envelopes, delivery), `inbound` (simulated people
-//! writing in), `control` (the JSON control API), `templates` (the WABA's message templates).
+//! writing in), `control` (the JSON control API), `templates` (the WABA's message templates),
+//! `media` (uploads, media info and downloads).
 
 mod control;
 mod graph;
 mod in_process;
 mod inbound;
+mod media;
 mod recipient;
 mod settings;
 mod templates;
@@ -34,6 +36,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use in_process::InProcessProvider;
 pub use inbound::{InboundAccepted, InboundRequest};
+pub use media::InboundMedia;
 pub use settings::{FieldError, SandboxSettings};
 pub use webhook_out::sign;
 
@@ -138,6 +141,8 @@ struct State {
 pub struct Sandbox {
     settings: RwLock<Arc<SandboxSettings>>,
     state: Mutex<State>,
+    /// Uploaded and simulated customers' files (`media`).
+    media: Mutex<media::Library>,
     stats: Counters,
     schedule_tx: mpsc::UnboundedSender<recipient::StatusEvent>,
     /// Taken by the scheduler task in `spawn_workers`.
@@ -161,6 +166,7 @@ impl Sandbox {
         Arc::new(Self {
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(state),
+            media: Mutex::new(media::Library::default()),
             stats: Counters::default(),
             schedule_tx,
             schedule_rx: Mutex::new(Some(schedule_rx)),

@@ -2,6 +2,7 @@
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
 mod conversations;
+mod media;
 mod templates;
 
 use async_trait::async_trait;

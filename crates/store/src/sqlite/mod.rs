@@ -2,6 +2,7 @@
 //! writer thread (see `runtime`).
 
 mod conversations;
+mod media;
 mod runtime;
 mod templates;
 
@@ -40,6 +41,8 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0004_conversations.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0005_templates.sql")),
+        // 0006 is business webhooks (other branch)
+        M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
     ])
 }
 
