@@ -1,6 +1,7 @@
 //! Media: uploads checked against WhatsApp's limits and sent by id, and files customers send
 //! downloaded by Chasqui and served from `GET /v1/media/{id}`, over HTTP on both back ends.
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -17,14 +18,38 @@ fn png(len: usize) -> Vec<u8> {
     bytes
 }
 
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(backend, |cfg| {
-        cfg.media.dir = std::env::temp_dir().join(format!(
-            "chasqui-media-test-{}",
-            uuid::Uuid::now_v7().simple()
-        ));
-    })
-    .await
+/// A server keeping media in a fresh directory (answered too, removed by the caller).
+async fn start(backend: Backend) -> (TestServer, PathBuf) {
+    let dir = std::env::temp_dir().join(format!(
+        "chasqui-media-test-{}",
+        uuid::Uuid::now_v7().simple()
+    ));
+    let media_dir = dir.clone();
+    let server = TestServer::start_with(backend, move |cfg| cfg.media.dir = media_dir).await;
+    (server, dir)
+}
+
+/// Files in `dir` (none when it does not exist).
+fn files_in(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+/// The sandbox's count of accepted uploads.
+async fn sandbox_uploads(server: &TestServer) -> u64 {
+    let (status, stats) = server.get_json("/v1/sandbox/stats").await;
+    assert_eq!(status, 200, "{stats}");
+    stats["media_uploaded"].as_u64().expect("media_uploaded")
+}
+
+/// GETs `path` with `key`; answers the response.
+async fn get_with(server: &TestServer, key: &str, path: &str) -> reqwest::Response {
+    server
+        .http
+        .get(server.url(path))
+        .bearer_auth(key)
+        .send()
+        .await
+        .expect("get")
 }
 
 /// Posts `bytes` to `/v1/media` as `mime`; answers status and JSON.
@@ -43,9 +68,13 @@ async fn upload(server: &TestServer, mime: &str, bytes: Vec<u8>) -> (u16, Value)
 }
 
 async fn upload_then_send_by_id(backend: Backend) {
-    let server = start(backend).await;
+    let (server, dir) = start(backend).await;
     let (status, body) = upload(&server, "image/png", png(1000)).await;
     assert_eq!(status, 201, "{body}");
+    assert_eq!(sandbox_uploads(&server).await, 1);
+    assert!(body["media_id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("md_")));
     let media_id = body["id"].as_str().expect("id").to_string();
     assert_eq!(body["mime_type"], "image/png");
     assert_eq!(body["size"], 1008);
@@ -74,10 +103,11 @@ async fn upload_then_send_by_id(backend: Backend) {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().await.expect("bytes").to_vec(), png(1000));
     server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn refused_before_upload(backend: Backend) {
-    let server = start(backend).await;
+    let (server, dir) = start(backend).await;
     let (status, body) = upload(&server, "application/x-msdownload", vec![b'M', b'Z', 0, 0]).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "unsupported_media_type", "{body}");
@@ -90,14 +120,18 @@ async fn refused_before_upload(backend: Backend) {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["code"], "unsupported_media_type");
 
-    // Nothing reached the sandbox: an image sent by a made-up id is the only one it knows of.
-    let (status, _) = server.get_json("/v1/media/md_nothing").await;
-    assert_eq!(status, 404);
+    // Nothing reached the provider, nothing was kept.
+    assert_eq!(sandbox_uploads(&server).await, 0);
+    assert_eq!(files_in(&dir), 0);
+    let (status, body) = server.get_json("/v1/media/md_nothing").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["code"], "not_found");
     server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn inbound_media_is_downloaded_and_served(backend: Backend) {
-    let server = start(backend).await;
+    let (server, dir) = start(backend).await;
     let file = png(3000);
     let data = base64::engine::general_purpose::STANDARD.encode(&file);
     let (status, body) = server
@@ -158,7 +192,17 @@ async fn inbound_media_is_downloaded_and_served(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    // Another workspace would see 404 like an unknown id; only one workspace exists here.
+    // Another workspace's key sees nothing, by either id.
+    let store = chasqui_store::open(&server.db.url).await.expect("store");
+    store
+        .ensure_workspace("ws_other", "Other", 0)
+        .await
+        .expect("workspace");
+    let other = chasqui::bootstrap::create_api_key(store.as_ref(), "ws_other", "other")
+        .await
+        .expect("key");
+    let resp = get_with(&server, &other, &format!("/v1/media/{media_id}")).await;
+    assert_eq!(resp.status(), 404);
     let (status, body) = server.get_json("/v1/media/md_0000").await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = server
@@ -170,9 +214,40 @@ async fn inbound_media_is_downloaded_and_served(backend: Backend) {
         .expect("get");
     assert_eq!(status, 401, "no API key, no media");
     server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A media message whose file the provider does not have stays pending (409), not served.
+async fn undownloadable_media_is_not_served(backend: Backend) {
+    let (server, dir) = start(backend).await;
+    let wamid = server
+        .customer_writes(
+            "5215512347003",
+            "Luis",
+            json!({"type": "image", "image": {"id": "4490709327384033", "mime_type": "image/png", "sha256": "x"}}),
+        )
+        .await;
+    let media_id = chasqui::media::inbound_media_id(&wamid);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = server.get_json(&format!("/v1/media/{media_id}")).await;
+        if status == 409 {
+            assert_eq!(body["code"], "conflict", "{body}");
+            break;
+        }
+        assert_eq!(status, 404, "{body}");
+        assert!(Instant::now() < deadline, "media row never created");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // By the provider's id too.
+    let (status, _) = server.get_json("/v1/media/4490709327384033").await;
+    assert_eq!(status, 409);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 on_both_backends!(
+    undownloadable_media_is_not_served,
     upload_then_send_by_id,
     refused_before_upload,
     inbound_media_is_downloaded_and_served

@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::graph::{check_token, meta_error, Refusal};
-use super::{lock, FieldError, Sandbox};
+use super::{bump, lock, FieldError, Sandbox};
 
 /// Bytes of media kept in memory; older files are forgotten beyond it.
 pub(super) const LIBRARY_CAPACITY: usize = 256 * 1024 * 1024;
@@ -222,6 +222,7 @@ pub(super) async fn upload(
         .into_response();
     }
     let id = sandbox.store_media(&phone_number_id, &mime, bytes);
+    bump(&sandbox.stats.media_uploaded);
     (StatusCode::OK, Json(json!({ "id": id }))).into_response()
 }
 

@@ -104,6 +104,8 @@ pub struct SandboxStats {
     pub statuses_lost: u64,
     /// Inbound messages produced through `POST /inbound`.
     pub inbound: u64,
+    /// Files accepted by the media upload.
+    pub media_uploaded: u64,
 }
 
 /// Lock-free counters behind [`SandboxStats`].
@@ -120,6 +122,7 @@ struct Counters {
     webhook_retries: AtomicU64,
     statuses_lost: AtomicU64,
     inbound: AtomicU64,
+    media_uploaded: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -261,6 +264,7 @@ impl Sandbox {
             webhook_retries: get(&c.webhook_retries),
             statuses_lost: get(&c.statuses_lost),
             inbound: get(&c.inbound),
+            media_uploaded: get(&c.media_uploaded),
         }
     }
 

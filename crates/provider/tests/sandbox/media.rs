@@ -51,3 +51,57 @@ async fn bad_uploads_get_meta_errors() {
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn inbound_media_is_served_by_the_id_the_webhook_carries() {
+    use base64::Engine as _;
+    use serde_json::{json, Value};
+    use sha2::{Digest, Sha256};
+
+    let h = start(|_| {}).await;
+    let file = b"%PDF-1.4 sandbox".to_vec();
+    let request = json!({
+        "phone_number_id": PHONE_NUMBER_ID,
+        "from": PERU,
+        "message": {"type": "document", "document": {"filename": "recibo.pdf"}},
+        "media": {"mime_type": "application/pdf", "data_base64": base64::engine::general_purpose::STANDARD.encode(&file)},
+    });
+    let answer = h
+        .http
+        .post(h.control("/inbound"))
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(eventually(Duration::from_secs(3), || h.payload_count() == 1).await);
+    let payload = h.hooks.lock().unwrap().payloads[0].clone();
+    let document: Value =
+        payload["entry"][0]["changes"][0]["value"]["messages"][0]["document"].clone();
+    assert_eq!(document["filename"], "recibo.pdf");
+    assert_eq!(document["mime_type"], "application/pdf");
+    assert_eq!(
+        document["sha256"],
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&file))
+    );
+    let id = document["id"].as_str().unwrap();
+    let provider = h.provider();
+    let info = provider.media_info(id).await.expect("info");
+    assert_eq!(provider.download_media(&info.url).await.unwrap(), file);
+
+    // Media on a message type that carries none is refused.
+    let bad = json!({
+        "phone_number_id": PHONE_NUMBER_ID,
+        "from": PERU,
+        "message": {"type": "text", "text": {"body": "hola"}},
+        "media": {"mime_type": "image/png", "data_base64": "AAAA"},
+    });
+    let answer = h
+        .http
+        .post(h.control("/inbound"))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+}
