@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chasqui_domain::media_limits::{check_upload, TOO_LARGE};
@@ -20,6 +20,9 @@ use super::paging::unknown_param;
 use super::AppState;
 use crate::clock::now_ms;
 use crate::ids;
+
+/// Largest multipart upload body: 100 MB documents plus the form's framing.
+pub const MAX_MULTIPART_BODY: usize = 101 * 1024 * 1024;
 
 /// Name given to an upload when the request names none.
 const DEFAULT_FILENAME: &str = "upload";
@@ -50,9 +53,10 @@ pub async fn upload(
     State(state): State<AppState>,
     Caller(key): Caller,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
     let mut channel_key = None;
     let mut filename = DEFAULT_FILENAME.to_owned();
     for (k, v) in &q {
@@ -62,25 +66,40 @@ pub async fn upload(
             other => return Err(unknown_param(other, "channel, filename")),
         }
     }
-    let mime = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase())
         .unwrap_or_default();
-    // Refused on the declared size before the body is read, then on the bytes themselves.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    let category = match check_upload(&mime, declared) {
-        Ok(category) => category,
-        Err(problem) => {
-            drain(body).await;
-            return Err(ApiError::Refused(problem));
+    let (mime, bytes) = if content_type == "multipart/form-data" {
+        // Rebuilt with its parts so the route's body limit (an extension) still applies.
+        let request = axum::extract::Request::from_parts(parts, body);
+        let (mime, part_name, bytes) = read_multipart(request).await?;
+        if filename == DEFAULT_FILENAME {
+            if let Some(name) = part_name {
+                filename = clean_filename(&name)?;
+            }
         }
+        (mime, bytes)
+    } else {
+        // Refused on the declared size before the body is read, then on the bytes themselves.
+        let declared = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let category = match check_upload(&content_type, declared) {
+            Ok(category) => category,
+            Err(problem) => {
+                drain(body).await;
+                return Err(ApiError::Refused(problem));
+            }
+        };
+        let bytes = read_capped(body, category.max_bytes()).await?;
+        (content_type, bytes)
     };
+    let category = check_upload(&mime, bytes.len() as u64).map_err(ApiError::Refused)?;
     let channel = state
         .channels
         .lookup(&key.workspace_id, channel_key.as_deref())
@@ -94,8 +113,6 @@ pub async fn upload(
         .channels
         .get(&channel.id)
         .ok_or_else(|| ApiError::NotFound(format!("channel {}", channel.id)))?;
-    let bytes = read_capped(body, category.max_bytes()).await?;
-    check_upload(&mime, bytes.len() as u64).map_err(ApiError::Refused)?;
 
     let sha256 = ids::sha256_hex(&bytes);
     let size = bytes.len();
@@ -190,6 +207,60 @@ async fn read_capped(body: Body, max: u64) -> Result<Vec<u8>, ApiError> {
         )));
     }
     Ok(bytes)
+}
+
+/// The `file` part of a `multipart/form-data` upload (Meta's form: `type` names the MIME type,
+/// else the part's own `Content-Type`): its MIME type, file name and bytes, checked while read.
+async fn read_multipart(
+    request: axum::extract::Request,
+) -> Result<(String, Option<String>, Vec<u8>), ApiError> {
+    let bad = |message: String| ApiError::BadParameter {
+        field: "body".into(),
+        message,
+    };
+    let mut form = Multipart::from_request(request, &())
+        .await
+        .map_err(|e| bad(format!("not a multipart form: {e}")))?;
+    let mut declared_type = None;
+    while let Some(mut field) = form
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("unreadable multipart form: {e}")))?
+    {
+        match field.name() {
+            Some("type") => {
+                let text = field
+                    .text()
+                    .await
+                    .map_err(|e| bad(format!("unreadable `type`: {e}")))?;
+                declared_type = Some(text.trim().to_ascii_lowercase());
+            }
+            Some("file") => {
+                let mime = declared_type
+                    .clone()
+                    .or_else(|| field.content_type().map(|m| m.to_ascii_lowercase()))
+                    .unwrap_or_default();
+                check_upload(&mime, 0).map_err(ApiError::Refused)?;
+                let name = field.file_name().map(str::to_owned);
+                let mut bytes = Vec::new();
+                while let Some(chunk) = field
+                    .chunk()
+                    .await
+                    .map_err(|e| bad(format!("unreadable `file`: {e}")))?
+                {
+                    bytes.extend_from_slice(&chunk);
+                    check_upload(&mime, bytes.len() as u64).map_err(ApiError::Refused)?;
+                }
+                return Ok((mime, name, bytes));
+            }
+            _ => {}
+        }
+    }
+    Err(ApiError::Validation(vec![Problem::new(
+        "file",
+        chasqui_domain::problem::code::REQUIRED,
+        "a multipart upload needs a `file` part",
+    )]))
 }
 
 /// Reads and discards a refused body (see [`MAX_DRAIN_BYTES`]).

@@ -16,7 +16,7 @@ mod window_check;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -67,7 +67,10 @@ pub fn router(state: AppState) -> Router {
             get(templates::list).post(templates::create),
         )
         .route("/v1/templates/sync", post(templates::sync))
-        .route("/v1/media", post(media::upload))
+        .route(
+            "/v1/media",
+            post(media::upload).layer(DefaultBodyLimit::max(media::MAX_MULTIPART_BODY)),
+        )
         .route("/v1/media/{id}", get(media::get_one))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {

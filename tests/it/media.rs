@@ -246,7 +246,48 @@ async fn undownloadable_media_is_not_served(backend: Backend) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Meta's multipart form is accepted too, checked the same way.
+async fn multipart_upload(backend: Backend) {
+    let (server, dir) = start(backend).await;
+    let post = |form: reqwest::multipart::Form| {
+        server
+            .http
+            .post(server.url("/v1/media"))
+            .bearer_auth(&server.key)
+            .multipart(form)
+            .send()
+    };
+    let part = reqwest::multipart::Part::bytes(png(10))
+        .file_name("scan.png")
+        .mime_str("image/png")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new()
+        .text("messaging_product", "whatsapp")
+        .text("type", "image/png")
+        .part("file", part);
+    let resp = post(form).await.expect("post");
+    assert_eq!(resp.status(), 201);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["size"], 18, "{body}");
+    assert_eq!(body["mime_type"], "image/png");
+
+    let part = reqwest::multipart::Part::bytes(b"GIF89a".to_vec())
+        .file_name("a.gif")
+        .mime_str("image/gif")
+        .expect("mime");
+    let resp = post(reqwest::multipart::Form::new().part("file", part))
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 422);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["code"], "unsupported_media_type", "{body}");
+    assert_eq!(sandbox_uploads(&server).await, 1);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 on_both_backends!(
+    multipart_upload,
     undownloadable_media_is_not_served,
     upload_then_send_by_id,
     refused_before_upload,

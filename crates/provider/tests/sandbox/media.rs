@@ -105,3 +105,63 @@ async fn inbound_media_is_served_by_the_id_the_webhook_carries() {
         .unwrap();
     assert_eq!(answer.status(), 422);
 }
+
+/// 360dialog: `/media`, `/{media_id}` and the lookaside path re-rooted at its host, each with
+/// `D360-API-KEY` (a stub, since no real one runs here).
+#[tokio::test]
+async fn dialog360_media_goes_through_its_host_with_the_key() {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    use axum::routing::{get, post};
+    use axum::{Json, Router};
+    use chasqui_provider::{http_client, Dialog360Config, ProviderConfig};
+    use serde_json::json;
+
+    fn key_ok(headers: &HeaderMap) -> bool {
+        headers.get("d360-api-key").and_then(|v| v.to_str().ok()) == Some("d360-key")
+    }
+    async fn upload(headers: HeaderMap, body: Bytes) -> axum::response::Response {
+        let multipart = String::from_utf8_lossy(&body).contains("name=\"messaging_product\"");
+        if !key_ok(&headers) || !multipart {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        Json(json!({"id": "360001"})).into_response()
+    }
+    async fn info(headers: HeaderMap) -> axum::response::Response {
+        if !key_ok(&headers) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        Json(
+            json!({"url": "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=360001",
+                    "mime_type": "image/jpeg", "sha256": "abc", "file_size": 3}),
+        )
+        .into_response()
+    }
+    async fn file(headers: HeaderMap) -> axum::response::Response {
+        if !key_ok(&headers) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        b"jpg".to_vec().into_response()
+    }
+    let addr = serve(
+        Router::new()
+            .route("/media", post(upload))
+            .route("/360001", get(info))
+            .route("/whatsapp_business/attachments/", get(file)),
+    )
+    .await;
+    let config = Dialog360Config {
+        base_url: format!("http://{addr}"),
+        api_key: "d360-key".into(),
+    };
+    let provider = ProviderConfig::Dialog360(config).build(http_client(Duration::from_secs(5)));
+    let id = provider
+        .upload_media("image/jpeg", "a.jpg", b"jpg".to_vec())
+        .await
+        .expect("upload");
+    assert_eq!(id, "360001");
+    let info = provider.media_info(&id).await.expect("info");
+    assert_eq!(info.file_size, Some(3));
+    assert_eq!(provider.download_media(&info.url).await.unwrap(), b"jpg");
+}
