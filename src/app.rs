@@ -116,6 +116,7 @@ impl App {
             sandbox,
             ingest: Arc::new(Notify::new()),
             sealer: sealer_for_hooks,
+            media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
         };
         Ok(Self {
             listener,
@@ -165,6 +166,14 @@ impl App {
             );
             tokio::spawn(notifier.run(stop_rx.clone()))
         });
+        let media = tokio::spawn(
+            crate::media::worker::MediaWorker::new(
+                self.state.store.clone(),
+                self.state.channels.clone(),
+                self.state.media.clone(),
+            )
+            .run(stop_rx.clone()),
+        );
         let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
         let refresher = {
             let channels = self.state.channels.clone();
@@ -200,6 +209,7 @@ impl App {
         if let Some(n) = notifier {
             let _ = n.await;
         }
+        let _ = media.await;
         refresher.abort();
         if let Some(t) = template_sync {
             t.abort();

@@ -31,6 +31,24 @@ pub struct Config {
     pub templates: TemplatesConfig,
     /// Webhooks to the business.
     pub business_webhooks: BusinessWebhooksConfig,
+    /// Media files.
+    pub media: MediaConfig,
+}
+
+/// Media files (`[media]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// Directory where uploaded and received media files are kept.
+    pub dir: PathBuf,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("./chasqui-media"),
+        }
+    }
 }
 
 impl Default for Config {
@@ -46,6 +64,7 @@ impl Default for Config {
             sandbox: SandboxSettings::default(),
             templates: TemplatesConfig::default(),
             business_webhooks: BusinessWebhooksConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod contacts;
 mod conversations;
 pub mod error;
 mod health;
+mod media;
 mod messages;
 mod paging;
 mod template_check;
@@ -16,7 +17,7 @@ mod window_check;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub ingest: Arc<Notify>,
     /// Seals business webhook secrets at rest.
     pub sealer: crate::secrets::Sealer,
+    /// Where media files are kept.
+    pub media: Arc<crate::media::MediaFiles>,
 }
 
 /// The whole HTTP surface.
@@ -82,6 +85,11 @@ pub fn router(state: AppState) -> Router {
             get(business_webhooks::deliveries),
         )
         .route("/v1/webhooks/{id}/replay", post(business_webhooks::replay))
+        .route(
+            "/v1/media",
+            post(media::upload).layer(DefaultBodyLimit::max(media::MAX_MULTIPART_BODY)),
+        )
+        .route("/v1/media/{id}", get(media::get_one))
         .merge(crate::webhooks::routes());
     if let Some(sandbox) = &state.sandbox {
         app = app

@@ -101,6 +101,7 @@ pub fn entry(e: &ConversationEntry) -> Value {
         "content": e.content,
         "status": e.status,
         "wamid": e.wamid,
+        "media_id": crate::media::media_id_for(e.direction, &e.kind, e.wamid.as_deref()),
         "at": rfc3339(e.at),
     })
 }

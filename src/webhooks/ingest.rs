@@ -137,12 +137,16 @@ impl Ingest {
         .await
         .map_err(|e| e.to_string())?;
         let (sightings, messages) = inbound::records(&batch, &item.channels, &self.channels);
+        let media = crate::media::inbound_rows(&messages);
         if !sightings.is_empty() || !messages.is_empty() {
             self.store
                 .record_inbound(sightings, messages, now)
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        crate::media::record_inbound(self.store.as_ref(), media)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 }

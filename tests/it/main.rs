@@ -9,6 +9,7 @@ mod conversations;
 mod faults;
 mod idempotency;
 mod listing;
+mod media;
 mod refusals;
 mod send;
 mod templates;

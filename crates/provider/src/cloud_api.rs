@@ -14,6 +14,7 @@ use reqwest::{RequestBuilder, StatusCode};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::media::{self, MediaInfo};
 use crate::templates::{self, all_pages, ManageError, PAGE_LIMIT};
 use crate::{cloud_api_body, Provider, SendOutcome, SendRequest};
 
@@ -159,6 +160,40 @@ impl Provider for CloudApiProvider {
             .header(AUTHORIZATION, self.management_auth()?)
             .json(body);
         templates::call(request).await
+    }
+
+    async fn upload_media(
+        &self,
+        mime: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ManageError> {
+        // The messages URL ends in `/messages`; the upload is its sibling `/media`.
+        let url = format!("{}/media", self.url.trim_end_matches("/messages"));
+        let request = self
+            .client
+            .post(url)
+            .header(AUTHORIZATION, self.management_auth()?)
+            .timeout(media::MEDIA_TIMEOUT)
+            .multipart(media::upload_form(mime, filename, bytes)?);
+        media::uploaded_id(&templates::call(request).await?)
+    }
+
+    async fn media_info(&self, media_id: &str) -> Result<MediaInfo, ManageError> {
+        media::check_media_id(media_id)?;
+        let request = self
+            .client
+            .get(format!("{}/{media_id}", self.root))
+            .header(AUTHORIZATION, self.management_auth()?);
+        media::info(&templates::call(request).await?)
+    }
+
+    async fn download_media(&self, url: &str) -> Result<Vec<u8>, ManageError> {
+        let request = self
+            .client
+            .get(url)
+            .header(AUTHORIZATION, self.management_auth()?);
+        media::download(request).await
     }
 }
 

@@ -5,6 +5,11 @@
 //! §8.1, from memory rather than a fetched document): the API key names the WABA, so the WABA
 //! id is not in the path. A listing is `waba_templates[]` (or Graph's `data[]`) paged by
 //! `offset` up to `total`; templates themselves are in Meta's shape.
+//!
+//! Media (inferred from reference §8.1, not from a fetched document): `POST {base_url}/media`
+//! (Meta's multipart form), `GET {base_url}/{media_id}` (Meta's info answer), and the download
+//! URL's path and query fetched through `base_url` with the key, since Meta's lookaside host
+//! does not take 360dialog's key.
 
 use std::fmt;
 
@@ -14,6 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::cloud_api::{post_message, secret_header};
+use crate::media::{self, MediaInfo};
 use crate::templates::{self, ManageError, MAX_PAGES, PAGE_LIMIT};
 use crate::{cloud_api_body, Provider, SendOutcome, SendRequest};
 
@@ -60,6 +66,8 @@ pub struct Dialog360Provider {
     templates_url: String,
     /// `None` when the key cannot be a header value; every send then reports `NotSent`.
     api_key: Option<HeaderValue>,
+    /// The API root without a trailing slash, where `/media` and media ids hang.
+    base_url: String,
 }
 
 impl Dialog360Provider {
@@ -73,6 +81,7 @@ impl Dialog360Provider {
                 config.base_url.trim_end_matches('/')
             ),
             api_key: secret_header(&config.api_key),
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
         }
     }
 
@@ -144,6 +153,40 @@ impl Provider for Dialog360Provider {
             .header("D360-API-KEY", self.management_key()?)
             .json(body);
         templates::call(request).await
+    }
+
+    async fn upload_media(
+        &self,
+        mime: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ManageError> {
+        let request = self
+            .client
+            .post(format!("{}/media", self.base_url))
+            .header("D360-API-KEY", self.management_key()?)
+            .timeout(media::MEDIA_TIMEOUT)
+            .multipart(media::upload_form(mime, filename, bytes)?);
+        media::uploaded_id(&templates::call(request).await?)
+    }
+
+    async fn media_info(&self, media_id: &str) -> Result<MediaInfo, ManageError> {
+        media::check_media_id(media_id)?;
+        let request = self
+            .client
+            .get(format!("{}/{media_id}", self.base_url))
+            .header("D360-API-KEY", self.management_key()?);
+        media::info(&templates::call(request).await?)
+    }
+
+    async fn download_media(&self, url: &str) -> Result<Vec<u8>, ManageError> {
+        // Meta's lookaside host does not take 360dialog's key: the same path is fetched
+        // through 360dialog's host instead.
+        let request = self
+            .client
+            .get(media::rehost(url, &self.base_url)?)
+            .header("D360-API-KEY", self.management_key()?);
+        media::download(request).await
     }
 }
 

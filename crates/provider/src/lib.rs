@@ -6,6 +6,7 @@
 
 pub mod cloud_api;
 pub mod dialog360;
+pub mod media;
 pub mod sandbox;
 pub mod templates;
 
@@ -19,6 +20,7 @@ use serde_json::Value;
 
 pub use cloud_api::{CloudApiConfig, CloudApiProvider};
 pub use dialog360::{Dialog360Config, Dialog360Provider};
+pub use media::MediaInfo;
 pub use templates::ManageError;
 
 /// One message to hand to a provider.
@@ -86,6 +88,36 @@ pub trait Provider: Send + Sync {
         let _ = (waba_id, body);
         Err(ManageError::Unsupported(
             "this provider cannot create templates".into(),
+        ))
+    }
+
+    /// Uploads a file (`POST /{phone-number-id}/media`); answers the provider's media id, usable
+    /// as `image.id` and the like in sends.
+    async fn upload_media(
+        &self,
+        mime: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ManageError> {
+        let _ = (mime, filename, bytes);
+        Err(ManageError::Unsupported(
+            "this provider cannot upload media".into(),
+        ))
+    }
+
+    /// Where and what a media id is (`GET /{media-id}`); the URL expires in minutes.
+    async fn media_info(&self, media_id: &str) -> Result<MediaInfo, ManageError> {
+        let _ = media_id;
+        Err(ManageError::Unsupported(
+            "this provider cannot look up media".into(),
+        ))
+    }
+
+    /// Downloads a media URL from [`Provider::media_info`] with the channel's credentials.
+    async fn download_media(&self, url: &str) -> Result<Vec<u8>, ManageError> {
+        let _ = url;
+        Err(ManageError::Unsupported(
+            "this provider cannot download media".into(),
         ))
     }
 }

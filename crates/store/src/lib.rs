@@ -7,6 +7,7 @@ mod batch;
 mod business_webhooks;
 mod conversations;
 mod error;
+mod media;
 mod model;
 mod plan;
 mod postgres;
@@ -21,6 +22,7 @@ pub use business_webhooks::{
 };
 pub use conversations::*;
 pub use error::StoreError;
+pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
 pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -35,7 +37,7 @@ pub type Millis = i64;
 /// Everything Chasqui persists.
 #[async_trait]
 pub trait Store:
-    ConversationStore + TemplateStore + BusinessWebhookStore + Send + Sync + 'static
+    ConversationStore + TemplateStore + BusinessWebhookStore + MediaStore + Send + Sync + 'static
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;

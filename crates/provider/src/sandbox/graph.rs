@@ -1,5 +1,5 @@
 //! The simulated Graph API: `POST /{version}/{phone_number_id}/messages`, and the templates of
-//! `/{version}/{waba_id}/message_templates` (see `templates`).
+//! `/{version}/{waba_id}/message_templates` (see `templates`), and media (see `media`).
 //!
 //! Order of checks, so each fault is reproducible on its own: auth (401/190) → body (400/100:
 //! JSON, `messaging_product`, `biz_opaque_callback_data`, then `parse_outbound`) → template
@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,16 @@ const CALLBACK_DATA_MAX_CHARS: usize = 512;
 pub(super) fn router(sandbox: &Arc<Sandbox>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(send))
+        // Param names match the routes beside them (the router wants one name per position).
+        .route(
+            "/{version}/{phone_number_id}/media",
+            post(super::media::upload).layer(DefaultBodyLimit::max(super::media::MAX_UPLOAD_BODY)),
+        )
+        .route("/{version}/{phone_number_id}", get(super::media::info))
+        .route(
+            "/{version}/{phone_number_id}/download",
+            get(super::media::download),
+        )
         .route(
             "/{version}/{waba_id}/message_templates",
             get(super::templates::list).post(super::templates::create),

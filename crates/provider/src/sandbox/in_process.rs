@@ -16,6 +16,7 @@ use super::Sandbox;
 use serde_json::Value;
 
 use crate::cloud_api::{outcome_from_answer, retry_after_secs};
+use crate::media::{self, MediaInfo};
 use crate::templates::{self, all_pages, ManageError, PAGE_LIMIT};
 use crate::{cloud_api_body, Provider, SendOutcome, SendRequest};
 
@@ -166,4 +167,116 @@ impl Provider for InProcessProvider {
         let path = self.templates_path(waba_id)?;
         self.manage(Method::POST, path, Some(body)).await
     }
+
+    async fn upload_media(
+        &self,
+        mime: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, ManageError> {
+        let path = format!("{}/media", self.path.trim_end_matches("/messages"));
+        let (content_type, body) = multipart_body(mime, filename, &bytes);
+        let answer = self
+            .call(Method::POST, path, Some((content_type, body)), MAX_ANSWER)
+            .await?;
+        media::uploaded_id(&templates::answer(answer.0, &answer.1)?)
+    }
+
+    async fn media_info(&self, media_id: &str) -> Result<MediaInfo, ManageError> {
+        media::check_media_id(media_id)?;
+        let path = format!("{}/{media_id}", self.root);
+        let answer = self.call(Method::GET, path, None, MAX_ANSWER).await?;
+        media::info(&templates::answer(answer.0, &answer.1)?)
+    }
+
+    async fn download_media(&self, url: &str) -> Result<Vec<u8>, ManageError> {
+        // The sandbox's URL names this router's path; only that part is routed.
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| ManageError::BadAnswer(format!("bad media URL: {e}")))?;
+        let mut path = parsed.path().to_owned();
+        if let Some(query) = parsed.query() {
+            path = format!("{path}?{query}");
+        }
+        let (status, bytes) = self
+            .call(Method::GET, path, None, media::MAX_DOWNLOAD_BYTES)
+            .await?;
+        if !status.is_success() {
+            return Err(templates::answer(status, &bytes)
+                .err()
+                .unwrap_or_else(|| ManageError::BadAnswer(format!("HTTP {status}"))));
+        }
+        Ok(bytes.to_vec())
+    }
+}
+
+impl InProcessProvider {
+    /// One raw call through the router: the answer's status and body (at most `max` bytes).
+    async fn call(
+        &self,
+        method: Method,
+        path_and_query: String,
+        body: Option<(String, Vec<u8>)>,
+        max: usize,
+    ) -> Result<(axum::http::StatusCode, axum::body::Bytes), ManageError> {
+        let mut request = Request::builder().method(method).uri(path_and_query);
+        if let Some(auth) = &self.authorization {
+            request = request.header(AUTHORIZATION, auth.clone());
+        }
+        let body = match body {
+            Some((content_type, bytes)) => {
+                request = request.header(CONTENT_TYPE, content_type);
+                Body::from(bytes)
+            }
+            None => Body::empty(),
+        };
+        let request = request
+            .body(body)
+            .map_err(|e| ManageError::Unsupported(format!("cannot build the request: {e}")))?;
+        let call = async {
+            let response = match self.router.clone().oneshot(request).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            };
+            let status = response.status();
+            let bytes = axum::body::to_bytes(response.into_body(), max)
+                .await
+                .map_err(|e| ManageError::Unreachable(format!("answer unreadable: {e}")))?;
+            Ok((status, bytes))
+        };
+        tokio::time::timeout(media::MEDIA_TIMEOUT, call)
+            .await
+            .map_err(|_| {
+                ManageError::Unreachable(format!("no answer within {:?}", media::MEDIA_TIMEOUT))
+            })?
+    }
+}
+
+/// Meta's upload form (`messaging_product`, `type`, `file`) as a `multipart/form-data` body,
+/// with its content type; built by hand since no HTTP client is involved.
+fn multipart_body(mime: &str, filename: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = format!("chasqui-{}", uuid::Uuid::now_v7().simple());
+    // Quotes and line breaks would end the header early.
+    let filename: String = filename
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\r' | '\n'))
+        .collect();
+    let mime: String = mime.chars().filter(|c| !c.is_control()).collect();
+    let mut body = Vec::with_capacity(bytes.len() + 512);
+    for (name, value) in [("messaging_product", "whatsapp"), ("type", mime.as_str())] {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }

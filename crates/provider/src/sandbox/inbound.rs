@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::settings::is_phone_digits;
 use super::webhook_out::envelope;
-use super::{bump, new_wamid, now_ms, FieldError, Sandbox};
+use super::{bump, new_wamid, now_ms, FieldError, InboundMedia, Sandbox};
 
 /// A simulated person's message to a business number.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -21,6 +21,9 @@ pub struct InboundRequest {
     /// A Meta inbound message object without `from`/`id`/`timestamp`, e.g.
     /// `{"type":"text","text":{"body":"hola"}}`.
     pub message: Option<Value>,
+    /// The file of a media message (image, video, audio, document, sticker): stored by the
+    /// sandbox, which fills the message's `id`, `mime_type` and `sha256`.
+    pub media: Option<InboundMedia>,
 }
 
 /// The answer to `POST /inbound`.
@@ -61,7 +64,7 @@ impl Sandbox {
             ));
         }
         let from = from.trim_start_matches('+').to_owned();
-        let Some(Value::Object(content)) = request.message else {
+        let Some(Value::Object(mut content)) = request.message else {
             return Err(FieldError::new(
                 "message",
                 "required: a Meta inbound message object",
@@ -73,6 +76,11 @@ impl Sandbox {
             .unwrap_or_default();
         if kind.is_empty() {
             return Err(FieldError::new("message.type", "required, e.g. \"text\""));
+        }
+
+        if let Some(media) = request.media {
+            let kind = kind.to_owned();
+            super::media::attach_inbound(self, &phone_number_id, &kind, &mut content, media)?;
         }
 
         let id = new_wamid();

@@ -8,12 +8,14 @@
 //!
 //! Layout: `settings` (the knobs), `graph` (the simulated Graph API), `recipient` (status
 //! scheduling), `webhook_out` (signing, envelopes, delivery), `inbound` (simulated people
-//! writing in), `control` (the JSON control API), `templates` (the WABA's message templates).
+//! writing in), `control` (the JSON control API), `templates` (the WABA's message templates),
+//! `media` (uploads, media info and downloads).
 
 mod control;
 mod graph;
 mod in_process;
 mod inbound;
+mod media;
 mod recipient;
 mod settings;
 mod templates;
@@ -34,6 +36,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use in_process::InProcessProvider;
 pub use inbound::{InboundAccepted, InboundRequest};
+pub use media::InboundMedia;
 pub use settings::{FieldError, SandboxSettings};
 pub use webhook_out::sign;
 
@@ -101,6 +104,8 @@ pub struct SandboxStats {
     pub statuses_lost: u64,
     /// Inbound messages produced through `POST /inbound`.
     pub inbound: u64,
+    /// Files accepted by the media upload.
+    pub media_uploaded: u64,
 }
 
 /// Lock-free counters behind [`SandboxStats`].
@@ -117,6 +122,7 @@ struct Counters {
     webhook_retries: AtomicU64,
     statuses_lost: AtomicU64,
     inbound: AtomicU64,
+    media_uploaded: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -138,6 +144,8 @@ struct State {
 pub struct Sandbox {
     settings: RwLock<Arc<SandboxSettings>>,
     state: Mutex<State>,
+    /// Uploaded and simulated customers' files (`media`).
+    media: Mutex<media::Library>,
     stats: Counters,
     schedule_tx: mpsc::UnboundedSender<recipient::StatusEvent>,
     /// Taken by the scheduler task in `spawn_workers`.
@@ -161,6 +169,7 @@ impl Sandbox {
         Arc::new(Self {
             settings: RwLock::new(Arc::new(settings)),
             state: Mutex::new(state),
+            media: Mutex::new(media::Library::default()),
             stats: Counters::default(),
             schedule_tx,
             schedule_rx: Mutex::new(Some(schedule_rx)),
@@ -255,6 +264,7 @@ impl Sandbox {
             webhook_retries: get(&c.webhook_retries),
             statuses_lost: get(&c.statuses_lost),
             inbound: get(&c.inbound),
+            media_uploaded: get(&c.media_uploaded),
         }
     }
 

@@ -10,6 +10,7 @@ mod control;
 mod dialog360;
 mod faults;
 mod inbound;
+mod media;
 mod send;
 mod statuses;
 mod support;

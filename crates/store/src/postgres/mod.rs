@@ -3,6 +3,7 @@
 
 mod business_webhooks;
 mod conversations;
+mod media;
 mod templates;
 
 use async_trait::async_trait;

@@ -3,6 +3,7 @@
 
 mod business_webhooks;
 mod conversations;
+mod media;
 mod runtime;
 mod templates;
 
@@ -45,6 +46,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0006_business_webhooks.sql"
         )),
+        M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
     ])
 }
 
