@@ -5,12 +5,13 @@
 //! idempotent (statuses by dedupe key, messages by Meta's id), so a delivery processed twice
 //! after a crash changes nothing the second time.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chasqui_domain::backoff::Backoff;
 use chasqui_domain::inbound::inbound_events;
-use chasqui_domain::webhook::status_updates;
+use chasqui_domain::webhook::{status_updates, StatusUpdate};
 use chasqui_store::{InboxItem, Store};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
@@ -34,6 +35,9 @@ const RETRY: Backoff = Backoff {
     base: Duration::from_secs(1),
     max: Duration::from_secs(3_600),
 };
+
+/// Statuses of the deliveries verified for the same channels, with those deliveries' seqs.
+type StatusGroup<'a> = (&'a [(String, String)], Vec<StatusUpdate>, Vec<i64>);
 
 /// The webhook processor.
 pub struct Ingest {
@@ -88,46 +92,83 @@ impl Ingest {
             .store
             .claim_webhooks(&self.owner, now_ms(), LEASE_MS, BATCH)
             .await?;
+        let mut errors: HashMap<i64, String> = HashMap::new();
+        let mut payloads = Vec::with_capacity(items.len());
         for item in &items {
-            let outcome = self.process(item).await;
-            let error = match outcome {
-                Ok(()) => None,
-                Err(e) if item.attempts + 1 >= MAX_ATTEMPTS => {
+            match serde_json::from_str::<Value>(&item.body) {
+                Ok(payload) => payloads.push((item, payload)),
+                Err(e) => {
+                    errors.insert(item.seq, e.to_string());
+                }
+            }
+        }
+        // Statuses first, every delivery verified for the same channels in one store call:
+        // applying statuses is idempotent and monotonic, so their order across deliveries does
+        // not matter, and one call is one transaction instead of one per delivery.
+        let mut groups: Vec<StatusGroup<'_>> = Vec::new();
+        for (item, payload) in &payloads {
+            match status_updates(payload) {
+                Ok(updates) if updates.is_empty() => {}
+                Ok(updates) => match groups.iter_mut().find(|g| g.0 == item.channels.as_slice()) {
+                    Some(group) => {
+                        group.1.extend(updates);
+                        group.2.push(item.seq);
+                    }
+                    None => groups.push((item.channels.as_slice(), updates, vec![item.seq])),
+                },
+                Err(e) => {
+                    errors.insert(item.seq, e.to_string());
+                }
+            }
+        }
+        for (channels, updates, seqs) in &groups {
+            match self.store.apply_statuses(channels, updates, now_ms()).await {
+                Ok(report) if report.unmatched > 0 => {
+                    tracing::debug!(
+                        unmatched = report.unmatched,
+                        "statuses naming no known message"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => errors.extend(seqs.iter().map(|seq| (*seq, e.to_string()))),
+            }
+        }
+        // The rest in delivery order: template events and inbound messages keep their sequence.
+        for (item, payload) in &payloads {
+            if errors.contains_key(&item.seq) {
+                continue;
+            }
+            if let Err(e) = self.process(item, payload).await {
+                errors.insert(item.seq, e);
+            }
+        }
+        let mut finishing = tokio::task::JoinSet::new();
+        for item in &items {
+            let error = match errors.remove(&item.seq) {
+                Some(e) if item.attempts + 1 >= MAX_ATTEMPTS => {
                     tracing::error!(seq = item.seq, error = %e, "webhook delivery set aside after repeated failures");
                     None
                 }
-                Err(e) => Some(e),
+                other => other,
             };
             let now = now_ms();
             let attempt = u32::try_from(item.attempts + 1).unwrap_or(u32::MAX);
             let delay = RETRY.delay(attempt, rand::random::<f64>());
             let retry_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-            self.store
-                .finish_webhook(item.seq, error, now, retry_at)
-                .await?;
+            let (store, seq) = (self.store.clone(), item.seq);
+            finishing.spawn(async move { store.finish_webhook(seq, error, now, retry_at).await });
+        }
+        while let Some(done) = finishing.join_next().await {
+            done.map_err(|_| chasqui_store::StoreError::Closed)??;
         }
         Ok(items.len())
     }
 
-    /// Applies one delivery: its statuses, contacts and inbound messages.
-    async fn process(&self, item: &InboxItem) -> Result<(), String> {
-        let payload: Value = serde_json::from_str(&item.body).map_err(|e| e.to_string())?;
-        let updates = status_updates(&payload).map_err(|e| e.to_string())?;
+    /// Applies the rest of one delivery (its statuses went in `round`): template events,
+    /// contacts, inbound messages and their media.
+    async fn process(&self, item: &InboxItem, payload: &Value) -> Result<(), String> {
         let now = now_ms();
-        if !updates.is_empty() {
-            let report = self
-                .store
-                .apply_statuses(&item.channels, &updates, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            if report.unmatched > 0 {
-                tracing::debug!(
-                    unmatched = report.unmatched,
-                    "statuses naming no known message"
-                );
-            }
-        }
-        let batch = inbound_events(&payload).map_err(|e| e.to_string())?;
+        let batch = inbound_events(payload).map_err(|e| e.to_string())?;
         super::apply_template_events(
             &self.store,
             &self.channels,
