@@ -2,8 +2,6 @@
 //! signature and records what arrives, through failures, hangs and replays, on both back ends.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
+use crate::process::{chasqui, spawn_serve, wait_ready, Proc};
 use crate::support::{Backend, TestDb, TestServer};
 
 /// One request the receiver got.
@@ -513,66 +512,16 @@ async fn template_reviews_are_events(backend: Backend) {
 /// Starts `chasqui serve` (in-process sandbox) on `port`; answers the process and, on first
 /// start, the API key it printed.
 fn serve(db: &TestDb, port: u16) -> (Proc, Option<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chasqui"))
-        .arg("serve")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHASQUI_DATABASE_URL", &db.url)
-        .env(
-            "CHASQUI_SECRET_KEY",
-            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
-        )
-        .env("RUST_LOG", "warn")
+    let mut cmd = chasqui(db);
+    cmd.arg("serve")
         .env("CHASQUI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("CHASQUI_DEFAULT_CHANNEL__WINDOW_POLICY", "off")
         .env("CHASQUI_DEFAULT_CHANNEL__RATE_PER_SEC", "0")
         .env("CHASQUI_DEFAULT_CHANNEL__PAIR_INTERVAL_MS", "0")
         .env("CHASQUI_BUSINESS_WEBHOOKS__POLL_MS", "20")
         .env("CHASQUI_BUSINESS_WEBHOOKS__TIMEOUT_MS", "1000")
         .env("CHASQUI_BUSINESS_WEBHOOKS__INITIAL_BACKOFF_MS", "100")
-        .env("CHASQUI_BUSINESS_WEBHOOKS__MAX_BACKOFF_MS", "300")
-        .current_dir(db.dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let key = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                let l = l.trim().to_string();
-                l.starts_with("chq_").then_some(l)
-            });
-        let _ = tx.send(key);
-    });
-    let key = rx.recv_timeout(Duration::from_secs(5)).ok().flatten();
-    (Proc(child), key)
-}
-
-/// A server process, killed (SIGKILL) when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} did not become ready");
+        .env("CHASQUI_BUSINESS_WEBHOOKS__MAX_BACKOFF_MS", "300");
+    spawn_serve(&mut cmd, Duration::from_secs(5))
 }
 
 async fn a_sigkill_loses_no_event_and_keeps_event_ids(backend: Backend) {
@@ -585,7 +534,7 @@ async fn a_sigkill_loses_no_event_and_keeps_event_ids(backend: Backend) {
     let http = crate::support::http();
     let (server, key) = serve(&db, port);
     let key = key.expect("first start prints a key");
-    wait_ready(&http, &base).await;
+    wait_ready(&base).await;
     let (r, url) = Receiver::start().await;
     // Slow answers, so deliveries are in flight when the server dies.
     r.hang_ms.store(100, Ordering::SeqCst);
@@ -622,7 +571,7 @@ async fn a_sigkill_loses_no_event_and_keeps_event_ids(backend: Backend) {
     let before = r.accepted().len();
 
     let (_server, _) = serve(&db, port);
-    wait_ready(&http, &base).await;
+    wait_ready(&base).await;
     let want = acked.len();
     r.wait("every acknowledged message's event", |a| a.len() >= want)
         .await;

@@ -2,45 +2,20 @@
 //! (SIGKILL under load, restart, every acknowledged message delivered exactly once).
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::on_both_backends;
+use crate::process::{chasqui, spawn_serve, wait_ready, Proc, BIN};
 use crate::support::{Backend, TestDb};
-
-const BIN: &str = env!("CARGO_BIN_EXE_chasqui");
-const SECRET_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("port")
-}
-
-fn chasqui(db: &TestDb) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("CHASQUI_DATABASE_URL", &db.url)
-        .env("CHASQUI_SECRET_KEY", SECRET_KEY)
-        .env("RUST_LOG", "warn")
-        // These scenarios write to people who never wrote first.
-        .env("CHASQUI_DEFAULT_CHANNEL__WINDOW_POLICY", "off")
-        .current_dir(db.dir());
-    cmd
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// What the standalone sandbox received.
@@ -57,25 +32,11 @@ async fn sandbox_log(http: &reqwest::Client, sandbox_base: &str) -> Vec<Value> {
     log["messages"].as_array().cloned().unwrap_or_default()
 }
 
-async fn wait_ready(base: &str) {
-    let http = crate::support::http();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status() == 200 {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{base} did not become ready");
-}
-
 /// Starts `chasqui serve` against an external sandbox; returns the process and, on first start,
 /// the API key it printed.
 fn serve(db: &TestDb, port: u16, sandbox_port: u16) -> (Proc, Option<String>) {
-    let mut child = chasqui(db)
-        .arg("serve")
+    let mut cmd = chasqui(db);
+    cmd.arg("serve")
         .env("CHASQUI_LISTEN", format!("127.0.0.1:{port}"))
         .env(
             "CHASQUI_DEFAULT_CHANNEL__BASE_URL",
@@ -88,25 +49,8 @@ fn serve(db: &TestDb, port: u16, sandbox_port: u16) -> (Proc, Option<String>) {
         .env("CHASQUI_DISPATCHER__CHANNEL_LEASE_MS", "1500")
         .env("CHASQUI_DISPATCHER__UNKNOWN_OUTCOME_WAIT_MS", "3000")
         .env("CHASQUI_DISPATCHER__PROVIDER_TIMEOUT_MS", "2000")
-        .env("CHASQUI_DISPATCHER__POLL_MS", "20")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let key = BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| {
-                let l = l.trim().to_string();
-                l.starts_with("chq_").then_some(l)
-            });
-        let _ = tx.send(key);
-    });
-    let key = rx.recv_timeout(Duration::from_millis(2_000)).ok().flatten();
-    (Proc(child), key)
+        .env("CHASQUI_DISPATCHER__POLL_MS", "20");
+    spawn_serve(&mut cmd, Duration::from_millis(2_000))
 }
 
 async fn key_create_prints_a_working_key(backend: Backend) {
