@@ -72,9 +72,15 @@ async fn every_message_type_reaches_read(backend: Backend) {
         assert_eq!(json["channel"], "ch_default");
         ids.push(json["id"].as_str().expect("id").to_string());
     }
-    let done = server
+    server
         .wait_for(&ids, &["read"], Duration::from_secs(30))
         .await;
+    // Status webhooks can settle a message before the dispatcher's batched outcome write lands;
+    // its `sending` entry follows shortly.
+    let mut done = Vec::new();
+    for id in &ids {
+        done.push(server.wait_for_timeline(id, "sending").await);
+    }
     let received = server.sandbox_messages().await;
     for (body, msg) in bodies.iter().zip(&done) {
         let statuses: Vec<&str> = msg["timeline"]

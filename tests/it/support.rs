@@ -283,6 +283,25 @@ impl TestServer {
         }
     }
 
+    /// Waits until a message's timeline has an entry with `status`; returns the message.
+    pub async fn wait_for_timeline(&self, id: &str, status: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let msg = self.message(id).await;
+            let has = msg["timeline"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|e| e["status"] == status));
+            if has {
+                return msg;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{id} timeline never got {status}: {msg}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The sandbox's log of received messages (control API).
     pub async fn sandbox_messages(&self) -> Vec<Value> {
         let (status, json) = self.get_json("/v1/sandbox/messages?limit=100000").await;
