@@ -15,13 +15,7 @@ async fn inbound_text_arrives_as_a_signed_meta_webhook() {
         "name": "Rosa",
         "message": {"type": "text", "text": {"body": "hola"}},
     });
-    let answer = h
-        .http
-        .post(h.control("/inbound"))
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let answer = h.post_inbound(&request).await;
     assert_eq!(answer.status(), 200);
     let answer: Value = answer.json().await.unwrap();
     let id = answer["id"].as_str().unwrap().to_owned();
@@ -54,13 +48,7 @@ async fn inbound_button_reply_keeps_the_message_object() {
         "message": {"type": "interactive", "context": {"from": "15550000001", "id": "wamid.original"},
                     "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Sí"}}},
     });
-    let answer = h
-        .http
-        .post(h.control("/inbound"))
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let answer = h.post_inbound(&request).await;
     assert_eq!(answer.status(), 200);
     assert!(eventually(Duration::from_secs(3), || h.inbound_messages().len() == 1).await);
     let message = h.inbound_messages()[0].clone();
@@ -90,13 +78,7 @@ async fn inbound_without_from_or_message_is_422() {
             "from",
         ),
     ] {
-        let answer = h
-            .http
-            .post(h.control("/inbound"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let answer = h.post_inbound(&body).await;
         assert_eq!(answer.status(), 422, "{body}");
         let error: Value = answer.json().await.unwrap();
         assert_eq!(error["error"]["field"], field, "{body}");

@@ -66,13 +66,7 @@ async fn inbound_media_is_served_by_the_id_the_webhook_carries() {
         "message": {"type": "document", "document": {"filename": "recibo.pdf"}},
         "media": {"mime_type": "application/pdf", "data_base64": base64::engine::general_purpose::STANDARD.encode(&file)},
     });
-    let answer = h
-        .http
-        .post(h.control("/inbound"))
-        .json(&request)
-        .send()
-        .await
-        .unwrap();
+    let answer = h.post_inbound(&request).await;
     assert_eq!(answer.status(), 200);
     assert!(eventually(Duration::from_secs(3), || h.payload_count() == 1).await);
     let payload = h.hooks.lock().unwrap().payloads[0].clone();
@@ -96,13 +90,7 @@ async fn inbound_media_is_served_by_the_id_the_webhook_carries() {
         "message": {"type": "text", "text": {"body": "hola"}},
         "media": {"mime_type": "image/png", "data_base64": "AAAA"},
     });
-    let answer = h
-        .http
-        .post(h.control("/inbound"))
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
+    let answer = h.post_inbound(&bad).await;
     assert_eq!(answer.status(), 422);
 }
 

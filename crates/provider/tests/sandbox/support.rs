@@ -135,6 +135,16 @@ impl Harness {
             .await
     }
 
+    /// Posts a simulated person's message to the control API's `/inbound`.
+    pub async fn post_inbound(&self, request: &Value) -> reqwest::Response {
+        self.http
+            .post(self.control("/inbound"))
+            .json(request)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn control(&self, path: &str) -> String {
         format!("{}/sandbox{path}", self.base)
     }
