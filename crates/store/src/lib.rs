@@ -11,6 +11,7 @@ mod media;
 mod model;
 mod plan;
 mod postgres;
+mod quotas;
 mod sqlite;
 mod templates;
 
@@ -25,6 +26,9 @@ pub use error::StoreError;
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
 pub use model::*;
 pub use postgres::PgStore;
+pub use quotas::{
+    ChargeOutcome, Counter, InflightOutcome, QuotaStore, RecipientOutcome, MESSAGING_WINDOW_MS,
+};
 pub use sqlite::SqliteStore;
 pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
 
@@ -37,7 +41,14 @@ pub type Millis = i64;
 /// Everything Chasqui persists.
 #[async_trait]
 pub trait Store:
-    ConversationStore + TemplateStore + BusinessWebhookStore + MediaStore + Send + Sync + 'static
+    ConversationStore
+    + TemplateStore
+    + BusinessWebhookStore
+    + MediaStore
+    + QuotaStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;

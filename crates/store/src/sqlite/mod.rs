@@ -4,6 +4,7 @@
 mod business_webhooks;
 mod conversations;
 mod media;
+mod quotas;
 mod runtime;
 mod templates;
 
@@ -47,6 +48,7 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0006_business_webhooks.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
+        M::up(include_str!("../../migrations/sqlite/0010_quotas.sql")),
     ])
 }
 
