@@ -49,6 +49,8 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
     /// Where media files are kept.
     pub media: Arc<crate::media::MediaFiles>,
+    /// Quotas and limits.
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// The whole HTTP surface.
