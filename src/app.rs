@@ -115,7 +115,6 @@ impl App {
         });
         let state = AppState {
             store,
-            keys: Default::default(),
             channels,
             wake,
             sandbox,
@@ -123,6 +122,9 @@ impl App {
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
             limits,
+            channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
+                &config,
+            )),
         };
         Ok(Self {
             listener,

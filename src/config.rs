@@ -48,6 +48,9 @@ pub struct LimitsConfig {
     pub inflight_ttl_secs: u64,
     /// Seconds between deletions of counters and slots that no longer count.
     pub prune_interval_secs: u64,
+    /// How long a workspace's quota settings are cached (a change made through another instance
+    /// takes this long to apply; 0 reads them on every send).
+    pub workspace_cache_ms: u64,
 }
 
 impl Default for LimitsConfig {
@@ -56,6 +59,7 @@ impl Default for LimitsConfig {
             timezone: "UTC".into(),
             inflight_ttl_secs: 300,
             prune_interval_secs: 300,
+            workspace_cache_ms: 2_000,
         }
     }
 }

@@ -66,12 +66,21 @@ async fn pick_channel(
             return Ok(None);
         }
     };
-    if found.is_none() {
-        problems.push(Problem::new(
+    match &found {
+        None => problems.push(Problem::new(
             "channel",
             "unknown_channel",
             "no such channel in this workspace",
-        ));
+        )),
+        Some(c) if !c.enabled => {
+            problems.push(Problem::new(
+                "channel",
+                "channel_disabled",
+                "the channel is disabled",
+            ));
+            return Ok(None);
+        }
+        Some(_) => {}
     }
     Ok(found)
 }
@@ -106,13 +115,12 @@ pub async fn create(
     let recipient = msg.recipient.digits().to_string();
     // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
     // whatever is charged here is given back unless the message is committed below.
-    let key_limits = crate::limits::KeyLimitValues::default();
     let workspace_limits = state.limits.workspace_limits(&key.workspace_id).await?;
     let charge = state
         .limits
         .charge_send(
             &key.id,
-            &key_limits,
+            &key.limits,
             &key.workspace_id,
             &workspace_limits,
             1,
@@ -125,7 +133,7 @@ pub async fn create(
     } else {
         match state
             .limits
-            .admit_recipient(&channel.id, channel_messaging_limit(&channel), &recipient)
+            .admit_recipient(&channel.id, channel.messaging_limit, &recipient)
             .await
         {
             Ok(slot) => slot,
@@ -176,11 +184,6 @@ pub async fn create(
         }
         AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
     }
-}
-
-/// The channel's messaging limit (`None` = not enforced).
-fn channel_messaging_limit(_channel: &Channel) -> Option<i64> {
-    None
 }
 
 /// `GET /v1/messages/{id}`: status and timeline.

@@ -16,22 +16,15 @@ mod error;
 use std::sync::Arc;
 
 use chasqui_domain::quota::{self, daily_period, minute_window, QuotaZone};
-use chasqui_store::{ChargeOutcome, Counter, InflightOutcome, RecipientOutcome, Store};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chasqui_store::{ChargeOutcome, Counter, InflightOutcome, KeyLimits, RecipientOutcome, Store};
 
 use crate::clock::now_ms;
 use crate::config::LimitsConfig;
 pub use error::{LimitError, LimitKind, RateLimitHeaders};
-
-/// The limits of one API key (unset = unlimited).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyLimitValues {
-    /// Messages per day.
-    pub daily_quota: Option<i64>,
-    /// Requests in flight at once.
-    pub max_concurrent: Option<i64>,
-    /// Requests per minute.
-    pub rate_per_minute: Option<i64>,
-}
 
 /// The limits of one workspace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +40,10 @@ pub struct Limits {
     store: Arc<dyn Store>,
     zone: QuotaZone,
     inflight_ttl_ms: i64,
+    /// Workspaces' quota settings, so a send of a workspace without a quota costs no database
+    /// round trip; the counts themselves are always in the database.
+    workspaces: Mutex<HashMap<String, (WorkspaceLimitValues, Instant)>>,
+    workspace_ttl: Duration,
 }
 
 /// Why the limits service could not start.
@@ -62,33 +59,65 @@ impl Limits {
             zone: QuotaZone::parse(&config.timezone)?,
             inflight_ttl_ms: i64::try_from(config.inflight_ttl_secs.saturating_mul(1000))
                 .unwrap_or(i64::MAX),
+            workspaces: Mutex::new(HashMap::new()),
+            workspace_ttl: Duration::from_millis(config.workspace_cache_ms),
         })
     }
 
-    /// A workspace's quota settings.
+    /// A workspace's quota settings (cached for `[limits] workspace_cache_ms`).
     pub async fn workspace_limits(
         &self,
-        _workspace_id: &str,
+        workspace_id: &str,
     ) -> Result<WorkspaceLimitValues, LimitError> {
-        Ok(WorkspaceLimitValues::default())
+        if let Ok(cache) = self.workspaces.lock() {
+            if let Some((limits, at)) = cache.get(workspace_id) {
+                if at.elapsed() < self.workspace_ttl {
+                    return Ok(limits.clone());
+                }
+            }
+        }
+        let limits = self
+            .store
+            .get_workspace(workspace_id)
+            .await?
+            .map(|w| WorkspaceLimitValues {
+                daily_quota: w.daily_quota,
+                timezone: w.timezone,
+            })
+            .unwrap_or_default();
+        if !self.workspace_ttl.is_zero() {
+            if let Ok(mut cache) = self.workspaces.lock() {
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(workspace_id.to_string(), (limits.clone(), Instant::now()));
+            }
+        }
+        Ok(limits)
+    }
+
+    /// Drops a workspace's cached settings (they were just changed on this instance).
+    pub fn forget_workspace(&self, workspace_id: &str) {
+        if let Ok(mut cache) = self.workspaces.lock() {
+            cache.remove(workspace_id);
+        }
     }
 
     /// The zone of a workspace's quota day: its own when valid, else the configured one.
     fn zone_of(&self, workspace: &WorkspaceLimitValues) -> QuotaZone {
-        workspace
-            .timezone
-            .as_deref()
-            .and_then(|name| QuotaZone::parse(name).ok())
-            .unwrap_or_else(|| self.zone.clone())
+        match workspace.timezone.as_deref().map(QuotaZone::parse) {
+            Some(Ok(zone)) => zone,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a workspace's time zone is unknown; using [limits] timezone");
+                self.zone.clone()
+            }
+            None => self.zone.clone(),
+        }
     }
 
     /// Admits a request of key `key_id`: counts it against the key's rate per minute and takes
     /// an in-flight slot. The slot is given back when the returned guard is dropped.
-    pub async fn admit(
-        &self,
-        key_id: &str,
-        limits: &KeyLimitValues,
-    ) -> Result<Admission, LimitError> {
+    pub async fn admit(&self, key_id: &str, limits: &KeyLimits) -> Result<Admission, LimitError> {
         let mut admission = Admission::default();
         if limits.rate_per_minute.is_none() && limits.max_concurrent.is_none() {
             return Ok(admission);
@@ -150,7 +179,7 @@ impl Limits {
     pub async fn charge_send(
         &self,
         key_id: &str,
-        key: &KeyLimitValues,
+        key: &KeyLimits,
         workspace_id: &str,
         workspace: &WorkspaceLimitValues,
         n: i64,
