@@ -29,6 +29,9 @@ pub enum StartError {
     /// The secret key could not be loaded.
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// The `[limits]` section is invalid.
+    #[error(transparent)]
+    Limits(#[from] crate::limits::LimitsConfigError),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -42,6 +45,7 @@ pub struct App {
     dispatcher: Option<Arc<Dispatcher>>,
     new_api_key: Option<String>,
     template_sync_secs: u64,
+    quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
 }
 
@@ -57,6 +61,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let sealer = Sealer::load(&config.secret_key, &config.secret_key_file)?;
         let store = open_store(&config).await?;
+        let limits = Arc::new(crate::limits::Limits::new(store.clone(), &config.limits)?);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -116,6 +121,7 @@ impl App {
             ingest: Arc::new(Notify::new()),
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
+            limits,
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
@@ -127,6 +133,7 @@ impl App {
             dispatcher,
             new_api_key: boot.new_api_key,
             template_sync_secs: config.templates.sync_interval_secs,
+            quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
         })
     }
@@ -195,6 +202,12 @@ impl App {
                 Duration::from_secs(self.template_sync_secs),
             )
         });
+        let quota_pruner = (self.quota_prune_secs > 0).then(|| {
+            crate::limits::Limits::spawn_pruner(
+                self.state.store.clone(),
+                Duration::from_secs(self.quota_prune_secs),
+            )
+        });
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
         let served = axum::serve(self.listener, router)
@@ -214,6 +227,9 @@ impl App {
         let _ = media.await;
         refresher.abort();
         if let Some(t) = template_sync {
+            t.abort();
+        }
+        if let Some(t) = quota_pruner {
             t.abort();
         }
         if let Some(s) = sandbox {

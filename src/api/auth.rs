@@ -99,8 +99,20 @@ pub async fn authorize(
     next: Next,
 ) -> Result<Response, ApiError> {
     let principal = authenticate(&state, req.headers(), scope).await?;
+    // Limits only after the scope check, so a refused call counts against nothing.
+    let admission = state.limits.admit(&principal.id, &principal.limits).await?;
     req.extensions_mut().insert(principal);
-    Ok(next.run(req).await)
+    let mut resp = next.run(req).await;
+    // A send's answer carries its daily quota's standing, which says more than the rate's.
+    if let Some(h) = &admission.headers {
+        if !resp.headers().contains_key("ratelimit-limit") {
+            h.apply(resp.headers_mut());
+        }
+    }
+    // The in-flight slot is given back only now, with the answer ready (or, dropped during
+    // unwinding, when the handler panicked).
+    drop(admission);
+    Ok(resp)
 }
 
 /// The authenticated caller, as [`authorize`] left it.

@@ -91,7 +91,7 @@ pub async fn create(
     Caller(key): Caller,
     headers: HeaderMap,
     body: JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
     let idempotency = idempotency_key(&headers)?;
     // Hash the parsed value (keys sorted), so whitespace and key order do not make a conflict.
     let request_hash = idempotency
@@ -110,13 +110,44 @@ pub async fn create(
     let (Ok(msg), Some(channel)) = (parsed, channel) else {
         return Err(ApiError::Validation(problems));
     };
-    let warnings = window_check::check(&state, &key.workspace_id, &channel, &msg).await?;
+    let window = window_check::check(&state, &key.workspace_id, &channel, &msg).await?;
     let rendered = super::template_check::check_template_send(&state, &channel, &msg).await?;
+    let recipient = msg.recipient.digits().to_string();
+    // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
+    // whatever is charged here is given back unless the message is committed below.
+    let workspace_limits = state.limits.workspace_limits(&key.workspace_id).await?;
+    let charge = state
+        .limits
+        .charge_send(
+            &key.id,
+            &key.limits,
+            &key.workspace_id,
+            &workspace_limits,
+            1,
+        )
+        .await?;
+    // Meta's messaging limit counts recipients of business-initiated messages: those sent while
+    // the customer's 24-hour window is closed.
+    let slot = if window.window_open {
+        Default::default()
+    } else {
+        match state
+            .limits
+            .admit_recipient(&channel.id, channel.messaging_limit, &recipient)
+            .await
+        {
+            Ok(slot) => slot,
+            Err(e) => {
+                state.limits.refund(&charge).await;
+                return Err(e.into());
+            }
+        }
+    };
     let new = NewMessage {
         id: ids::message_id(),
         workspace_id: key.workspace_id.clone(),
         channel_id: channel.id,
-        recipient: msg.recipient.digits().to_string(),
+        recipient,
         kind: msg.kind.as_str().to_string(),
         body: msg.body.to_string(),
         created_at: now_ms(),
@@ -129,16 +160,28 @@ pub async fn create(
             }),
         rendered,
     };
-    match state.store.accept_message(new).await? {
+    let outcome = state.store.accept_message(new).await;
+    if !matches!(outcome, Ok(AcceptOutcome::Created(_))) {
+        // Nothing new was committed (a replay, a conflict or a failure): nothing is charged.
+        state.limits.refund(&charge).await;
+        state.limits.forget_recipient(&slot).await;
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(h) = &charge.headers {
+        h.apply(&mut headers);
+    }
+    match outcome? {
         AcceptOutcome::Created(m) => {
             state.wake.notify_waiters();
             let mut answer = views::accepted(&m);
-            if !warnings.is_empty() {
-                answer["warnings"] = json!(warnings);
+            if !window.warnings.is_empty() {
+                answer["warnings"] = json!(window.warnings);
             }
-            Ok((StatusCode::ACCEPTED, Json(answer)))
+            Ok((StatusCode::ACCEPTED, headers, Json(answer)))
         }
-        AcceptOutcome::Replayed(m) => Ok((StatusCode::ACCEPTED, Json(views::accepted(&m)))),
+        AcceptOutcome::Replayed(m) => {
+            Ok((StatusCode::ACCEPTED, headers, Json(views::accepted(&m))))
+        }
         AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
     }
 }

@@ -46,6 +46,8 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
     /// Where media files are kept.
     pub media: Arc<crate::media::MediaFiles>,
+    /// Quotas and limits.
+    pub limits: Arc<crate::limits::Limits>,
     /// What new channels get when the admin API leaves a setting out.
     pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
 }
