@@ -67,6 +67,8 @@ pub async fn run(
         is_default: existing.as_ref().is_none_or(|c| c.is_default),
         enabled: existing.as_ref().is_none_or(|c| c.enabled),
         messaging_limit: existing.as_ref().and_then(|c| c.messaging_limit),
+        // Given by the store.
+        num: 0,
         window_policy: WindowPolicy::parse(&ch.window_policy)
             .unwrap_or_default()
             .as_str()

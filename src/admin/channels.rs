@@ -205,6 +205,8 @@ pub async fn create(
         window_policy: WindowPolicy::default().as_str().into(),
         enabled: true,
         messaging_limit: None,
+        // Given by the store.
+        num: 0,
     };
     apply(&mut fields, &mut ch, sealer);
     if ch.name.is_empty() {

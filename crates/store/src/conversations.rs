@@ -100,6 +100,10 @@ pub struct Contact {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// Stable integer number, unique in the database, given by the store (what integer-id
+    /// vendor dialects call `contactId`).
+    #[serde(skip)]
+    pub num: i64,
 }
 
 /// A change to a contact (`None` leaves a field alone; `Some(None)` clears it).
@@ -276,6 +280,17 @@ pub trait ConversationStore: Send + Sync {
         patch: &ContactPatch,
         now: Millis,
     ) -> Result<Option<Contact>>;
+    /// Creates a contact; a phone (WhatsApp id) already used by another contact of the
+    /// workspace is a `StoreError::Conflict`.
+    async fn create_contact(
+        &self,
+        workspace_id: &str,
+        contact: &crate::NewContact,
+        now: Millis,
+    ) -> Result<Contact>;
+    /// Deletes a contact and its conversations (their inbound messages and the outbound messages
+    /// stay as the record of what was sent and received); `false` when there is no such contact.
+    async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool>;
     /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`) on a channel.
     async fn recipient_state(
         &self,

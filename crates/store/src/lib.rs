@@ -6,6 +6,7 @@
 mod batch;
 mod business_webhooks;
 mod conversations;
+mod dialect_ids;
 mod error;
 mod media;
 mod model;
@@ -23,6 +24,7 @@ pub use business_webhooks::{
     ReplaySelection, WebhookEndpoint, WebhookEndpointPatch, EVENT_TYPES,
 };
 pub use conversations::*;
+pub use dialect_ids::{DialectIdStore, NewContact};
 pub use error::StoreError;
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
 pub use model::*;
@@ -49,6 +51,7 @@ pub trait Store:
     + BusinessWebhookStore
     + MediaStore
     + QuotaStore
+    + DialectIdStore
     + Send
     + Sync
     + 'static

@@ -122,6 +122,9 @@ pub struct Channel {
     pub enabled: bool,
     /// Meta's messaging limit: unique business-initiated recipients per rolling 24 h (`None`: unlimited).
     pub messaging_limit: Option<i64>,
+    /// Stable integer number, unique in the database, given by the store when the channel is
+    /// first stored (what integer-id vendor dialects call `channelId`); ignored on writes.
+    pub num: i64,
 }
 
 /// The idempotency key a request came with.

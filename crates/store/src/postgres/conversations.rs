@@ -9,13 +9,14 @@ use crate::business_webhooks::WebhookEvent;
 use crate::conversations::*;
 use crate::{Millis, Result, StoreError};
 
-const CONTACT_COLUMNS: &str = "id, workspace_id, wa_id, user_id, phone, name, profile_name, \
-     email, tags, custom_fields, opted_out, created_at, updated_at";
+pub(super) const CONTACT_COLUMNS: &str =
+    "id, workspace_id, wa_id, user_id, phone, name, profile_name, \
+     email, tags, custom_fields, opted_out, created_at, updated_at, num";
 
 const CONVERSATION_COLUMNS: &str =
     "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at";
 
-fn contact_from_row(r: &PgRow) -> Result<Contact> {
+pub(super) fn contact_from_row(r: &PgRow) -> Result<Contact> {
     let tags: String = r.try_get(8)?;
     let fields: String = r.try_get(9)?;
     Ok(Contact {
@@ -32,6 +33,7 @@ fn contact_from_row(r: &PgRow) -> Result<Contact> {
         opted_out: r.try_get(10)?,
         created_at: r.try_get(11)?,
         updated_at: r.try_get(12)?,
+        num: r.try_get(13)?,
     })
 }
 
@@ -374,6 +376,56 @@ impl ConversationStore for PgStore {
             )),
             Err(e) => Err(e.into()),
         }
+    }
+
+    async fn create_contact(
+        &self,
+        workspace_id: &str,
+        n: &crate::NewContact,
+        now: Millis,
+    ) -> Result<Contact> {
+        let tags =
+            serde_json::to_string(&n.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sql = format!(
+            "INSERT INTO contacts (id, workspace_id, wa_id, phone, name, email, tags, \
+             custom_fields, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $8) RETURNING {CONTACT_COLUMNS}"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(crate::new_id("ct_"))
+            .bind(workspace_id)
+            .bind(&n.phone)
+            .bind(&n.name)
+            .bind(&n.email)
+            .bind(tags)
+            .bind(n.custom_fields.to_string())
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await;
+        match row {
+            Ok(row) => contact_from_row(&row),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict(
+                "another contact of this workspace has that phone".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let gone = sqlx::query("DELETE FROM contacts WHERE workspace_id = $1 AND id = $2")
+            .bind(workspace_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM conversations WHERE workspace_id = $1 AND contact_id = $2")
+            .bind(workspace_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(gone > 0)
     }
 
     async fn recipient_state(

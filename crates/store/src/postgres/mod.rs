@@ -3,6 +3,7 @@
 
 mod business_webhooks;
 mod conversations;
+mod dialect_ids;
 mod media;
 mod quotas;
 mod templates;
@@ -81,7 +82,7 @@ const MESSAGE_COLUMNS: &str =
 const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-     pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit";
+     pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit, num";
 
 fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
     let status: String = r.try_get(7)?;
@@ -124,6 +125,7 @@ fn channel_from_row(r: &PgRow) -> Result<Channel> {
         window_policy: r.try_get(16)?,
         enabled: r.try_get(17)?,
         messaging_limit: r.try_get(18)?,
+        num: r.try_get(19)?,
     })
 }
 

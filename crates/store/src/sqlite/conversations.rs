@@ -8,13 +8,14 @@ use crate::business_webhooks::WebhookEvent;
 use crate::conversations::*;
 use crate::{Millis, Result, StoreError};
 
-const CONTACT_COLUMNS: &str = "id, workspace_id, wa_id, user_id, phone, name, profile_name, \
-     email, tags, custom_fields, opted_out, created_at, updated_at";
+pub(super) const CONTACT_COLUMNS: &str =
+    "id, workspace_id, wa_id, user_id, phone, name, profile_name, \
+     email, tags, custom_fields, opted_out, created_at, updated_at, num";
 
 const CONVERSATION_COLUMNS: &str =
     "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at";
 
-fn contact_from_row(r: &Row<'_>) -> rusqlite::Result<Contact> {
+pub(super) fn contact_from_row(r: &Row<'_>) -> rusqlite::Result<Contact> {
     let tags: String = r.get(8)?;
     let fields: String = r.get(9)?;
     Ok(Contact {
@@ -31,6 +32,7 @@ fn contact_from_row(r: &Row<'_>) -> rusqlite::Result<Contact> {
         opted_out: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        num: r.get::<_, Option<i64>>(13)?.unwrap_or_default(),
     })
 }
 
@@ -362,6 +364,67 @@ impl ConversationStore for SqliteStore {
         let (ws, id, patch) = (workspace_id.to_string(), id.to_string(), patch.clone());
         self.rt
             .write(move |c| update_contact(c, &ws, &id, &patch, now))
+            .await
+    }
+
+    async fn create_contact(
+        &self,
+        workspace_id: &str,
+        contact: &crate::NewContact,
+        now: Millis,
+    ) -> Result<Contact> {
+        let (ws, n) = (workspace_id.to_string(), contact.clone());
+        let tags =
+            serde_json::to_string(&n.tags).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.rt
+            .write(move |c| {
+                let id = crate::new_id("ct_");
+                let inserted = c
+                    .prepare_cached(
+                        "INSERT INTO contacts (id, workspace_id, wa_id, phone, name, email, tags, \
+                         custom_fields, created_at, updated_at) \
+                         VALUES (?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
+                    )?
+                    .execute(params![
+                        id,
+                        ws,
+                        n.phone,
+                        n.name,
+                        n.email,
+                        tags,
+                        n.custom_fields.to_string(),
+                        now
+                    ]);
+                match inserted {
+                    Ok(_) => {}
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        return Err(StoreError::Conflict(
+                            "another contact of this workspace has that phone".into(),
+                        ))
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1");
+                Ok(c.prepare_cached(&sql)?.query_row([id], contact_from_row)?)
+            })
+            .await
+    }
+
+    async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool> {
+        let (ws, id) = (workspace_id.to_string(), id.to_string());
+        self.rt
+            .write(move |c| {
+                let gone = c
+                    .prepare_cached("DELETE FROM contacts WHERE workspace_id = ?1 AND id = ?2")?
+                    .execute(params![ws, id])?;
+                c.prepare_cached(
+                    "DELETE FROM conversations WHERE workspace_id = ?1 AND contact_id = ?2",
+                )?
+                .execute(params![ws, id])?;
+                Ok(gone > 0)
+            })
             .await
     }
 

@@ -3,6 +3,7 @@
 
 mod business_webhooks;
 mod conversations;
+mod dialect_ids;
 mod media;
 mod quotas;
 mod runtime;
@@ -50,6 +51,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
         M::up(include_str!("../../migrations/sqlite/0008_tenancy.sql")),
         M::up(include_str!("../../migrations/sqlite/0010_quotas.sql")),
+        M::up(include_str!("../../migrations/sqlite/0011_dialect_ids.sql")),
     ])
 }
 
@@ -76,7 +78,7 @@ const MESSAGE_COLUMNS: &str =
 const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-     pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit";
+     pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit, num";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = r.get(7)?;
@@ -118,6 +120,7 @@ fn channel_from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
         window_policy: r.get(16)?,
         enabled: r.get(17)?,
         messaging_limit: r.get(18)?,
+        num: r.get::<_, Option<i64>>(19)?.unwrap_or_default(),
     })
 }
 

@@ -1,0 +1,286 @@
+//! Dialect id store tests on both back ends: contacts and channels get stable, unique integer
+//! numbers (never reused after a delete), and messages, contacts and channels are found by them
+//! only inside their own workspace.
+
+use std::sync::Arc;
+
+use chasqui_store::{Channel, ContactSighting, NewContact, Store, StoreError};
+
+const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A fresh database, removed when dropped.
+struct Db {
+    url: String,
+    dir: Option<std::path::PathBuf>,
+    pg_name: Option<String>,
+}
+
+impl Db {
+    async fn sqlite() -> Self {
+        let tag = uuid::Uuid::now_v7().simple().to_string();
+        let dir = std::env::temp_dir().join(format!("chasqui-store-ids-{tag}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self {
+            url: format!("sqlite://{}/q.db", dir.display()),
+            dir: Some(dir),
+            pg_name: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        use sqlx::{Connection, Executor};
+        let name = format!("chasqui_ids_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL tests need a server at {PG_ADMIN_URL} (trust auth): {e}")
+            });
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create database");
+        Self {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+            dir: None,
+            pg_name: Some(name),
+        }
+    }
+
+    async fn open(&self) -> Arc<dyn Store> {
+        let store = chasqui_store::open(&self.url).await.expect("open");
+        store.migrate().await.expect("migrate");
+        store
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some(name) = self.pg_name.take() {
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("rt");
+                rt.block_on(async move {
+                    use sqlx::{Connection, Executor};
+                    if let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                        let _ = admin
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
+    Channel {
+        id: id.into(),
+        workspace_id: ws.into(),
+        name: id.into(),
+        provider: "sandbox".into(),
+        phone_number_id: phone_number_id.into(),
+        display_phone_number: "15550001111".into(),
+        waba_id: None,
+        base_url: None,
+        api_version: "v23.0".into(),
+        access_token: None,
+        app_secret: None,
+        verify_token: None,
+        rate_per_sec: 0,
+        pair_interval_ms: 0,
+        pair_burst: 1,
+        is_default: true,
+        window_policy: "enforce".into(),
+        enabled: true,
+        messaging_limit: None,
+        num: 0,
+    }
+}
+
+async fn numbers(store: Arc<dyn Store>) {
+    let now = 1_700_000_000_000;
+    store
+        .ensure_workspace("ws_a", "A", now)
+        .await
+        .expect("ws a");
+    store
+        .ensure_workspace("ws_b", "B", now)
+        .await
+        .expect("ws b");
+    store
+        .upsert_channel(&channel("ch_a", "ws_a", "pn_a"), now)
+        .await
+        .expect("ch a");
+    store
+        .upsert_channel(&channel("ch_b", "ws_b", "pn_b"), now)
+        .await
+        .expect("ch b");
+    let a = store.get_channel("ch_a").await.expect("get").expect("ch a");
+    let b = store.get_channel("ch_b").await.expect("get").expect("ch b");
+    assert!(
+        a.num > 0 && b.num > 0 && a.num != b.num,
+        "{} {}",
+        a.num,
+        b.num
+    );
+    // Saving again keeps the number.
+    store.upsert_channel(&a, now + 1).await.expect("save");
+    assert_eq!(
+        store
+            .get_channel("ch_a")
+            .await
+            .expect("get")
+            .expect("a")
+            .num,
+        a.num
+    );
+    let found = store
+        .channel_by_num("ws_a", a.num)
+        .await
+        .expect("by num")
+        .expect("found");
+    assert_eq!(found.id, "ch_a");
+    assert!(store
+        .channel_by_num("ws_b", a.num)
+        .await
+        .expect("by num")
+        .is_none());
+
+    let c1 = store
+        .create_contact(
+            "ws_a",
+            &NewContact {
+                name: Some("Ana".into()),
+                phone: Some("593998445667".into()),
+                email: Some("Ana@Example.com".into()),
+                tags: vec!["vip".into()],
+                custom_fields: serde_json::json!({"city": "Quito"}),
+            },
+            now,
+        )
+        .await
+        .expect("create");
+    assert!(c1.num > 0);
+    assert_eq!(c1.wa_id.as_deref(), Some("593998445667"));
+    assert_eq!(c1.tags, vec!["vip".to_string()]);
+    let dup = store
+        .create_contact(
+            "ws_a",
+            &NewContact {
+                phone: Some("593998445667".into()),
+                custom_fields: serde_json::json!({}),
+                ..NewContact::default()
+            },
+            now,
+        )
+        .await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    // A contact first seen in a webhook gets a number too.
+    store
+        .record_inbound(
+            vec![ContactSighting {
+                workspace_id: "ws_a".into(),
+                wa_id: Some("593990000001".into()),
+                user_id: None,
+                name: Some("Beto".into()),
+            }],
+            vec![],
+            now,
+        )
+        .await
+        .expect("inbound");
+    let c2 = store
+        .contact_by_phone("ws_a", "593990000001")
+        .await
+        .expect("by phone")
+        .expect("found");
+    assert!(c2.num > c1.num);
+    let by_email = store
+        .contact_by_email("ws_a", "ana@example.COM")
+        .await
+        .expect("email");
+    assert_eq!(by_email.map(|c| c.id), Some(c1.id.clone()));
+    assert!(store
+        .contact_by_email("ws_b", "ana@example.com")
+        .await
+        .expect("email")
+        .is_none());
+    let by_num = store.contact_by_num("ws_a", c1.num).await.expect("num");
+    assert_eq!(by_num.map(|c| c.id), Some(c1.id.clone()));
+    assert!(store
+        .contact_by_num("ws_b", c1.num)
+        .await
+        .expect("num")
+        .is_none());
+
+    // Numbers are never reused: deleting the newest contact does not hand its number out again.
+    assert!(store.delete_contact("ws_a", &c2.id).await.expect("delete"));
+    assert!(!store
+        .delete_contact("ws_a", &c2.id)
+        .await
+        .expect("delete again"));
+    assert!(store
+        .contact_by_num("ws_a", c2.num)
+        .await
+        .expect("num")
+        .is_none());
+    let c3 = store
+        .create_contact(
+            "ws_a",
+            &NewContact {
+                name: Some("Caro".into()),
+                custom_fields: serde_json::json!({}),
+                ..NewContact::default()
+            },
+            now,
+        )
+        .await
+        .expect("create");
+    assert!(c3.num > c2.num, "{} after {}", c3.num, c2.num);
+
+    // Messages are found by their seq, only in their workspace.
+    let accepted = store
+        .accept_message(chasqui_store::NewMessage {
+            id: "msg_1".into(),
+            workspace_id: "ws_a".into(),
+            channel_id: "ch_a".into(),
+            recipient: "593998445667".into(),
+            kind: "text".into(),
+            body: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
+            created_at: now,
+            idempotency: None,
+            rendered: None,
+        })
+        .await
+        .expect("accept");
+    let chasqui_store::AcceptOutcome::Created(m) = accepted else {
+        panic!("not created: {accepted:?}");
+    };
+    let found = store.message_by_seq("ws_a", m.seq).await.expect("seq");
+    assert_eq!(found.map(|f| f.id), Some("msg_1".to_string()));
+    assert!(store
+        .message_by_seq("ws_b", m.seq)
+        .await
+        .expect("seq")
+        .is_none());
+}
+
+#[tokio::test]
+async fn numbers_sqlite() {
+    let db = Db::sqlite().await;
+    numbers(db.open().await).await;
+}
+
+#[tokio::test]
+async fn numbers_postgres() {
+    let db = Db::postgres().await;
+    numbers(db.open().await).await;
+}
