@@ -24,6 +24,13 @@ pub fn api_key() -> String {
     )
 }
 
+/// A fresh login session token: `chs_` and 32 random bytes in hex (stored only as its hash).
+pub fn session_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("chs_{}", hex::encode(bytes))
+}
+
 /// Lower-case hex SHA-256 of `data` (API keys are stored and looked up by this).
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

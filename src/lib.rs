@@ -17,4 +17,5 @@ pub mod ids;
 pub mod media;
 pub mod secrets;
 pub mod templates;
+pub mod users;
 pub mod webhooks;

@@ -14,4 +14,5 @@ mod media;
 mod refusals;
 mod send;
 mod templates;
+mod users;
 mod webhooks;

@@ -13,6 +13,7 @@ mod plan;
 mod postgres;
 mod sqlite;
 mod templates;
+mod users;
 
 use async_trait::async_trait;
 
@@ -27,6 +28,10 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
+pub use users::{
+    normalize_username, NewSession, NewUser, ThrottlePolicy, User, UserPatch, UserSession,
+    UserStore,
+};
 
 /// Result of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -37,7 +42,14 @@ pub type Millis = i64;
 /// Everything Chasqui persists.
 #[async_trait]
 pub trait Store:
-    ConversationStore + TemplateStore + BusinessWebhookStore + MediaStore + Send + Sync + 'static
+    ConversationStore
+    + TemplateStore
+    + BusinessWebhookStore
+    + MediaStore
+    + UserStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<()>;

@@ -5,6 +5,7 @@ mod business_webhooks;
 mod conversations;
 mod media;
 mod templates;
+mod users;
 
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;

@@ -6,6 +6,7 @@ mod conversations;
 mod media;
 mod runtime;
 mod templates;
+mod users;
 
 use std::path::PathBuf;
 
@@ -47,6 +48,7 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0006_business_webhooks.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
+        M::up(include_str!("../../migrations/sqlite/0009_users.sql")),
     ])
 }
 
