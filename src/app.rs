@@ -110,13 +110,15 @@ impl App {
         });
         let state = AppState {
             store,
-            keys: Default::default(),
             channels,
             wake,
             sandbox,
             ingest: Arc::new(Notify::new()),
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
+            channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
+                &config,
+            )),
         };
         Ok(Self {
             listener,

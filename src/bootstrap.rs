@@ -2,7 +2,8 @@
 //! the workspace has none, an API key printed once.
 
 use chasqui_domain::window::WindowPolicy;
-use chasqui_store::{Channel, NewApiKey, Store, StoreError};
+use chasqui_domain::ScopeSet;
+use chasqui_store::{Channel, KeyLimits, Store, StoreError};
 
 use crate::clock::now_ms;
 use crate::config::Config;
@@ -41,6 +42,8 @@ pub async fn run(
         .verify_token
         .clone()
         .unwrap_or_else(|| "chasqui-sandbox".into());
+    // Settings only the admin API changes survive a restart; the rest comes from configuration.
+    let existing = store.get_channel(DEFAULT_CHANNEL).await?;
     let channel = Channel {
         id: DEFAULT_CHANNEL.into(),
         workspace_id: DEFAULT_WORKSPACE.into(),
@@ -61,7 +64,9 @@ pub async fn run(
         rate_per_sec: ch.rate_per_sec,
         pair_interval_ms: ch.pair_interval_ms,
         pair_burst: ch.pair_burst,
-        is_default: true,
+        is_default: existing.as_ref().is_none_or(|c| c.is_default),
+        enabled: existing.as_ref().is_none_or(|c| c.enabled),
+        messaging_limit: existing.as_ref().and_then(|c| c.messaging_limit),
         window_policy: WindowPolicy::parse(&ch.window_policy)
             .unwrap_or_default()
             .as_str()
@@ -79,24 +84,20 @@ pub async fn run(
     })
 }
 
-/// Creates an API key for `workspace_id` and returns it; only its hash is stored.
+/// Creates an API key with every scope for `workspace_id` and returns it; only its hash is stored.
 pub async fn create_api_key(
     store: &dyn Store,
     workspace_id: &str,
     name: &str,
 ) -> Result<String, StoreError> {
-    let key = ids::api_key();
-    store
-        .insert_api_key(
-            &NewApiKey {
-                id: ids::prefixed("key_"),
-                workspace_id: workspace_id.into(),
-                name: name.into(),
-                prefix: key.chars().take(12).collect(),
-                hash: ids::sha256_hex(key.as_bytes()),
-            },
-            now_ms(),
-        )
-        .await?;
-    Ok(key)
+    let created = crate::admin::keys::mint(
+        store,
+        workspace_id,
+        name,
+        ScopeSet::all(),
+        None,
+        KeyLimits::default(),
+    )
+    .await?;
+    Ok(created.secret)
 }

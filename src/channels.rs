@@ -114,32 +114,44 @@ impl ChannelDirectory {
     }
 
     fn build(&self, channel: Channel) -> LiveChannel {
-        let token = self.open(&channel.access_token).unwrap_or_default();
-        let provider: Arc<dyn Provider> =
-            match (channel.provider.as_str(), &channel.base_url, &self.sandbox) {
-                ("sandbox", None, Some(sandbox)) => Arc::new(InProcessProvider::new(
+        if let ("sandbox", None, Some(sandbox)) =
+            (channel.provider.as_str(), &channel.base_url, &self.sandbox)
+        {
+            // Every channel on the in-process sandbox is simulated by it: its token and the
+            // secret its webhooks are signed with are the sandbox's own.
+            let settings = sandbox.settings();
+            let token = settings.access_token.clone().unwrap_or_default();
+            return LiveChannel {
+                provider: Arc::new(InProcessProvider::new(
                     sandbox,
                     &channel.api_version,
                     &channel.phone_number_id,
                     &token,
                     self.timeout,
                 )),
-                ("dialog360", base, _) => {
-                    let mut c = Dialog360Config::new(token);
-                    if let Some(base) = base {
-                        c.base_url = base.clone();
-                    }
-                    ProviderConfig::Dialog360(c).build(self.client.clone())
-                }
-                (_, base, _) => {
-                    let mut c = CloudApiConfig::new(channel.phone_number_id.clone(), token);
-                    c.api_version = channel.api_version.clone();
-                    if let Some(base) = base {
-                        c.base_url = base.clone();
-                    }
-                    ProviderConfig::CloudApi(c).build(self.client.clone())
-                }
+                app_secret: Some(settings.app_secret.clone()),
+                verify_token: self.open(&channel.verify_token),
+                channel,
             };
+        }
+        let token = self.open(&channel.access_token).unwrap_or_default();
+        let provider: Arc<dyn Provider> = match (channel.provider.as_str(), &channel.base_url) {
+            ("dialog360", base) => {
+                let mut c = Dialog360Config::new(token);
+                if let Some(base) = base {
+                    c.base_url = base.clone();
+                }
+                ProviderConfig::Dialog360(c).build(self.client.clone())
+            }
+            (_, base) => {
+                let mut c = CloudApiConfig::new(channel.phone_number_id.clone(), token);
+                c.api_version = channel.api_version.clone();
+                if let Some(base) = base {
+                    c.base_url = base.clone();
+                }
+                ProviderConfig::CloudApi(c).build(self.client.clone())
+            }
+        };
         LiveChannel {
             provider,
             app_secret: self.open(&channel.app_secret),

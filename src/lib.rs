@@ -3,6 +3,7 @@
 //! The binary's layers: `api` (HTTP ingress), `dispatch` (the worker that paces messages out
 //! to providers), `webhooks` (Meta → Chasqui), wired together by `app` from `config`.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod bench;

@@ -1,79 +1,121 @@
-//! API-key authentication: `Authorization: Bearer <key>`, looked up by SHA-256 hash, with a short
-//! in-process cache so the hot path does not query the database per request.
+//! Authentication and authorization: a bearer credential becomes a [`Principal`] (its workspace,
+//! scopes and limits), and each route's one required scope is checked before its handler runs.
+//!
+//! Credentials are looked up on every request, so a revoked or expired key, or a disabled
+//! workspace, is refused on the very next request, on every instance.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use axum::extract::FromRequestParts;
-use axum::http::{header, request::Parts};
-use chasqui_store::{ApiKey, Store};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{header, request::Parts, HeaderMap};
+use axum::middleware::Next;
+use axum::response::Response;
+use chasqui_domain::{Scope, ScopeSet};
+use chasqui_store::{ApiKey, KeyLimits, TOUCH_INTERVAL_MS};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::clock::now_ms;
 use crate::ids::sha256_hex;
 
-/// How long a looked-up key is trusted before asking the store again (bounds revocation delay).
-const CACHE_TTL: Duration = Duration::from_secs(10);
-
-/// Cache of keys by hash.
-#[derive(Default)]
-pub struct KeyCache {
-    entries: Mutex<HashMap<String, (ApiKey, Instant)>>,
+/// Who is calling: the credential, its workspace, what it may do and its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The credential's id (an API key's id): scopes idempotency keys and limits.
+    pub id: String,
+    /// The workspace everything the caller sees and changes belongs to.
+    pub workspace_id: String,
+    /// What the credential may do.
+    pub scopes: ScopeSet,
+    /// The credential's limits.
+    pub limits: KeyLimits,
 }
 
-impl KeyCache {
-    /// The live key for `token`, from cache or store.
-    pub async fn lookup(
-        &self,
-        store: &Arc<dyn Store>,
-        token: &str,
-    ) -> Result<Option<ApiKey>, ApiError> {
-        let hash = sha256_hex(token.as_bytes());
-        if let Ok(entries) = self.entries.lock() {
-            if let Some((key, at)) = entries.get(&hash) {
-                if at.elapsed() < CACHE_TTL {
-                    return Ok(Some(key.clone()));
-                }
-            }
+impl From<ApiKey> for Principal {
+    fn from(k: ApiKey) -> Self {
+        Self {
+            id: k.id,
+            workspace_id: k.workspace_id,
+            scopes: k.scopes,
+            limits: k.limits,
         }
-        let found = store.find_api_key(&hash).await?;
-        if let (Some(key), Ok(mut entries)) = (&found, self.entries.lock()) {
-            if entries.len() > 10_000 {
-                entries.clear();
-            }
-            entries.insert(hash, (key.clone(), Instant::now()));
-        }
-        Ok(found)
     }
 }
 
-/// The authenticated caller.
-pub struct Caller(pub ApiKey);
+/// The bearer token of a request, if it has one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
 
-impl FromRequestParts<AppState> for Caller {
+/// The principal a token stands for: a live API key of an enabled workspace.
+pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
+    let now = now_ms();
+    let Some(key) = state
+        .store
+        .find_api_key(&sha256_hex(token.as_bytes()), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if key.last_used_at.is_none_or(|t| t < now - TOUCH_INTERVAL_MS) {
+        // Off the request path: a lost touch only makes `last_used_at` a minute older.
+        let (store, id) = (state.store.clone(), key.id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_key(&id, now).await {
+                tracing::debug!(error = %e, "could not record a key's last use");
+            }
+        });
+    }
+    Ok(Some(key.into()))
+}
+
+/// Authenticates `headers` and checks `scope`.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Principal, ApiError> {
+    let token = bearer(headers).ok_or(ApiError::MissingApiKey)?;
+    let principal = resolve(state, token)
+        .await?
+        .ok_or(ApiError::InvalidApiKey)?;
+    if !principal.scopes.contains(scope) {
+        return Err(ApiError::InsufficientScope(scope));
+    }
+    Ok(principal)
+}
+
+/// Middleware in front of every authenticated route: authenticates, checks the route's scope
+/// and hands the [`Principal`] to the handler.
+pub async fn authorize(
+    State((state, scope)): State<(AppState, Scope)>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = authenticate(&state, req.headers(), scope).await?;
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+/// The authenticated caller, as [`authorize`] left it.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::MissingApiKey)?;
-        state
-            .keys
-            .lookup(&state.store, token)
-            .await?
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        // A handler mounted without `authorize` fails closed.
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
             .map(Caller)
-            .ok_or(ApiError::InvalidApiKey)
+            .ok_or(ApiError::MissingApiKey)
     }
 }

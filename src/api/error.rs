@@ -14,6 +14,9 @@ pub enum ApiError {
     /// The key is unknown or revoked.
     #[error("the API key is not valid")]
     InvalidApiKey,
+    /// The credential is valid but lacks the route's scope.
+    #[error("this credential lacks the \"{0}\" scope")]
+    InsufficientScope(chasqui_domain::Scope),
     /// The body is not `application/json`.
     #[error("the body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -78,6 +81,7 @@ impl ApiError {
         match self {
             Self::MissingApiKey => ("missing_api_key", StatusCode::UNAUTHORIZED),
             Self::InvalidApiKey => ("invalid_api_key", StatusCode::UNAUTHORIZED),
+            Self::InsufficientScope(_) => ("insufficient_scope", StatusCode::FORBIDDEN),
             Self::UnsupportedMediaType => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }

@@ -66,12 +66,21 @@ async fn pick_channel(
             return Ok(None);
         }
     };
-    if found.is_none() {
-        problems.push(Problem::new(
+    match &found {
+        None => problems.push(Problem::new(
             "channel",
             "unknown_channel",
             "no such channel in this workspace",
-        ));
+        )),
+        Some(c) if !c.enabled => {
+            problems.push(Problem::new(
+                "channel",
+                "channel_disabled",
+                "the channel is disabled",
+            ));
+            return Ok(None);
+        }
+        Some(_) => {}
     }
     Ok(found)
 }

@@ -1,5 +1,6 @@
 //! HTTP ingress: routing, authentication, the native `/v1` API and error rendering.
 
+mod admin;
 pub mod auth;
 pub mod body;
 mod business_webhooks;
@@ -10,6 +11,7 @@ mod health;
 mod media;
 mod messages;
 mod paging;
+pub mod routes;
 mod template_check;
 mod templates;
 mod views;
@@ -17,17 +19,14 @@ mod window_check;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::{get, post};
+use axum::middleware;
+use axum::routing::get;
 use axum::Router;
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
 use tokio::sync::Notify;
 
 use crate::channels::ChannelDirectory;
-use auth::{Caller, KeyCache};
 use error::ApiError;
 
 /// What every handler can reach.
@@ -35,8 +34,6 @@ use error::ApiError;
 pub struct AppState {
     /// The store.
     pub store: Arc<dyn Store>,
-    /// API-key cache.
-    pub keys: Arc<KeyCache>,
     /// Known channels.
     pub channels: Arc<ChannelDirectory>,
     /// Wakes the dispatcher when work arrives.
@@ -49,73 +46,28 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
     /// Where media files are kept.
     pub media: Arc<crate::media::MediaFiles>,
+    /// What new channels get when the admin API leaves a setting out.
+    pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: the public routes, then every route of the table behind its scope.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
-        .route("/v1/messages", get(messages::list).post(messages::create))
-        .route("/v1/messages/{id}", get(messages::get_one))
-        .route("/v1/contacts", get(contacts::list))
-        .route(
-            "/v1/contacts/{id}",
-            get(contacts::get_one).patch(contacts::update),
-        )
-        .route("/v1/conversations", get(conversations::list))
-        .route("/v1/conversations/{id}", get(conversations::get_one))
-        .route(
-            "/v1/templates",
-            get(templates::list).post(templates::create),
-        )
-        .route("/v1/templates/sync", post(templates::sync))
-        .route(
-            "/v1/webhooks",
-            get(business_webhooks::list).post(business_webhooks::create),
-        )
-        .route(
-            "/v1/webhooks/{id}",
-            get(business_webhooks::get_one)
-                .patch(business_webhooks::update)
-                .delete(business_webhooks::delete),
-        )
-        .route(
-            "/v1/webhooks/{id}/deliveries",
-            get(business_webhooks::deliveries),
-        )
-        .route("/v1/webhooks/{id}/replay", post(business_webhooks::replay))
-        .route(
-            "/v1/media",
-            post(media::upload).layer(DefaultBodyLimit::max(media::MAX_MULTIPART_BODY)),
-        )
-        .route("/v1/media/{id}", get(media::get_one))
         .merge(crate::webhooks::routes());
+    for r in routes::table() {
+        let guard = middleware::from_fn_with_state((state.clone(), r.scope), auth::authorize);
+        app = app.route(r.path, r.handler.route_layer(guard));
+    }
     if let Some(sandbox) = &state.sandbox {
-        app = app
-            .nest_service("/sandbox/graph", sandbox.graph_router())
-            .nest_service(
-                "/v1/sandbox",
-                sandbox
-                    .control_router()
-                    .layer(middleware::from_fn_with_state(
-                        state.clone(),
-                        require_api_key,
-                    )),
-            );
+        app = app.nest_service("/sandbox/graph", sandbox.graph_router());
+        for (prefix, scope, _) in routes::NESTED {
+            let guard = middleware::from_fn_with_state((state.clone(), *scope), auth::authorize);
+            app = app.nest_service(prefix, sandbox.control_router().layer(guard));
+        }
     }
     app.fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
-}
-
-async fn require_api_key(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    let (mut parts, body) = req.into_parts();
-    <Caller as axum::extract::FromRequestParts<AppState>>::from_request_parts(&mut parts, &state)
-        .await?;
-    Ok(next.run(Request::from_parts(parts, body)).await)
 }

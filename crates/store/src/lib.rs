@@ -13,6 +13,7 @@ mod plan;
 mod postgres;
 mod sqlite;
 mod templates;
+mod tenancy;
 mod users;
 
 use async_trait::async_trait;
@@ -28,6 +29,7 @@ pub use model::*;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
+pub use tenancy::{TenancyStore, TOUCH_INTERVAL_MS};
 pub use users::{
     normalize_username, NewSession, NewUser, ThrottlePolicy, User, UserPatch, UserSession,
     UserStore,
@@ -42,7 +44,8 @@ pub type Millis = i64;
 /// Everything Chasqui persists.
 #[async_trait]
 pub trait Store:
-    ConversationStore
+    TenancyStore
+    + ConversationStore
     + TemplateStore
     + BusinessWebhookStore
     + MediaStore
@@ -55,25 +58,6 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).
     async fn ping(&self) -> Result<()>;
-
-    /// The workspace with `name`, created if missing.
-    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace>;
-    /// Stores a new API key (its hash only).
-    async fn insert_api_key(&self, key: &NewApiKey, now: Millis) -> Result<()>;
-    /// The live key whose SHA-256 hash is `hash`.
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
-    /// Number of live API keys of a workspace.
-    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64>;
-
-    /// Creates the channel or updates its settings (matched by id).
-    async fn upsert_channel(&self, channel: &Channel, now: Millis) -> Result<()>;
-    /// A workspace's channel by id or by sender number (`display_phone_number`, digits).
-    async fn find_channel(&self, workspace_id: &str, id_or_number: &str)
-        -> Result<Option<Channel>>;
-    /// A workspace's default channel.
-    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>>;
-    /// Every channel (for webhook verification and routing).
-    async fn all_channels(&self) -> Result<Vec<Channel>>;
 
     /// Commits a new message, its `queued` event, its outbox row and (when given) its idempotency
     /// key, in one transaction. Answers only after the commit is durable.

@@ -1,6 +1,6 @@
 //! What the store reads and writes.
 
-use chasqui_domain::{MessageStatus, MetaError};
+use chasqui_domain::{MessageStatus, MetaError, ScopeSet};
 use serde::Serialize;
 
 use crate::Millis;
@@ -12,6 +12,25 @@ pub struct Workspace {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// When it was disabled: its keys and users stop working, its channels stop sending.
+    pub disabled_at: Option<Millis>,
+    /// Messages per day for the whole workspace (`None`: unlimited).
+    pub daily_quota: Option<i64>,
+    /// IANA time zone whose midnight resets the daily quotas (`None`: the configured default).
+    pub timezone: Option<String>,
+    /// When it was created.
+    pub created_at: Millis,
+}
+
+/// The limits of one API key (`None`: unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct KeyLimits {
+    /// Messages per day.
+    pub daily_quota: Option<i64>,
+    /// Requests in flight at once.
+    pub max_concurrent: Option<i64>,
+    /// Requests per minute.
+    pub rate_per_minute: Option<i64>,
 }
 
 /// An API key to store: only its SHA-256 hash and a display prefix, never the key itself.
@@ -27,9 +46,15 @@ pub struct NewApiKey {
     pub prefix: String,
     /// Lower-case hex SHA-256 of the whole key.
     pub hash: String,
+    /// What it may do.
+    pub scopes: ScopeSet,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Millis>,
+    /// Its limits.
+    pub limits: KeyLimits,
 }
 
-/// A live API key, as found by its hash.
+/// An API key as stored (never the key itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
     /// Stable id (scopes idempotency keys).
@@ -40,6 +65,18 @@ pub struct ApiKey {
     pub name: String,
     /// Display prefix.
     pub prefix: String,
+    /// What it may do.
+    pub scopes: ScopeSet,
+    /// When it stops working, if ever.
+    pub expires_at: Option<Millis>,
+    /// When it was revoked.
+    pub revoked_at: Option<Millis>,
+    /// Roughly when it was last used (written at most once a minute).
+    pub last_used_at: Option<Millis>,
+    /// Its limits.
+    pub limits: KeyLimits,
+    /// When it was created.
+    pub created_at: Millis,
 }
 
 /// A WhatsApp sender number and how to reach its provider. Secret fields hold ciphertext
@@ -80,6 +117,10 @@ pub struct Channel {
     pub is_default: bool,
     /// Free-form sends outside the 24-hour window: `enforce` (refused), `warn` or `off`.
     pub window_policy: String,
+    /// Whether it sends; a disabled channel keeps its queue until enabled again.
+    pub enabled: bool,
+    /// Meta's messaging limit: unique business-initiated recipients per rolling 24 h (`None`: unlimited).
+    pub messaging_limit: Option<i64>,
 }
 
 /// The idempotency key a request came with.

@@ -5,6 +5,7 @@ mod business_webhooks;
 mod conversations;
 mod media;
 mod templates;
+mod tenancy;
 mod users;
 
 use async_trait::async_trait;
@@ -17,9 +18,8 @@ use crate::batch::{self, MessageUpdate, Snapshot, Writes};
 use crate::business_webhooks::WebhookEvent;
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
-    AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
-    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, OutcomeRecord,
-    Result, Store, StoreError, Workspace,
+    AcceptOutcome, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail, MessageEvent,
+    MessageFilter, MessageRecord, Millis, NewMessage, OutcomeRecord, Result, Store, StoreError,
 };
 use business_webhooks::{emit_ctes, WebhookColumns};
 
@@ -81,7 +81,7 @@ const MESSAGE_COLUMNS: &str =
 const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-     pair_interval_ms, pair_burst, is_default, window_policy";
+     pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit";
 
 fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
     let status: String = r.try_get(7)?;
@@ -122,6 +122,8 @@ fn channel_from_row(r: &PgRow) -> Result<Channel> {
         pair_burst: r.try_get(14)?,
         is_default: r.try_get(15)?,
         window_policy: r.try_get(16)?,
+        enabled: r.try_get(17)?,
+        messaging_limit: r.try_get(18)?,
     })
 }
 
@@ -560,139 +562,6 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace> {
-        sqlx::query("INSERT INTO workspaces (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(name)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
-        let name: String = sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Workspace {
-            id: id.to_string(),
-            name,
-        })
-    }
-
-    async fn insert_api_key(&self, k: &NewApiKey, now: Millis) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&k.id)
-        .bind(&k.workspace_id)
-        .bind(&k.name)
-        .bind(&k.prefix)
-        .bind(&k.hash)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let row = sqlx::query("SELECT id, workspace_id, name, prefix FROM api_keys WHERE hash = $1 AND revoked_at IS NULL")
-            .bind(hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| {
-            Ok(ApiKey {
-                id: r.try_get(0)?,
-                workspace_id: r.try_get(1)?,
-                name: r.try_get(2)?,
-                prefix: r.try_get(3)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(workspace_id)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
-    async fn upsert_channel(&self, ch: &Channel, now: Millis) -> Result<()> {
-        sqlx::query(sql!(
-            "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, display_phone_number, "
-            "waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, "
-            "pair_interval_ms, pair_burst, is_default, created_at, updated_at, window_policy) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18) "
-            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, "
-            "phone_number_id = excluded.phone_number_id, display_phone_number = excluded.display_phone_number, "
-            "waba_id = excluded.waba_id, base_url = excluded.base_url, api_version = excluded.api_version, "
-            "access_token = excluded.access_token, app_secret = excluded.app_secret, "
-            "verify_token = excluded.verify_token, rate_per_sec = excluded.rate_per_sec, "
-            "pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, "
-            "is_default = excluded.is_default, updated_at = excluded.updated_at, "
-            "window_policy = excluded.window_policy"
-        ))
-        .bind(&ch.id)
-        .bind(&ch.workspace_id)
-        .bind(&ch.name)
-        .bind(&ch.provider)
-        .bind(&ch.phone_number_id)
-        .bind(&ch.display_phone_number)
-        .bind(&ch.waba_id)
-        .bind(&ch.base_url)
-        .bind(&ch.api_version)
-        .bind(&ch.access_token)
-        .bind(&ch.app_secret)
-        .bind(&ch.verify_token)
-        .bind(ch.rate_per_sec)
-        .bind(ch.pair_interval_ms)
-        .bind(ch.pair_burst)
-        .bind(ch.is_default)
-        .bind(now)
-        .bind(&ch.window_policy)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn find_channel(
-        &self,
-        workspace_id: &str,
-        id_or_number: &str,
-    ) -> Result<Option<Channel>> {
-        let sql = format!(
-            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 \
-             AND (id = $2 OR display_phone_number = $2) ORDER BY (id = $2) DESC LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .bind(id_or_number.trim_start_matches('+'))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(channel_from_row).transpose()
-    }
-
-    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>> {
-        let sql = format!(
-            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 AND is_default ORDER BY created_at LIMIT 1"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(channel_from_row).transpose()
-    }
-
-    async fn all_channels(&self) -> Result<Vec<Channel>> {
-        let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY created_at");
-        rows(
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_all(&self.pool)
-                .await?,
-            channel_from_row,
-        )
-    }
-
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
         if msg.idempotency.is_none() {
             // The common case in one round trip: a single statement is its own transaction.
@@ -771,7 +640,7 @@ impl Store for PgStore {
     async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>> {
         let sql = format!(
             "UPDATE channels SET dispatch_owner = $1, dispatch_lease_until = $2 + $3 \
-             WHERE dispatch_owner = $1 OR dispatch_owner IS NULL OR dispatch_lease_until < $2 \
+             WHERE enabled AND (dispatch_owner = $1 OR dispatch_owner IS NULL OR dispatch_lease_until < $2) \
              RETURNING {CHANNEL_COLUMNS}"
         );
         let found = sqlx::query(sqlx::AssertSqlSafe(sql))

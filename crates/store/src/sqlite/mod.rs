@@ -6,6 +6,7 @@ mod conversations;
 mod media;
 mod runtime;
 mod templates;
+mod tenancy;
 mod users;
 
 use std::path::PathBuf;
@@ -20,9 +21,8 @@ use crate::batch::{self, Snapshot, Writes};
 use crate::business_webhooks::WebhookEvent;
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
-    AcceptOutcome, ApiKey, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail,
-    MessageEvent, MessageFilter, MessageRecord, Millis, NewApiKey, NewMessage, OutcomeRecord,
-    Result, Store, StoreError, Workspace,
+    AcceptOutcome, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail, MessageEvent,
+    MessageFilter, MessageRecord, Millis, NewMessage, OutcomeRecord, Result, Store, StoreError,
 };
 use runtime::{open_connection, Runtime};
 
@@ -48,6 +48,7 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0006_business_webhooks.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
+        M::up(include_str!("../../migrations/sqlite/0008_tenancy.sql")),
         M::up(include_str!("../../migrations/sqlite/0009_users.sql")),
     ])
 }
@@ -75,7 +76,7 @@ const MESSAGE_COLUMNS: &str =
 const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-     pair_interval_ms, pair_burst, is_default, window_policy";
+     pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = r.get(7)?;
@@ -115,6 +116,8 @@ fn channel_from_row(r: &Row<'_>) -> rusqlite::Result<Channel> {
         pair_burst: r.get(14)?,
         is_default: r.get(15)?,
         window_policy: r.get(16)?,
+        enabled: r.get(17)?,
+        messaging_limit: r.get(18)?,
     })
 }
 
@@ -429,140 +432,6 @@ impl Store for SqliteStore {
             .map(|_| ())
     }
 
-    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace> {
-        let (id, name) = (id.to_string(), name.to_string());
-        self.rt
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO workspaces (id, name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-                    params![id, name, now],
-                )?;
-                let name = c.query_row("SELECT name FROM workspaces WHERE id = ?1", [&id], |r| r.get(0))?;
-                Ok(Workspace { id, name })
-            })
-            .await
-    }
-
-    async fn insert_api_key(&self, key: &NewApiKey, now: Millis) -> Result<()> {
-        let k = key.clone();
-        self.rt
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO api_keys (id, workspace_id, name, prefix, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![k.id, k.workspace_id, k.name, k.prefix, k.hash, now],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let hash = hash.to_string();
-        self.rt
-            .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT id, workspace_id, name, prefix FROM api_keys WHERE hash = ?1 AND revoked_at IS NULL",
-                )?
-                .query_row([hash], |r| {
-                    Ok(ApiKey { id: r.get(0)?, workspace_id: r.get(1)?, name: r.get(2)?, prefix: r.get(3)? })
-                })
-                .optional()?)
-            })
-            .await
-    }
-
-    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64> {
-        let ws = workspace_id.to_string();
-        self.rt
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT count(*) FROM api_keys WHERE workspace_id = ?1 AND revoked_at IS NULL",
-                    [ws],
-                    |r| r.get(0),
-                )?)
-            })
-            .await
-    }
-
-    async fn upsert_channel(&self, ch: &Channel, now: Millis) -> Result<()> {
-        let ch = ch.clone();
-        self.rt
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, display_phone_number, \
-                     waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
-                     pair_interval_ms, pair_burst, is_default, created_at, updated_at, window_policy) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?17, ?18) \
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
-                     phone_number_id = excluded.phone_number_id, display_phone_number = excluded.display_phone_number, \
-                     waba_id = excluded.waba_id, base_url = excluded.base_url, api_version = excluded.api_version, \
-                     access_token = excluded.access_token, app_secret = excluded.app_secret, \
-                     verify_token = excluded.verify_token, rate_per_sec = excluded.rate_per_sec, \
-                     pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, \
-                     is_default = excluded.is_default, updated_at = excluded.updated_at, \
-                     window_policy = excluded.window_policy",
-                    params![
-                        ch.id, ch.workspace_id, ch.name, ch.provider, ch.phone_number_id,
-                        ch.display_phone_number, ch.waba_id, ch.base_url, ch.api_version, ch.access_token,
-                        ch.app_secret, ch.verify_token, ch.rate_per_sec, ch.pair_interval_ms, ch.pair_burst,
-                        ch.is_default, now, ch.window_policy
-                    ],
-                )?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn find_channel(
-        &self,
-        workspace_id: &str,
-        id_or_number: &str,
-    ) -> Result<Option<Channel>> {
-        let (ws, key) = (
-            workspace_id.to_string(),
-            id_or_number.trim_start_matches('+').to_string(),
-        );
-        self.rt
-            .read(move |c| {
-                let sql = format!(
-                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 \
-                     AND (id = ?2 OR display_phone_number = ?2) ORDER BY id = ?2 DESC LIMIT 1"
-                );
-                Ok(c.prepare_cached(&sql)?
-                    .query_row(params![ws, key], channel_from_row)
-                    .optional()?)
-            })
-            .await
-    }
-
-    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>> {
-        let ws = workspace_id.to_string();
-        self.rt
-            .read(move |c| {
-                let sql = format!(
-                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND is_default \
-                     ORDER BY created_at LIMIT 1"
-                );
-                Ok(c.prepare_cached(&sql)?
-                    .query_row([ws], channel_from_row)
-                    .optional()?)
-            })
-            .await
-    }
-
-    async fn all_channels(&self) -> Result<Vec<Channel>> {
-        self.rt
-            .read(|c| {
-                let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels ORDER BY created_at");
-                let rows = c
-                    .prepare_cached(&sql)?
-                    .query_map([], channel_from_row)?
-                    .collect::<rusqlite::Result<_>>()?;
-                Ok(rows)
-            })
-            .await
-    }
-
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
         self.rt.write(move |c| accept(c, &msg)).await
     }
@@ -642,7 +511,7 @@ impl Store for SqliteStore {
             .write(move |c| {
                 let sql = format!(
                     "UPDATE channels SET dispatch_owner = ?1, dispatch_lease_until = ?2 + ?3 \
-                     WHERE dispatch_owner = ?1 OR dispatch_owner IS NULL OR dispatch_lease_until < ?2 \
+                     WHERE enabled AND (dispatch_owner = ?1 OR dispatch_owner IS NULL OR dispatch_lease_until < ?2) \
                      RETURNING {CHANNEL_COLUMNS}"
                 );
                 let rows = c

@@ -1,4 +1,6 @@
-//! The command line: `serve`, `migrate`, `key create`, `sandbox`, `bench`.
+//! The command line: `serve`, `migrate`, `workspace|channel|key ...`, `sandbox`, `bench`.
+
+mod admin;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +9,6 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 use crate::app::{self, App};
-use crate::bootstrap;
 use crate::config::Config;
 
 /// Chasqui: a self-hosted WhatsApp Business messaging gateway.
@@ -44,10 +45,26 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Manage workspaces (tenants).
+    Workspace {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: admin::WorkspaceAction,
+    },
+    /// Manage channels (WhatsApp sender numbers).
+    Channel {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: admin::ChannelAction,
+    },
     /// Manage API keys.
     Key {
+        #[command(flatten)]
+        common: Common,
         #[command(subcommand)]
-        action: KeyAction,
+        action: admin::KeyAction,
     },
     /// Run the sandbox (a simulated WhatsApp Cloud API) on its own port.
     Sandbox {
@@ -72,24 +89,22 @@ enum Command {
     Bench(crate::bench::BenchArgs),
 }
 
-#[derive(Debug, Subcommand)]
-enum KeyAction {
-    /// Print a new API key of the default workspace, alone on stdout.
-    Create {
-        #[command(flatten)]
-        common: Common,
-        /// A label for the key.
-        #[arg(long, default_value = "cli")]
-        name: String,
-    },
-}
-
 fn load(common: &Common) -> Result<Config, String> {
     let mut cfg = Config::load(common.config.as_deref()).map_err(|e| e.to_string())?;
     if let Some(db) = &common.database {
         cfg.database_url = db.clone();
     }
     Ok(cfg)
+}
+
+/// Configuration and a migrated store, for the operator's commands.
+async fn open_for_admin(
+    common: &Common,
+) -> Result<(Config, std::sync::Arc<dyn chasqui_store::Store>), String> {
+    let cfg = load(common)?;
+    init_logging("warn");
+    let store = app::open_store(&cfg).await.map_err(|e| e.to_string())?;
+    Ok((cfg, store))
 }
 
 fn init_logging(filter: &str) {
@@ -165,26 +180,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             eprintln!("migrations applied");
             Ok(())
         }
-        Command::Key {
-            action: KeyAction::Create { common, name },
-        } => {
-            let cfg = load(&common)?;
-            init_logging("warn");
-            let store = app::open_store(&cfg).await.map_err(|e| e.to_string())?;
-            store
-                .ensure_workspace(
-                    bootstrap::DEFAULT_WORKSPACE,
-                    "Default",
-                    crate::clock::now_ms(),
-                )
-                .await
+        Command::Workspace { common, action } => {
+            let (_, store) = open_for_admin(&common).await?;
+            admin::workspace(store.as_ref(), action).await
+        }
+        Command::Channel { common, action } => {
+            let (cfg, store) = open_for_admin(&common).await?;
+            let sealer = crate::secrets::Sealer::load(&cfg.secret_key, &cfg.secret_key_file)
                 .map_err(|e| e.to_string())?;
-            let key =
-                bootstrap::create_api_key(store.as_ref(), bootstrap::DEFAULT_WORKSPACE, &name)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            println!("{key}");
-            Ok(())
+            admin::channel(store.as_ref(), &cfg, &sealer, action).await
+        }
+        Command::Key { common, action } => {
+            let (_, store) = open_for_admin(&common).await?;
+            admin::key(store.as_ref(), action).await
         }
         Command::Sandbox {
             listen,

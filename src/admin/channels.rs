@@ -1,0 +1,261 @@
+//! Channels: one WhatsApp sender number each, with its provider, credentials (sealed at rest),
+//! pacing, window policy and messaging limit.
+
+use chasqui_domain::problem::code;
+use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::PhoneNumber;
+use chasqui_store::{Channel, Store};
+use serde_json::Value;
+
+use super::input::Fields;
+use super::workspaces::{self, MAX_QUOTA};
+use super::{AdminError, AdminResult};
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::ids;
+use crate::secrets::Sealer;
+
+/// The providers a channel can use.
+pub const PROVIDERS: [&str; 3] = ["cloud_api", "dialog360", "sandbox"];
+/// Meta's highest per-number throughput.
+const MAX_RATE: i64 = 1_000;
+/// Longest secret accepted (Meta's tokens are a few hundred characters).
+const MAX_SECRET: usize = 4096;
+
+/// What a new channel gets when the request leaves a setting out.
+#[derive(Debug, Clone)]
+pub struct ChannelDefaults {
+    /// Graph API version.
+    pub api_version: String,
+    /// Messages per second.
+    pub rate_per_sec: i64,
+    /// Pair spacing, ms.
+    pub pair_interval_ms: i64,
+    /// Pair burst.
+    pub pair_burst: i64,
+    /// The sandbox's WABA, for sandbox channels.
+    pub sandbox_waba_id: String,
+}
+
+impl ChannelDefaults {
+    /// From the configuration's default channel and sandbox sections.
+    pub fn from_config(config: &Config) -> Self {
+        let ch = &config.default_channel;
+        Self {
+            api_version: ch.api_version.clone(),
+            rate_per_sec: 80,
+            pair_interval_ms: ch.pair_interval_ms,
+            pair_burst: ch.pair_burst,
+            sandbox_waba_id: config.sandbox.waba_id.clone(),
+        }
+    }
+}
+
+/// Reads every settable field into `ch`; secrets are sealed as they are read.
+fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
+    if let Some(p) = fields.string("provider", 32) {
+        if PROVIDERS.contains(&p.as_str()) {
+            ch.provider = p;
+        } else {
+            fields.reject(
+                "provider",
+                code::INVALID_VALUE,
+                format!("must be one of {}", PROVIDERS.join(", ")),
+            );
+        }
+    }
+    if let Some(name) = fields.string("name", 100) {
+        ch.name = name;
+    }
+    if let Some(id) = fields.string("phone_number_id", 64) {
+        ch.phone_number_id = id;
+    }
+    if let Some(number) = fields.string("display_phone_number", 32) {
+        match PhoneNumber::parse(&number) {
+            Ok(n) => ch.display_phone_number = n.digits().to_string(),
+            Err(_) => fields.reject(
+                "display_phone_number",
+                code::INVALID_PHONE_NUMBER,
+                "must be a phone number in international format, e.g. +5215512345678",
+            ),
+        }
+    }
+    if let Some(waba) = fields.nullable_string("waba_id", 64) {
+        ch.waba_id = waba;
+    }
+    if let Some(url) = fields.nullable_string("base_url", 2048) {
+        let ok = url.as_deref().is_none_or(|u| {
+            reqwest::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"))
+        });
+        if ok {
+            ch.base_url = url;
+        } else {
+            fields.reject("base_url", code::INVALID_URL, "must be an http(s) URL");
+        }
+    }
+    if let Some(v) = fields.string("api_version", 16) {
+        let valid = v
+            .strip_prefix('v')
+            .and_then(|rest| rest.split_once('.'))
+            .is_some_and(|(a, b)| {
+                !a.is_empty()
+                    && !b.is_empty()
+                    && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
+            });
+        if valid {
+            ch.api_version = v;
+        } else {
+            fields.reject("api_version", code::INVALID_VALUE, "must look like v23.0");
+        }
+    }
+    for (field, slot) in [
+        ("access_token", &mut ch.access_token),
+        ("app_secret", &mut ch.app_secret),
+        ("verify_token", &mut ch.verify_token),
+    ] {
+        if let Some(secret) = fields.nullable_string(field, MAX_SECRET) {
+            *slot = secret.map(|s| sealer.seal(&s));
+        }
+    }
+    if let Some(r) = fields.int("rate_per_sec", 0, MAX_RATE) {
+        ch.rate_per_sec = r;
+    }
+    if let Some(ms) = fields.int("pair_interval_ms", 0, 86_400_000) {
+        ch.pair_interval_ms = ms;
+    }
+    if let Some(b) = fields.int("pair_burst", 1, 1_000) {
+        ch.pair_burst = b;
+    }
+    if let Some(p) = fields.string("window_policy", 16) {
+        match WindowPolicy::parse(&p) {
+            Some(policy) => ch.window_policy = policy.as_str().into(),
+            None => fields.reject(
+                "window_policy",
+                code::INVALID_VALUE,
+                "must be enforce, warn or off",
+            ),
+        }
+    }
+    if let Some(enabled) = fields.bool("enabled") {
+        ch.enabled = enabled;
+    }
+    if let Some(d) = fields.bool("is_default") {
+        ch.is_default = d;
+    }
+    if let Some(limit) = fields.nullable_int("messaging_limit", 1, MAX_QUOTA) {
+        ch.messaging_limit = limit;
+    }
+}
+
+/// Checks what a channel of its provider cannot work without.
+fn check_complete(fields: &mut Fields, ch: &Channel) {
+    let required: &[(&str, bool)] = &[
+        ("phone_number_id", !ch.phone_number_id.is_empty()),
+        ("display_phone_number", !ch.display_phone_number.is_empty()),
+        (
+            "access_token",
+            ch.provider == "sandbox" || ch.access_token.is_some(),
+        ),
+        // Without it, Meta's status webhooks for this number could not be verified.
+        (
+            "app_secret",
+            ch.provider != "cloud_api" || ch.app_secret.is_some(),
+        ),
+    ];
+    for (field, present) in required {
+        if !present {
+            fields.reject(
+                field,
+                code::REQUIRED,
+                format!("is required for a {} channel", ch.provider),
+            );
+        }
+    }
+}
+
+/// Creates a channel in a workspace. The first channel of a workspace becomes its default.
+pub async fn create(
+    store: &dyn Store,
+    sealer: &Sealer,
+    defaults: &ChannelDefaults,
+    workspace_id: &str,
+    body: Value,
+) -> AdminResult<Channel> {
+    workspaces::get(store, workspace_id).await?;
+    let existing = store.list_channels(workspace_id).await?;
+    let mut fields = Fields::new(body)?;
+    fields.require("provider");
+    let mut ch = Channel {
+        id: ids::prefixed("ch_"),
+        workspace_id: workspace_id.into(),
+        name: String::new(),
+        provider: String::new(),
+        phone_number_id: String::new(),
+        display_phone_number: String::new(),
+        waba_id: None,
+        base_url: None,
+        api_version: defaults.api_version.clone(),
+        access_token: None,
+        app_secret: None,
+        verify_token: Some(sealer.seal(&ids::random_token())),
+        rate_per_sec: defaults.rate_per_sec,
+        pair_interval_ms: defaults.pair_interval_ms,
+        pair_burst: defaults.pair_burst,
+        is_default: existing.is_empty(),
+        window_policy: WindowPolicy::default().as_str().into(),
+        enabled: true,
+        messaging_limit: None,
+    };
+    apply(&mut fields, &mut ch, sealer);
+    if ch.name.is_empty() {
+        ch.name = format!("+{}", ch.display_phone_number);
+    }
+    if ch.provider == "sandbox" && ch.waba_id.is_none() {
+        ch.waba_id = Some(defaults.sandbox_waba_id.clone());
+    }
+    if !ch.provider.is_empty() {
+        check_complete(&mut fields, &ch);
+    }
+    fields.finish()?;
+    store.upsert_channel(&ch, now_ms()).await?;
+    Ok(ch)
+}
+
+/// One channel.
+pub async fn get(store: &dyn Store, id: &str) -> AdminResult<Channel> {
+    store
+        .get_channel(id)
+        .await?
+        .ok_or(AdminError::NotFound("channel"))
+}
+
+/// A workspace's channels.
+pub async fn list(store: &dyn Store, workspace_id: &str) -> AdminResult<Vec<Channel>> {
+    workspaces::get(store, workspace_id).await?;
+    Ok(store.list_channels(workspace_id).await?)
+}
+
+/// Changes the fields `body` names.
+pub async fn update(
+    store: &dyn Store,
+    sealer: &Sealer,
+    id: &str,
+    body: Value,
+) -> AdminResult<Channel> {
+    let mut ch = get(store, id).await?;
+    let mut fields = Fields::new(body)?;
+    apply(&mut fields, &mut ch, sealer);
+    check_complete(&mut fields, &ch);
+    fields.finish()?;
+    store.upsert_channel(&ch, now_ms()).await?;
+    Ok(ch)
+}
+
+/// Deletes a channel with no messages waiting to be sent.
+pub async fn delete(store: &dyn Store, id: &str) -> AdminResult<()> {
+    if store.delete_channel(id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound("channel"))
+    }
+}

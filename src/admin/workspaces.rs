@@ -1,0 +1,79 @@
+//! Workspaces: create, read, update (name, disabled, daily quota, time zone), delete.
+
+use chasqui_store::{Store, Workspace};
+use serde_json::Value;
+
+use super::input::Fields;
+use super::{AdminError, AdminResult};
+use crate::clock::now_ms;
+use crate::ids;
+
+/// Longest workspace name.
+const MAX_NAME: usize = 100;
+/// Largest daily quota that can be set.
+pub const MAX_QUOTA: i64 = 1_000_000_000;
+
+/// Reads the settable fields into `ws`.
+fn apply(fields: &mut Fields, ws: &mut Workspace) {
+    if let Some(name) = fields.string("name", MAX_NAME) {
+        ws.name = name;
+    }
+    if let Some(disabled) = fields.bool("disabled") {
+        ws.disabled_at = match (disabled, ws.disabled_at) {
+            (true, None) => Some(now_ms()),
+            (true, at) => at,
+            (false, _) => None,
+        };
+    }
+    if let Some(q) = fields.nullable_int("daily_quota", 1, MAX_QUOTA) {
+        ws.daily_quota = q;
+    }
+    if let Some(tz) = fields.nullable_string("timezone", 64) {
+        ws.timezone = tz;
+    }
+}
+
+/// Creates a workspace from `{name, disabled?, daily_quota?, timezone?}`.
+pub async fn create(store: &dyn Store, body: Value) -> AdminResult<Workspace> {
+    let mut fields = Fields::new(body)?;
+    let name = fields.required_string("name", MAX_NAME);
+    let mut ws = Workspace {
+        id: ids::prefixed("ws_"),
+        name: name.unwrap_or_default(),
+        disabled_at: None,
+        daily_quota: None,
+        timezone: None,
+        created_at: now_ms(),
+    };
+    apply(&mut fields, &mut ws);
+    fields.finish()?;
+    store.save_workspace(&ws).await?;
+    Ok(ws)
+}
+
+/// One workspace.
+pub async fn get(store: &dyn Store, id: &str) -> AdminResult<Workspace> {
+    store
+        .get_workspace(id)
+        .await?
+        .ok_or(AdminError::NotFound("workspace"))
+}
+
+/// Changes the fields `body` names.
+pub async fn update(store: &dyn Store, id: &str, body: Value) -> AdminResult<Workspace> {
+    let mut ws = get(store, id).await?;
+    let mut fields = Fields::new(body)?;
+    apply(&mut fields, &mut ws);
+    fields.finish()?;
+    store.save_workspace(&ws).await?;
+    Ok(ws)
+}
+
+/// Deletes an empty workspace (its channels must be deleted first) with its keys.
+pub async fn delete(store: &dyn Store, id: &str) -> AdminResult<()> {
+    if store.delete_workspace(id).await? {
+        Ok(())
+    } else {
+        Err(AdminError::NotFound("workspace"))
+    }
+}
