@@ -29,6 +29,9 @@ pub enum StartError {
     /// The secret key could not be loaded.
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// The password hashing settings are unusable.
+    #[error(transparent)]
+    Users(#[from] crate::users::PasswordError),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -119,6 +122,7 @@ impl App {
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
+            users: crate::users::Users::new(&config.users)?,
         };
         Ok(Self {
             listener,

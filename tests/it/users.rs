@@ -1,10 +1,14 @@
 //! Users: the store's users, sessions and login throttle on both back ends, and (over HTTP)
 //! login, session tokens, throttling, logout and the admin API.
 
+use std::time::Duration;
+
 use chasqui_store::{NewSession, NewUser, StoreError, ThrottlePolicy, UserPatch};
+use reqwest::Method;
+use serde_json::{json, Value};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestDb};
+use crate::support::{Backend, TestDb, TestServer};
 
 async fn open_store(db: &TestDb) -> std::sync::Arc<dyn chasqui_store::Store> {
     let store = chasqui_store::open(&db.url).await.expect("store");
@@ -427,6 +431,539 @@ async fn the_login_service_checks_passwords_and_throttles(backend: Backend) {
     );
     assert!(users.logout(store.as_ref(), &s.id, 5_000_002).await.is_ok());
 }
+
+// ---- over HTTP ----
+
+/// The default workspace (what the first key belongs to).
+const WS: &str = chasqui::bootstrap::DEFAULT_WORKSPACE;
+const PASSWORD: &str = "correct horse battery";
+
+/// A server whose password hashing is cheap (tests only), with `tweak` on top.
+async fn server(backend: Backend, tweak: impl FnOnce(&mut chasqui::config::Config)) -> TestServer {
+    TestServer::start_with(backend, |c| {
+        c.users.argon2_memory_kib = 1024;
+        c.users.argon2_iterations = 1;
+        tweak(c);
+    })
+    .await
+}
+
+/// `method path` with `token` (or none) and an optional JSON body: status, headers, JSON.
+async fn call(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = server.http.request(method, server.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// Creates a user through the admin API; answers it.
+async fn create_user(server: &TestServer, ws: &str, body: Value) -> Value {
+    let path = format!("/v1/admin/workspaces/{ws}/users");
+    let (status, _, user) = call(server, Method::POST, &path, Some(&server.key), Some(&body)).await;
+    assert_eq!(status, 201, "{user}");
+    user
+}
+
+async fn login(
+    server: &TestServer,
+    username: &str,
+    password: &str,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let body = json!({"username": username, "password": password});
+    call(server, Method::POST, "/v1/auth/login", None, Some(&body)).await
+}
+
+/// Logs in and answers the token.
+async fn token(server: &TestServer, username: &str, password: &str) -> String {
+    let (status, _, body) = login(server, username, password).await;
+    assert_eq!(status, 200, "{body}");
+    body["token"].as_str().expect("token").to_string()
+}
+
+fn text(to: &str) -> Value {
+    json!({"to": to, "type": "text", "text": {"body": "hola"}})
+}
+
+async fn a_user_logs_in_sends_and_logs_out(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let user = create_user(
+        &server,
+        WS,
+        json!({"username": "Ana.Perez", "password": PASSWORD, "scopes": ["send", "read"]}),
+    )
+    .await;
+    assert_eq!(user["username"], "ana.perez");
+    assert_eq!(user["scopes"], json!(["send", "read"]));
+    assert_eq!(user["disabled"], false);
+    let shown = user.to_string();
+    assert!(
+        !shown.contains("argon2") && !shown.contains(PASSWORD),
+        "{shown}"
+    );
+    let list_path = format!("/v1/admin/workspaces/{WS}/users");
+    let (status, _, list) = call(&server, Method::GET, &list_path, Some(&server.key), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["data"][0]["id"], user["id"]);
+    assert!(!list.to_string().contains("argon2"));
+
+    let (status, _, session) = login(&server, "ANA.perez", PASSWORD).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["token_type"], "Bearer");
+    assert_eq!(session["workspace_id"], WS);
+    assert_eq!(session["user_id"], user["id"]);
+    assert!(session["expires_at"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+    let token = session["token"].as_str().expect("token").to_string();
+    assert!(token.starts_with("chs_"), "{token}");
+
+    // The token works like an API key: the send reaches the sandbox.
+    let (status, _, sent) = call(
+        &server,
+        Method::POST,
+        "/v1/messages",
+        Some(&token),
+        Some(&text("+5215512340001")),
+    )
+    .await;
+    assert_eq!(status, 202, "{sent}");
+    let id = sent["id"].as_str().expect("id").to_string();
+    server
+        .wait_for(
+            std::slice::from_ref(&id),
+            &["delivered", "read"],
+            Duration::from_secs(20),
+        )
+        .await;
+    let (status, _, read) = call(
+        &server,
+        Method::GET,
+        &format!("/v1/messages/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!((status, read["id"].as_str()), (200, Some(id.as_str())));
+    // ... within its scopes only.
+    let (status, _, refused) =
+        call(&server, Method::GET, "/v1/templates", Some(&token), None).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("insufficient_scope")),
+        "{refused}"
+    );
+    let (status, _, got) = call(
+        &server,
+        Method::GET,
+        "/v1/admin/users/x",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "{got}");
+    let (status, _, last) = call(
+        &server,
+        Method::GET,
+        &format!("/v1/admin/users/{}", user["id"].as_str().unwrap_or("")),
+        Some(&server.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{last}");
+    assert!(last["last_login_at"].is_string(), "{last}");
+
+    // Logging out ends the session on the next request; the API key is not a session.
+    let (status, _, _) = call(&server, Method::POST, "/v1/auth/logout", Some(&token), None).await;
+    assert_eq!(status, 204);
+    let (status, _, after) = call(
+        &server,
+        Method::GET,
+        &format!("/v1/messages/{id}"),
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{after}");
+    let (status, _, _) = call(&server, Method::POST, "/v1/auth/logout", Some(&token), None).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = call(&server, Method::POST, "/v1/auth/logout", None, None).await;
+    assert_eq!(status, 401);
+    let key = server.key.clone();
+    let (status, _, _) = call(&server, Method::POST, "/v1/auth/logout", Some(&key), None).await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+async fn wrong_passwords_and_unknown_users_get_one_answer(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    create_user(
+        &server,
+        WS,
+        json!({"username": "bruno", "password": PASSWORD}),
+    )
+    .await;
+    let (s1, h1, wrong) = login(&server, "bruno", "not the password").await;
+    let (s2, h2, unknown) = login(&server, "nobody-here", PASSWORD).await;
+    let (s3, _, garbage) = login(&server, "no such name!", PASSWORD).await;
+    assert_eq!((s1, s2, s3), (401, 401, 401));
+    assert_eq!(wrong["code"], "invalid_credentials", "{wrong}");
+    assert_eq!(
+        wrong, unknown,
+        "the answers must not tell which users exist"
+    );
+    assert_eq!(wrong, garbage);
+    assert_eq!(h1.get("www-authenticate"), h2.get("www-authenticate"));
+
+    // Missing or mistyped fields: 422 naming them.
+    let missing = json!({"username": "bruno"});
+    let (status, _, body) = call(
+        &server,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(&missing),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("password")),
+        "{body}"
+    );
+    let typed = json!({"username": 7, "password": PASSWORD});
+    let (status, _, body) = call(&server, Method::POST, "/v1/auth/login", None, Some(&typed)).await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("username")),
+        "{body}"
+    );
+    let (status, _, _) = call(
+        &server,
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(&json!([1])),
+    )
+    .await;
+    assert_eq!(status, 422);
+    server.stop().await;
+}
+
+async fn repeated_failures_lock_a_username(backend: Backend) {
+    let server = server(backend, |c| c.users.max_failed_logins = 3).await;
+    create_user(
+        &server,
+        WS,
+        json!({"username": "carla", "password": PASSWORD}),
+    )
+    .await;
+    for _ in 0..3 {
+        let (status, _, _) = login(&server, "carla", "wrong password").await;
+        assert_eq!(status, 401);
+    }
+    // Locked: even the right password waits, and says how long.
+    let (status, headers, body) = login(&server, "Carla", PASSWORD).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("login_throttled")),
+        "{body}"
+    );
+    let retry: u64 = headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert!(!body.to_string().contains(PASSWORD));
+    // Names nobody has are locked the same way.
+    for _ in 0..3 {
+        let (status, _, _) = login(&server, "ghost", "wrong password").await;
+        assert_eq!(status, 401);
+    }
+    let (status, _, _) = login(&server, "ghost", "wrong password").await;
+    assert_eq!(status, 429);
+    // Other names are not affected.
+    create_user(
+        &server,
+        WS,
+        json!({"username": "dario", "password": PASSWORD}),
+    )
+    .await;
+    token(&server, "dario", PASSWORD).await;
+    server.stop().await;
+}
+
+async fn sessions_end_on_expiry_disable_password_change_and_delete(backend: Backend) {
+    let server = self::server(backend, |c| c.users.session_ttl_secs = 1).await;
+    create_user(
+        &server,
+        WS,
+        json!({"username": "elena", "password": PASSWORD, "scopes": ["read"]}),
+    )
+    .await;
+
+    // Expiry (the configured lifetime is one second).
+    let t = token(&server, "elena", PASSWORD).await;
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&t), None).await;
+    assert_eq!(status, 200);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&t), None).await;
+    assert_eq!(status, 401);
+    server.stop().await;
+
+    let server = self::server(backend, |_| {}).await;
+    let user = create_user(
+        &server,
+        WS,
+        json!({"username": "elena", "password": PASSWORD, "scopes": ["read"]}),
+    )
+    .await;
+    let user_path = format!("/v1/admin/users/{}", user["id"].as_str().expect("id"));
+    let key = server.key.clone();
+
+    // Disabling: the token stops at once and logins are refused like a wrong password.
+    let t = token(&server, "elena", PASSWORD).await;
+    let (status, _, off) = call(
+        &server,
+        Method::PATCH,
+        &user_path,
+        Some(&key),
+        Some(&json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(
+        (status, off["disabled"].as_bool()),
+        (200, Some(true)),
+        "{off}"
+    );
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&t), None).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = login(&server, "elena", PASSWORD).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+    let (status, _, _) = call(
+        &server,
+        Method::PATCH,
+        &user_path,
+        Some(&key),
+        Some(&json!({"disabled": false})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // A new password: old sessions end, the old password stops working, the new one works.
+    let t = token(&server, "elena", PASSWORD).await;
+    let new_password = "another fine passphrase";
+    let (status, _, changed) = call(
+        &server,
+        Method::PATCH,
+        &user_path,
+        Some(&key),
+        Some(&json!({"password": new_password, "scopes": ["read", "send"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["scopes"], json!(["send", "read"]));
+    assert!(!changed.to_string().contains(new_password));
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&t), None).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = login(&server, "elena", PASSWORD).await;
+    assert_eq!(status, 401);
+    let t = token(&server, "elena", new_password).await;
+
+    // Deleting.
+    let (status, _, _) = call(&server, Method::DELETE, &user_path, Some(&key), None).await;
+    assert_eq!(status, 204);
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&t), None).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = call(&server, Method::GET, &user_path, Some(&key), None).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call(&server, Method::DELETE, &user_path, Some(&key), None).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+async fn a_users_token_sees_only_its_workspace(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let key = server.key.clone();
+    let (status, _, ws_b) = call(
+        &server,
+        Method::POST,
+        "/v1/admin/workspaces",
+        Some(&key),
+        Some(&json!({"name": "Bravo"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{ws_b}");
+    let ws_b = ws_b["id"].as_str().expect("id").to_string();
+    create_user(
+        &server,
+        WS,
+        json!({"username": "alfa-user", "password": PASSWORD}),
+    )
+    .await;
+    create_user(
+        &server,
+        &ws_b,
+        json!({"username": "bravo-user", "password": PASSWORD}),
+    )
+    .await;
+
+    let a = token(&server, "alfa-user", PASSWORD).await;
+    let b = token(&server, "bravo-user", PASSWORD).await;
+    let id = server.send_ok(&text("+5215512340002")).await;
+    let path = format!("/v1/messages/{id}");
+    let (status, _, _) = call(&server, Method::GET, &path, Some(&a), None).await;
+    assert_eq!(status, 200);
+    let (status, _, body) = call(&server, Method::GET, &path, Some(&b), None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _, list) = call(&server, Method::GET, "/v1/messages", Some(&b), None).await;
+    assert_eq!(
+        (status, list["data"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{list}"
+    );
+    // Each workspace lists only its own users.
+    let (_, _, users_b) = call(
+        &server,
+        Method::GET,
+        &format!("/v1/admin/workspaces/{ws_b}/users"),
+        Some(&key),
+        None,
+    )
+    .await;
+    let names: Vec<&str> = users_b["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert_eq!(names, ["bravo-user"]);
+    server.stop().await;
+}
+
+async fn bad_user_input_is_refused_and_nothing_created(backend: Backend) {
+    let server = server(backend, |_| {}).await;
+    let key = server.key.clone();
+    let path = format!("/v1/admin/workspaces/{WS}/users");
+    let cases = [
+        (
+            json!({"username": "ok-name", "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"username": "ok-name", "password": "x".repeat(257)}),
+            "password",
+        ),
+        (json!({"username": "ok-name"}), "password"),
+        (
+            json!({"username": "ok-name", "password": 12345678}),
+            "password",
+        ),
+        (
+            json!({"username": "no spaces", "password": PASSWORD}),
+            "username",
+        ),
+        (json!({"username": "ab", "password": PASSWORD}), "username"),
+        (json!({"password": PASSWORD}), "username"),
+        (
+            json!({"username": "ok-name", "password": PASSWORD, "scopes": ["send", "fly"]}),
+            "scopes",
+        ),
+        (
+            json!({"username": "ok-name", "password": PASSWORD, "scopes": []}),
+            "scopes",
+        ),
+        (
+            json!({"username": "ok-name", "password": PASSWORD, "colour": "red"}),
+            "colour",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, _, answer) = call(&server, Method::POST, &path, Some(&key), Some(&body)).await;
+        assert_eq!(status, 422, "{body} → {answer}");
+        let fields: Vec<&str> = answer["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["field"].as_str())
+            .collect();
+        assert!(fields.contains(&field), "{body} → {answer}");
+        assert!(!answer.to_string().contains(PASSWORD));
+    }
+    let (_, _, list) = call(&server, Method::GET, &path, Some(&key), None).await;
+    assert_eq!(list["data"], json!([]), "nothing was created");
+
+    // Names are unique regardless of case; unknown workspaces and users are 404.
+    create_user(
+        &server,
+        WS,
+        json!({"username": "fabio", "password": PASSWORD}),
+    )
+    .await;
+    let dup = json!({"username": "FABIO", "password": PASSWORD});
+    let (status, _, body) = call(&server, Method::POST, &path, Some(&key), Some(&dup)).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("conflict")),
+        "{body}"
+    );
+    let (status, _, _) = call(
+        &server,
+        Method::POST,
+        "/v1/admin/workspaces/ws_nope/users",
+        Some(&key),
+        Some(&json!({"username": "gil", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call(
+        &server,
+        Method::PATCH,
+        "/v1/admin/users/usr_nope",
+        Some(&key),
+        Some(&json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A bad patch changes nothing.
+    let (_, _, list) = call(&server, Method::GET, &path, Some(&key), None).await;
+    let id = list["data"][0]["id"].as_str().expect("id").to_string();
+    let (status, _, _) = call(
+        &server,
+        Method::PATCH,
+        &format!("/v1/admin/users/{id}"),
+        Some(&key),
+        Some(&json!({"password": "short", "disabled": true})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    token(&server, "fabio", PASSWORD).await;
+    server.stop().await;
+}
+
+on_both_backends!(
+    a_user_logs_in_sends_and_logs_out,
+    wrong_passwords_and_unknown_users_get_one_answer,
+    repeated_failures_lock_a_username,
+    sessions_end_on_expiry_disable_password_change_and_delete,
+    a_users_token_sees_only_its_workspace,
+    bad_user_input_is_refused_and_nothing_created,
+);
 
 on_both_backends!(
     the_login_service_checks_passwords_and_throttles,

@@ -154,7 +154,7 @@ pub trait UserStore: Send + Sync {
     /// Stores a session and records the login time on its user.
     async fn insert_session(&self, session: &NewSession, now: Millis) -> Result<()>;
     /// The session whose token hashes to `token_hash`, if it is live at `now`: not expired, not
-    /// revoked, and its user still exists and is enabled.
+    /// revoked, its user still exists and is enabled, and its workspace is enabled.
     async fn find_session(&self, token_hash: &str, now: Millis) -> Result<Option<UserSession>>;
     /// Revokes one session; `false` when it was unknown or already revoked.
     async fn revoke_session(&self, id: &str, now: Millis) -> Result<bool>;

@@ -196,8 +196,9 @@ impl UserStore for SqliteStore {
                 Ok(c.prepare_cached(
                     "SELECT s.id, s.user_id, s.workspace_id, s.scopes, s.expires_at, s.created_at \
                      FROM sessions s JOIN users u ON u.id = s.user_id \
+                     JOIN workspaces w ON w.id = s.workspace_id \
                      WHERE s.token_hash = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
-                     AND u.disabled_at IS NULL",
+                     AND u.disabled_at IS NULL AND w.disabled_at IS NULL",
                 )?
                 .query_row(params![hash, now], |r| {
                     Ok(UserSession {
