@@ -111,6 +111,8 @@ impl App {
                 wake.clone(),
             )
         });
+        let users = crate::users::Users::new(&config.users)?;
+        users.hasher().prepare().await?;
         let state = AppState {
             store,
             channels,
@@ -122,7 +124,7 @@ impl App {
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
-            users: crate::users::Users::new(&config.users)?,
+            users,
         };
         Ok(Self {
             listener,

@@ -49,9 +49,9 @@ impl PasswordSource {
 pub enum UserAction {
     /// Create a user who logs in with a username and password.
     Create {
-        /// The owning workspace.
-        #[arg(long, default_value = DEFAULT_WORKSPACE)]
-        workspace: String,
+        /// The owning workspace (default: the default workspace, created if missing).
+        #[arg(long)]
+        workspace: Option<String>,
         /// Login name: 3 to 64 of a-z 0-9 . _ @ - (case-insensitive).
         #[arg(long)]
         username: String,
@@ -125,6 +125,15 @@ pub async fn user(store: &dyn Store, service: &Users, action: UserAction) -> Res
                 None => ScopeSet::tenant(),
             };
             let password = password.read()?;
+            let workspace = match workspace {
+                Some(ws) => ws,
+                None => {
+                    // Works before the first `serve`, for scripts that provision a database.
+                    let now = crate::clock::now_ms();
+                    let ws = store.ensure_workspace(DEFAULT_WORKSPACE, "Default", now);
+                    ws.await.map_err(|e| e.to_string())?.id
+                }
+            };
             users::add(store, service, &workspace, &username, &password, scopes).await
         }
         UserAction::List { workspace } => {

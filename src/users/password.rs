@@ -68,12 +68,7 @@ impl PasswordHasher {
         self.blocking(move || {
             let (hash, real) = match phc {
                 Some(h) => (h, true),
-                None => {
-                    let fallback = || {
-                        hash_with(&argon2, "chasqui-no-such-user").unwrap_or_else(|_| String::new())
-                    };
-                    (dummy.get_or_init(fallback).clone(), false)
-                }
+                None => (dummy.get_or_init(|| dummy_hash(&argon2)).clone(), false),
             };
             // A stored hash that does not parse verifies nothing; it is not an input error.
             let matched = PasswordHash::new(&hash)
@@ -82,6 +77,17 @@ impl PasswordHasher {
             Ok(real && matched)
         })
         .await?
+    }
+
+    /// Makes the dummy hash now, so that not even the first login for an unknown user takes
+    /// longer than the others.
+    pub async fn prepare(&self) -> Result<(), PasswordError> {
+        let argon2 = self.argon2();
+        let dummy = self.dummy.clone();
+        self.blocking(move || {
+            dummy.get_or_init(|| dummy_hash(&argon2));
+        })
+        .await
     }
 
     async fn blocking<T: Send + 'static>(
@@ -97,6 +103,12 @@ impl PasswordHasher {
             .await
             .map_err(|_| PasswordError::Task)
     }
+}
+
+/// The hash unknown users are checked against; empty (verifying nothing, quickly) only if
+/// Argon2 itself fails, which valid parameters rule out.
+fn dummy_hash(argon2: &Argon2<'_>) -> String {
+    hash_with(argon2, "chasqui-no-such-user").unwrap_or_default()
 }
 
 fn hash_with(argon2: &Argon2<'_>, password: &str) -> Result<String, PasswordError> {

@@ -853,6 +853,19 @@ async fn a_users_token_sees_only_its_workspace(backend: Backend) {
         .filter_map(|u| u["username"].as_str())
         .collect();
     assert_eq!(names, ["bravo-user"]);
+    // Disabling the workspace ends its users' sessions; deleting it deletes its users.
+    let ws_path = format!("/v1/admin/workspaces/{ws_b}");
+    let off = json!({"disabled": true});
+    let (status, _, body) = call(&server, Method::PATCH, &ws_path, Some(&key), Some(&off)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&b), None).await;
+    assert_eq!(status, 401);
+    let (status, _, body) = call(&server, Method::DELETE, &ws_path, Some(&key), None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _, _) = login(&server, "bravo-user", PASSWORD).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = call(&server, Method::GET, "/v1/messages", Some(&a), None).await;
+    assert_eq!(status, 200);
     server.stop().await;
 }
 
@@ -956,7 +969,130 @@ async fn bad_user_input_is_refused_and_nothing_created(backend: Backend) {
     server.stop().await;
 }
 
+/// `chasqui user ARGS` on `db` with cheap hashing, `stdin` piped in and `env` set; answers
+/// success, stdout and stderr.
+fn user_cli(
+    db: &TestDb,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, &str)],
+) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = crate::process::chasqui(db);
+    cmd.arg("user")
+        .args(args)
+        .env("CHASQUI_USERS__ARGON2_MEMORY_KIB", "1024")
+        .env("CHASQUI_USERS__ARGON2_ITERATIONS", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("chasqui user");
+    if let Some(mut pipe) = child.stdin.take() {
+        if let Some(text) = stdin {
+            pipe.write_all(text.as_bytes()).expect("stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn the_user_cli_manages_users(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let migrate = crate::process::chasqui(&db)
+        .arg("migrate")
+        .output()
+        .expect("migrate");
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+
+    // The password comes from stdin or the environment, never a flag.
+    let (ok, _, err) = user_cli(&db, &["create", "--username", "Gaby"], None, &[]);
+    assert!(!ok && err.contains("--password-stdin"), "{err}");
+    let (ok, out, err) = user_cli(
+        &db,
+        &[
+            "create",
+            "--username",
+            "Gaby",
+            "--scopes",
+            "send,read",
+            "--password-stdin",
+        ],
+        Some(&format!("{PASSWORD}\n")),
+        &[],
+    );
+    assert!(ok, "{err}");
+    let created: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(created["username"], "gaby");
+    assert_eq!(created["scopes"], json!(["send", "read"]));
+    assert!(!out.contains(PASSWORD) && !out.contains("argon2") && !err.contains(PASSWORD));
+    let (ok, _, err) = user_cli(
+        &db,
+        &["create", "--username", "x y", "--password-stdin"],
+        Some(PASSWORD),
+        &[],
+    );
+    assert!(!ok && err.contains("username"), "{err}");
+    let (ok, _, err) = user_cli(
+        &db,
+        &["create", "--username", "gaby"],
+        None,
+        &[("CHASQUI_USER_PASSWORD", PASSWORD)],
+    );
+    assert!(!ok && err.contains("taken"), "{err}");
+    let (ok, out, _) = user_cli(&db, &["list"], None, &[]);
+    assert!(ok);
+    let listed: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(listed[0]["id"], created["id"]);
+
+    // The server logs the user in with the password set through stdin (newline dropped).
+    let cfg = crate::support::test_config(&db);
+    let server = TestServer::start_on(db, cfg).await;
+    token(&server, "gaby", PASSWORD).await;
+
+    let new_password = "a brand new passphrase";
+    let (ok, _, err) = user_cli(
+        &server.db,
+        &["passwd", "GABY"],
+        None,
+        &[("CHASQUI_USER_PASSWORD", new_password)],
+    );
+    assert!(ok, "{err}");
+    let (status, _, _) = login(&server, "gaby", PASSWORD).await;
+    assert_eq!(status, 401);
+    token(&server, "gaby", new_password).await;
+
+    let (ok, out, _) = user_cli(&server.db, &["disable", "gaby"], None, &[]);
+    assert!(ok && out.contains("\"disabled\": true"), "{out}");
+    let (status, _, _) = login(&server, "gaby", new_password).await;
+    assert_eq!(status, 401);
+    let (ok, _, _) = user_cli(&server.db, &["enable", "gaby"], None, &[]);
+    assert!(ok);
+    token(&server, "gaby", new_password).await;
+
+    let id = created["id"].as_str().expect("id");
+    let (ok, _, err) = user_cli(&server.db, &["delete", id], None, &[]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = user_cli(&server.db, &["list"], None, &[]);
+    assert!(ok && out.trim() == "[]", "{out}");
+    let (ok, _, err) = user_cli(&server.db, &["delete", "gaby"], None, &[]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    server.stop().await;
+}
+
 on_both_backends!(
+    the_user_cli_manages_users,
     a_user_logs_in_sends_and_logs_out,
     wrong_passwords_and_unknown_users_get_one_answer,
     repeated_failures_lock_a_username,
