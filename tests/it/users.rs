@@ -601,6 +601,13 @@ async fn a_user_logs_in_sends_and_logs_out(backend: Backend) {
     assert_eq!(status, 401);
     let (status, _, _) = call(&server, Method::POST, "/v1/auth/logout", None, None).await;
     assert_eq!(status, 401);
+    let made_up = format!("chs_{}", "0".repeat(64));
+    let (status, _, body) = call(&server, Method::GET, "/v1/messages", Some(&made_up), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_api_key")),
+        "{body}"
+    );
     let key = server.key.clone();
     let (status, _, _) = call(&server, Method::POST, "/v1/auth/logout", Some(&key), None).await;
     assert_eq!(status, 400);
