@@ -32,6 +32,9 @@ pub enum StartError {
     /// The `[limits]` section is invalid.
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsConfigError),
+    /// The password hashing settings are unusable.
+    #[error(transparent)]
+    Users(#[from] crate::users::PasswordError),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -113,6 +116,8 @@ impl App {
                 wake.clone(),
             )
         });
+        let users = crate::users::Users::new(&config.users)?;
+        users.hasher().prepare().await?;
         let state = AppState {
             store,
             channels,
@@ -125,6 +130,7 @@ impl App {
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
+            users,
         };
         Ok(Self {
             listener,

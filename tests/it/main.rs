@@ -16,4 +16,5 @@ mod media;
 mod refusals;
 mod send;
 mod templates;
+mod users;
 mod webhooks;
