@@ -74,6 +74,7 @@ pub async fn create(
             channel,
             idempotency_key,
             window_policy: None,
+            ..SendRequest::default()
         },
     )
     .await?;

@@ -26,7 +26,19 @@ pub struct SendRequest {
     /// Overrides the channel's window policy (for a vendor API whose sends always need the
     /// window open).
     pub window_policy: Option<WindowPolicy>,
+    /// A template send whose parameters do not fit the approved template is accepted and
+    /// recorded as failed on arrival (never sent) instead of refused: respond.io answers such a
+    /// send with a `messageId` and reports the failure on the message. Other problems are still
+    /// refused.
+    pub template_errors_fail_later: bool,
+    /// The message as the vendor client sent it, kept with the message for the dialect's
+    /// answers (respond.io shows the template text the request carried).
+    pub client_message: Option<Value>,
 }
+
+/// Meta's code for a template send whose parameters do not match the template
+/// (`132000`, "Number of parameters does not match the expected number of params").
+const TEMPLATE_PARAM_MISMATCH: i64 = 132000;
 
 /// A message accepted (committed) or found again by its idempotency key.
 #[derive(Debug)]
@@ -117,7 +129,23 @@ pub async fn submit(
         req.window_policy,
     )
     .await?;
-    let rendered = template_check::check_template_send(state, &channel, &msg).await?;
+    let (rendered, failed) = match template_check::check_template_send(state, &channel, &msg).await
+    {
+        Ok(rendered) => (rendered, None),
+        Err(ApiError::Validation(problems)) if req.template_errors_fail_later => {
+            let details: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.field, p.message))
+                .collect();
+            let error = chasqui_domain::MetaError {
+                code: TEMPLATE_PARAM_MISMATCH,
+                title: "Number of parameters does not match the expected number of params".into(),
+                details: Some(details.join("; ")),
+            };
+            (None, Some(error))
+        }
+        Err(e) => return Err(e),
+    };
     let recipient = msg.recipient.digits().to_string();
     // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
     // whatever is charged here is given back unless the message is committed below.
@@ -159,6 +187,8 @@ pub async fn submit(
         created_at: now_ms(),
         idempotency,
         rendered,
+        client_message: req.client_message.as_ref().map(Value::to_string),
+        failed,
     };
     let outcome = state.store.accept_message(new).await;
     if !matches!(outcome, Ok(AcceptOutcome::Created(_))) {

@@ -334,6 +334,8 @@ mod tests {
                 created_at: 1,
                 idempotency: None,
                 rendered: None,
+                client_message: None,
+                failed: None,
             },
             1,
         );

@@ -26,6 +26,8 @@ pub struct NewContact {
 pub trait DialectIdStore: Send + Sync {
     /// The message of a workspace whose `seq` is `seq`.
     async fn message_by_seq(&self, workspace_id: &str, seq: i64) -> Result<Option<MessageRecord>>;
+    /// The message object a vendor dialect's client sent for this message (JSON text), if any.
+    async fn client_message(&self, workspace_id: &str, message_id: &str) -> Result<Option<String>>;
     /// The contact of a workspace whose number is `num`.
     async fn contact_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Contact>>;
     /// The channel of a workspace whose number is `num`.

@@ -159,6 +159,25 @@ pub struct NewMessage {
     pub idempotency: Option<IdempotencyClaim>,
     /// For template sends: the text the person receives, placeholders filled.
     pub rendered: Option<String>,
+    /// The message as a vendor dialect's client sent it (JSON text), kept for its answers.
+    pub client_message: Option<String>,
+    /// Accept the message already failed with this error: it is stored (it gets an id and a
+    /// timeline) but never sent. For vendor APIs that report some refusals on the message
+    /// instead of on the request.
+    pub failed: Option<MetaError>,
+}
+
+impl NewMessage {
+    /// Records, inside the accepting transaction, what a new message carries beyond the queued
+    /// row: the client's message and an immediate failure. Returns the failure's event.
+    pub(crate) fn failure_event(&self) -> Option<crate::plan::NewEvent> {
+        self.failed.as_ref().map(|e| {
+            let mut ev = crate::plan::NewEvent::new("failed", self.created_at, "api");
+            ev.error = Some(e.clone());
+            ev.detail = Some("refused before sending; never sent".into());
+            ev
+        })
+    }
 }
 
 impl MessageRecord {
@@ -179,6 +198,18 @@ impl MessageRecord {
             created_at: m.created_at,
             updated_at: m.created_at,
         }
+    }
+
+    /// The record of a message accepted as `seq`: queued, or already failed when it was
+    /// accepted with `failed`.
+    pub fn accepted(m: NewMessage, seq: i64) -> Self {
+        let failed = m.failed.clone();
+        let mut r = Self::queued(m, seq);
+        if let Some(e) = failed {
+            r.status = MessageStatus::Failed;
+            r.error = Some(e);
+        }
+        r
     }
 }
 

@@ -258,6 +258,8 @@ async fn numbers(store: Arc<dyn Store>) {
             created_at: now,
             idempotency: None,
             rendered: None,
+            client_message: None,
+            failed: None,
         })
         .await
         .expect("accept");
@@ -271,6 +273,73 @@ async fn numbers(store: Arc<dyn Store>) {
         .await
         .expect("seq")
         .is_none());
+
+    // A message accepted already failed keeps its client's message, has a `failed` entry with
+    // the reason, and is never handed to a worker.
+    let accepted = store
+        .accept_message(chasqui_store::NewMessage {
+            id: "msg_2".into(),
+            workspace_id: "ws_a".into(),
+            channel_id: "ch_a".into(),
+            recipient: "593998445667".into(),
+            kind: "template".into(),
+            body: r#"{"type":"template","template":{"name":"t","language":{"code":"es"}}}"#.into(),
+            created_at: now,
+            idempotency: None,
+            rendered: None,
+            client_message: Some(r#"{"type":"whatsapp_template"}"#.into()),
+            failed: Some(chasqui_domain::MetaError {
+                code: 132000,
+                title: "Number of parameters does not match".into(),
+                details: None,
+            }),
+        })
+        .await
+        .expect("accept failed");
+    let chasqui_store::AcceptOutcome::Created(f) = accepted else {
+        panic!("not created: {accepted:?}");
+    };
+    assert_eq!(f.status, chasqui_domain::MessageStatus::Failed);
+    let detail = store
+        .get_message("ws_a", "msg_2")
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(detail.message.status, chasqui_domain::MessageStatus::Failed);
+    let failed = detail
+        .events
+        .iter()
+        .find(|e| e.status == "failed")
+        .expect("failed entry");
+    assert_eq!(failed.error.as_ref().map(|e| e.code), Some(132000));
+    assert_eq!(
+        store
+            .client_message("ws_a", "msg_2")
+            .await
+            .expect("client")
+            .as_deref(),
+        Some(r#"{"type":"whatsapp_template"}"#)
+    );
+    assert!(store
+        .client_message("ws_b", "msg_2")
+        .await
+        .expect("client")
+        .is_none());
+    let claimed = store
+        .claim(&chasqui_store::ClaimRequest {
+            owner: "w".into(),
+            channel_id: "ch_a".into(),
+            now: now + 10,
+            limit: 10,
+            lease_ms: 1000,
+            reconcile_ms: 1000,
+        })
+        .await
+        .expect("claim");
+    assert!(
+        claimed.iter().all(|c| c.message_id != "msg_2"),
+        "{claimed:?}"
+    );
 }
 
 #[tokio::test]

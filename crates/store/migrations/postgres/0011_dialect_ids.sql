@@ -7,3 +7,7 @@ CREATE UNIQUE INDEX contacts_num ON contacts(num);
 
 ALTER TABLE channels ADD COLUMN num BIGSERIAL;
 CREATE UNIQUE INDEX channels_num ON channels(num);
+
+-- The message object exactly as a vendor dialect's client sent it (respond.io keeps the
+-- template text the request carried, though WhatsApp delivers the approved text).
+ALTER TABLE messages ADD COLUMN client_message TEXT;

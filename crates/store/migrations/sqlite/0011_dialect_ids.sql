@@ -32,3 +32,7 @@ BEGIN
     UPDATE channels SET num = (SELECT last FROM id_numbers WHERE name = 'channels')
         WHERE rowid = NEW.rowid;
 END;
+
+-- The message object exactly as a vendor dialect's client sent it (respond.io keeps the
+-- template text the request carried, though WhatsApp delivers the approved text).
+ALTER TABLE messages ADD COLUMN client_message TEXT;

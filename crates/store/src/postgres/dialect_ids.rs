@@ -19,6 +19,17 @@ impl DialectIdStore for PgStore {
         row.as_ref().map(message_from_row).transpose()
     }
 
+    async fn client_message(&self, workspace_id: &str, message_id: &str) -> Result<Option<String>> {
+        let found: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT client_message FROM messages WHERE workspace_id = $1 AND id = $2",
+        )
+        .bind(workspace_id)
+        .bind(message_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.flatten())
+    }
+
     async fn contact_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Contact>> {
         let sql =
             format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND num = $2");

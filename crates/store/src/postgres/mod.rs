@@ -232,10 +232,50 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
         }
     }
     let seq = insert_message(&mut *c, m).await?;
-    Ok(AcceptOutcome::Created(MessageRecord::queued(
-        m.clone(),
-        seq,
-    )))
+    finish_accept(c, m, seq).await
+}
+
+/// What a message accepted by a vendor dialect carries beyond the queued row (its client's
+/// message, a failure on arrival), written in the accepting transaction.
+async fn finish_accept(c: &mut PgConnection, m: &NewMessage, seq: i64) -> Result<AcceptOutcome> {
+    if let Some(client) = &m.client_message {
+        sqlx::query("UPDATE messages SET client_message = $2 WHERE id = $1")
+            .bind(&m.id)
+            .bind(client)
+            .execute(&mut *c)
+            .await?;
+    }
+    let Some(failure) = m.failure_event() else {
+        return Ok(AcceptOutcome::Created(MessageRecord::queued(
+            m.clone(),
+            seq,
+        )));
+    };
+    // Failed on arrival: its outbox row goes in the same transaction, so no worker can ever
+    // claim it.
+    sqlx::query("DELETE FROM outbox WHERE message_id = $1")
+        .bind(&m.id)
+        .execute(&mut *c)
+        .await?;
+    let record = MessageRecord::accepted(m.clone(), seq);
+    if let Some(error) = &record.error {
+        sqlx::query(
+            "UPDATE messages SET status = 'failed', error_code = $2, error_title = $3, \
+             error_details = $4 WHERE id = $1",
+        )
+        .bind(&m.id)
+        .bind(error.code)
+        .bind(&error.title)
+        .bind(&error.details)
+        .execute(&mut *c)
+        .await?;
+    }
+    insert_event(c, &m.id, &failure).await?;
+    let events: Vec<WebhookEvent> = WebhookEvent::message(&record, m.created_at)
+        .into_iter()
+        .collect();
+    business_webhooks::emit(c, &events).await?;
+    Ok(AcceptOutcome::Created(record))
 }
 
 /// The statement of `insert_message`, with its `message.queued` event in `$9..$13`.
@@ -566,7 +606,7 @@ impl Store for PgStore {
     }
 
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
-        if msg.idempotency.is_none() {
+        if msg.idempotency.is_none() && msg.client_message.is_none() && msg.failed.is_none() {
             // The common case in one round trip: a single statement is its own transaction.
             let seq = insert_message(&self.pool, &msg).await?;
             return Ok(AcceptOutcome::Created(MessageRecord::queued(msg, seq)));

@@ -23,6 +23,21 @@ impl DialectIdStore for SqliteStore {
             .await
     }
 
+    async fn client_message(&self, workspace_id: &str, message_id: &str) -> Result<Option<String>> {
+        let (ws, id) = (workspace_id.to_string(), message_id.to_string());
+        self.rt
+            .read(move |c| {
+                let found: Option<Option<String>> = c
+                    .prepare_cached(
+                        "SELECT client_message FROM messages WHERE workspace_id = ?1 AND id = ?2",
+                    )?
+                    .query_row(params![ws, id], |r| r.get(0))
+                    .optional()?;
+                Ok(found.flatten())
+            })
+            .await
+    }
+
     async fn contact_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Contact>> {
         let ws = workspace_id.to_string();
         self.rt

@@ -236,12 +236,32 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
         m.rendered
     ])?;
     let seq = conn.last_insert_rowid();
-    conn.prepare_cached(
-        "INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) \
-         VALUES (?1, ?2, ?3, ?4, 'ready', ?5)",
-    )?
-    .execute(params![m.id, seq, m.channel_id, m.recipient, m.created_at])?;
-    let record = MessageRecord::queued(m.clone(), seq);
+    let queued = MessageRecord::queued(m.clone(), seq);
+    if let Some(ev) = WebhookEvent::message(&queued, m.created_at) {
+        business_webhooks::emit(conn, &ev)?;
+    }
+    if let Some(client) = &m.client_message {
+        conn.prepare_cached("UPDATE messages SET client_message = ?2 WHERE id = ?1")?
+            .execute(params![m.id, client])?;
+    }
+    let Some(failure) = m.failure_event() else {
+        conn.prepare_cached(
+            "INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) \
+             VALUES (?1, ?2, ?3, ?4, 'ready', ?5)",
+        )?
+        .execute(params![m.id, seq, m.channel_id, m.recipient, m.created_at])?;
+        return Ok(AcceptOutcome::Created(queued));
+    };
+    // Failed on arrival: no outbox row, so no worker can ever claim it.
+    let record = MessageRecord::accepted(m.clone(), seq);
+    if let Some(error) = &record.error {
+        conn.prepare_cached(
+            "UPDATE messages SET status = 'failed', error_code = ?2, error_title = ?3, \
+             error_details = ?4 WHERE id = ?1",
+        )?
+        .execute(params![m.id, error.code, error.title, error.details])?;
+    }
+    insert_event(conn, &m.id, &failure)?;
     if let Some(ev) = WebhookEvent::message(&record, m.created_at) {
         business_webhooks::emit(conn, &ev)?;
     }
