@@ -127,6 +127,7 @@ impl App {
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
             limits,
+            dialects: Arc::new(config.dialects.clone()),
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),

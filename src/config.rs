@@ -37,6 +37,23 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Users who log in with a password.
     pub users: UsersConfig,
+    /// Vendor-compatible endpoints, each switched on or off.
+    pub dialects: DialectsConfig,
+}
+
+/// Which vendor-compatible endpoints are served (`[dialects]`); a dialect switched off answers
+/// 404 on its paths.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DialectsConfig {
+    /// respond.io Developer API v2 as resold by Ecuabots (`/v2/...`).
+    pub respond: bool,
+}
+
+impl Default for DialectsConfig {
+    fn default() -> Self {
+        Self { respond: true }
+    }
 }
 
 /// `[limits]` configuration.
@@ -129,6 +146,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             limits: LimitsConfig::default(),
             users: UsersConfig::default(),
+            dialects: DialectsConfig::default(),
         }
     }
 }
