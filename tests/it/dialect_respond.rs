@@ -645,7 +645,61 @@ async fn switched_off_answers_404(backend: Backend) {
     s.stop().await;
 }
 
+/// Every route of the dialect's table refuses an anonymous call and a wrong token with
+/// respond.io's 401 envelope, and a key without the route's scope with 403; nothing is stored.
+async fn every_route_authenticates(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let cfg = chasqui::config::DialectsConfig::default();
+    let routes = chasqui::api::dialects::table(&cfg);
+    assert!(routes.iter().any(|r| r.dialect == "respond"));
+    let (_, created) = s
+        .request_json(
+            Method::POST,
+            "/v1/admin/workspaces/ws_default/keys",
+            &json!({"name": "nothing", "scopes": ["webhooks"]}),
+        )
+        .await;
+    let weak = created["key"].as_str().expect("key").to_string();
+    for r in routes.iter().filter(|r| r.dialect == "respond") {
+        let path = r
+            .path
+            .replace("{identifier}", "phone:+593998445667")
+            .replace("{message_id}", "1")
+            .replace("{channel_id}", "1");
+        let method = Method::from_bytes(r.method.as_str().as_bytes()).expect("method");
+        let body = r#"{"message": {"type": "text", "text": "x"}}"#;
+        let anonymous = s
+            .http
+            .request(method.clone(), s.url(&path))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            json_of(anonymous).await,
+            (401, json!({"code": 401, "message": "UN_AUTHORIZED"})),
+            "{} {path}",
+            r.method
+        );
+        let (status, _) =
+            json_of(call(&s, "chq_wrong", method.clone(), &path, Some(body)).await).await;
+        assert_eq!(status, 401, "{} {path}", r.method);
+        let (status, answer) = json_of(call(&s, &weak, method, &path, Some(body)).await).await;
+        assert_eq!(
+            (status, answer["code"].as_i64()),
+            (403, Some(403)),
+            "{} {path}",
+            r.method
+        );
+    }
+    let (_, listed) = s.get_json("/v1/messages").await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "{listed}");
+    s.stop().await;
+}
+
 on_both_backends!(
+    every_route_authenticates,
     seed_examples_reach_read,
     error_rows,
     contacts_tags_channels,
