@@ -201,6 +201,11 @@ impl App {
                 Duration::from_secs(self.template_sync_secs),
             )
         });
+        // Ended sessions and stale throttle rows only take space; an hourly sweep is plenty.
+        let login_purge = self
+            .state
+            .users
+            .spawn_purge(self.state.store.clone(), Duration::from_secs(3_600));
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
         let served = axum::serve(self.listener, router)
@@ -219,6 +224,7 @@ impl App {
         }
         let _ = media.await;
         refresher.abort();
+        login_purge.abort();
         if let Some(t) = template_sync {
             t.abort();
         }

@@ -174,6 +174,12 @@ pub trait UserStore: Send + Sync {
     async fn clear_login_failures(&self, username: &str) -> Result<()>;
     /// Until when `username` is locked, if it is at `now`.
     async fn login_locked_until(&self, username: &str, now: Millis) -> Result<Option<Millis>>;
+
+    /// Deletes what no longer matters at `now`: sessions that expired or were revoked, and
+    /// throttle rows that are neither locked nor counting (their failures are older than
+    /// `window_ms`); answers how many rows went. Failed logins for names nobody has would
+    /// otherwise pile up for ever.
+    async fn purge_logins(&self, now: Millis, window_ms: i64) -> Result<u64>;
 }
 
 /// The upsert that counts one failure: `?1`/`$1` username, `2` now, `3` max failures,
