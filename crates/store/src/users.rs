@@ -19,7 +19,7 @@ pub fn normalize_username(username: &str) -> String {
 }
 
 /// A user to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewUser {
     /// Chasqui's id (`usr_…`).
     pub id: String,
@@ -56,7 +56,31 @@ pub struct User {
     pub last_login_at: Option<Millis>,
 }
 
-// The hash stays out of debug output so it cannot end up in a log by accident.
+// Password hashes stay out of debug output so they cannot end up in a log by accident.
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("workspace_id", &self.workspace_id)
+            .field("username", &self.username)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPatch")
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scopes", &self.scopes)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -70,7 +94,7 @@ impl std::fmt::Debug for User {
 }
 
 /// Changes to a user; `None` keeps the stored value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct UserPatch {
     /// A new password hash.
     pub password_hash: Option<String>,
