@@ -29,6 +29,9 @@ pub enum StartError {
     /// The secret key could not be loaded.
     #[error(transparent)]
     Secret(#[from] crate::secrets::SecretError),
+    /// The `[limits]` section is invalid.
+    #[error(transparent)]
+    Limits(#[from] crate::limits::LimitsConfigError),
     /// The password hashing settings are unusable.
     #[error(transparent)]
     Users(#[from] crate::users::PasswordError),
@@ -45,6 +48,7 @@ pub struct App {
     dispatcher: Option<Arc<Dispatcher>>,
     new_api_key: Option<String>,
     template_sync_secs: u64,
+    quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
 }
 
@@ -60,6 +64,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let sealer = Sealer::load(&config.secret_key, &config.secret_key_file)?;
         let store = open_store(&config).await?;
+        let limits = Arc::new(crate::limits::Limits::new(store.clone(), &config.limits)?);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartError::Bind(config.listen, e))?;
@@ -121,6 +126,7 @@ impl App {
             ingest: Arc::new(Notify::new()),
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
+            limits,
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
@@ -133,6 +139,7 @@ impl App {
             dispatcher,
             new_api_key: boot.new_api_key,
             template_sync_secs: config.templates.sync_interval_secs,
+            quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
         })
     }
@@ -206,6 +213,12 @@ impl App {
             .state
             .users
             .spawn_purge(self.state.store.clone(), Duration::from_secs(3_600));
+        let quota_pruner = (self.quota_prune_secs > 0).then(|| {
+            crate::limits::Limits::spawn_pruner(
+                self.state.store.clone(),
+                Duration::from_secs(self.quota_prune_secs),
+            )
+        });
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
         let served = axum::serve(self.listener, router)
@@ -226,6 +239,9 @@ impl App {
         refresher.abort();
         login_purge.abort();
         if let Some(t) = template_sync {
+            t.abort();
+        }
+        if let Some(t) = quota_pruner {
             t.abort();
         }
         if let Some(s) = sandbox {

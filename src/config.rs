@@ -33,8 +33,37 @@ pub struct Config {
     pub business_webhooks: BusinessWebhooksConfig,
     /// Media files.
     pub media: MediaConfig,
+    /// Quotas and limits.
+    pub limits: LimitsConfig,
     /// Users who log in with a password.
     pub users: UsersConfig,
+}
+
+/// `[limits]` configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// IANA time zone whose midnight resets daily quotas, unless a workspace names its own.
+    pub timezone: String,
+    /// Seconds an in-flight slot counts at most: a request still running after this (or one of
+    /// an instance that crashed) stops counting against the concurrency limit.
+    pub inflight_ttl_secs: u64,
+    /// Seconds between deletions of counters and slots that no longer count.
+    pub prune_interval_secs: u64,
+    /// How long a workspace's quota settings are cached (a change made through another instance
+    /// takes this long to apply; 0 reads them on every send).
+    pub workspace_cache_ms: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".into(),
+            inflight_ttl_secs: 300,
+            prune_interval_secs: 300,
+            workspace_cache_ms: 2_000,
+        }
+    }
 }
 
 /// Users, their sessions and login throttling (`[users]`).
@@ -98,6 +127,7 @@ impl Default for Config {
             templates: TemplatesConfig::default(),
             business_webhooks: BusinessWebhooksConfig::default(),
             media: MediaConfig::default(),
+            limits: LimitsConfig::default(),
             users: UsersConfig::default(),
         }
     }

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod ids;
+pub mod limits;
 pub mod media;
 pub mod secrets;
 pub mod templates;

@@ -53,6 +53,7 @@ pub async fn update_workspace(
     body: JsonBody,
 ) -> Answer {
     let ws = workspaces::update(state.store.as_ref(), &id, body.value).await?;
+    state.limits.forget_workspace(&id);
     Ok(Json(views::workspace(&ws)))
 }
 

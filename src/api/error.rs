@@ -5,6 +5,8 @@ use axum::response::{IntoResponse, Response};
 use chasqui_domain::Problem;
 use serde_json::json;
 
+use crate::limits::LimitError;
+
 /// Every way an API request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -73,6 +75,9 @@ pub enum ApiError {
     /// The provider could not be reached or did not answer as expected.
     #[error("the provider did not answer: {0}")]
     ProviderUnavailable(String),
+    /// Over a quota or limit: `429` with `Retry-After` and `RateLimit-*` headers.
+    #[error("{0}")]
+    Limited(crate::limits::LimitError),
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -109,6 +114,12 @@ impl ApiError {
             }
             Self::ProviderRejected(_) => ("provider_rejected", StatusCode::UNPROCESSABLE_ENTITY),
             Self::ProviderUnavailable(_) => ("provider_unavailable", StatusCode::BAD_GATEWAY),
+            Self::Limited(LimitError::Exceeded { kind, .. }) => {
+                (kind.code(), StatusCode::TOO_MANY_REQUESTS)
+            }
+            Self::Limited(LimitError::Store(_)) => {
+                ("internal_error", StatusCode::INTERNAL_SERVER_ERROR)
+            }
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::Unavailable => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
@@ -125,11 +136,23 @@ impl From<chasqui_store::StoreError> for ApiError {
     }
 }
 
+impl From<LimitError> for ApiError {
+    fn from(e: LimitError) -> Self {
+        match e {
+            LimitError::Store(detail) => Self::Internal(detail),
+            e => Self::Limited(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
-        if let Self::Internal(detail) = &self {
-            tracing::error!(error = %detail, "internal error");
+        match &self {
+            Self::Internal(detail) | Self::Limited(LimitError::Store(detail)) => {
+                tracing::error!(error = %detail, "internal error")
+            }
+            _ => {}
         }
         let mut body = json!({
             "type": format!("urn:chasqui:problem:{code}"),
@@ -153,6 +176,16 @@ impl IntoResponse for ApiError {
                 }])
             }
             Self::ProviderRejected(error) => body["provider_error"] = json!(error),
+            Self::Limited(LimitError::Exceeded {
+                headers,
+                retry_after_secs,
+                ..
+            }) => {
+                body["limit"] = json!(headers.limit);
+                body["remaining"] = json!(headers.remaining);
+                body["reset_secs"] = json!(headers.reset_secs);
+                body["retry_after_secs"] = json!(retry_after_secs);
+            }
             _ => {}
         }
         let mut resp = (status, axum::Json(body)).into_response();
@@ -160,6 +193,16 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Self::Limited(LimitError::Exceeded {
+            headers,
+            retry_after_secs,
+            ..
+        }) = &self
+        {
+            headers.apply(resp.headers_mut());
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if let Self::LoginThrottled { retry_after_secs } = &self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));

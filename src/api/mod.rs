@@ -12,6 +12,7 @@ mod media;
 mod messages;
 mod paging;
 pub mod routes;
+pub mod send;
 mod template_check;
 mod templates;
 mod users;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub sealer: crate::secrets::Sealer,
     /// Where media files are kept.
     pub media: Arc<crate::media::MediaFiles>,
+    /// Quotas and limits.
+    pub limits: Arc<crate::limits::Limits>,
     /// What new channels get when the admin API leaves a setting out.
     pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
     /// Users: password hashing, login and the throttle settings.

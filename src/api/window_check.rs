@@ -2,7 +2,9 @@
 //! and a free-form message goes only inside the 24-hour window (per the channel's policy).
 
 use chasqui_domain::phone::wa_id_variants;
-use chasqui_domain::window::{check_free_form, check_opt_out, WindowDecision, WindowPolicy};
+use chasqui_domain::window::{
+    check_free_form, check_opt_out, is_window_open, WindowDecision, WindowPolicy,
+};
 use chasqui_domain::{OutboundMessage, Problem};
 use chasqui_store::Channel;
 
@@ -10,14 +12,27 @@ use super::error::ApiError;
 use super::AppState;
 use crate::clock::now_ms;
 
-/// Refuses a send the window or an opt-out forbids; answers the warnings of an allowed one.
+/// What the window says about an allowed send.
+#[derive(Debug, Default)]
+pub struct WindowVerdict {
+    /// Warnings for the answer (a free-form send outside the window under policy `warn`).
+    pub warnings: Vec<Problem>,
+    /// Whether the customer's 24-hour window is open: a send outside it is business-initiated,
+    /// which is what Meta's messaging limit counts.
+    pub window_open: bool,
+}
+
+/// Refuses a send the window or an opt-out forbids (under `policy`, or the channel's own);
+/// answers the warnings of an allowed one and whether the window is open.
 pub async fn check(
     state: &AppState,
     workspace_id: &str,
     channel: &Channel,
     msg: &OutboundMessage,
-) -> Result<Vec<Problem>, ApiError> {
-    let policy = WindowPolicy::parse(&channel.window_policy).unwrap_or_default();
+    policy: Option<WindowPolicy>,
+) -> Result<WindowVerdict, ApiError> {
+    let policy =
+        policy.unwrap_or_else(|| WindowPolicy::parse(&channel.window_policy).unwrap_or_default());
     let recipient = state
         .store
         .recipient_state(
@@ -35,9 +50,14 @@ pub async fn check(
     ) {
         return Err(ApiError::Refused(problem));
     }
-    match check_free_form(policy, false, msg.kind, recipient.last_inbound_at, now) {
-        WindowDecision::Allowed => Ok(Vec::new()),
-        WindowDecision::AllowedWithWarning(problem) => Ok(vec![problem]),
-        WindowDecision::Refused(problem) => Err(ApiError::Refused(problem)),
-    }
+    let window_open = is_window_open(recipient.last_inbound_at, now);
+    let warnings = match check_free_form(policy, false, msg.kind, recipient.last_inbound_at, now) {
+        WindowDecision::Allowed => Vec::new(),
+        WindowDecision::AllowedWithWarning(problem) => vec![problem],
+        WindowDecision::Refused(problem) => return Err(ApiError::Refused(problem)),
+    };
+    Ok(WindowVerdict {
+        warnings,
+        window_open,
+    })
 }

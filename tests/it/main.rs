@@ -10,6 +10,7 @@ mod cli;
 mod conversations;
 mod faults;
 mod idempotency;
+mod limits;
 mod listing;
 mod media;
 mod refusals;

@@ -74,6 +74,15 @@ impl TestDb {
         }
     }
 
+    /// The same database for a second server: dropping the copy removes nothing.
+    pub fn shared(&self) -> Self {
+        Self {
+            url: self.url.clone(),
+            dir: None,
+            pg_name: None,
+        }
+    }
+
     pub fn dir(&self) -> std::path::PathBuf {
         self.dir.clone().unwrap_or_else(std::env::temp_dir)
     }
@@ -177,6 +186,26 @@ impl TestServer {
             .new_api_key()
             .expect("first start creates a key")
             .to_string();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run(async move {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            key,
+            http: http(),
+            stop: Some(stop),
+            task: Some(task),
+            db,
+        }
+    }
+
+    /// Starts a server on a database that already has its first key (a restart, or a second
+    /// instance sharing the database); `key` is the key the tests go on using.
+    pub async fn start_again(db: TestDb, cfg: Config, key: String) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let app = App::build(cfg).await.expect("server starts");
+        let base = format!("http://{}", app.local_addr());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = stopped.await;

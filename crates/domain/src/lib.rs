@@ -11,6 +11,7 @@ pub mod outbound;
 pub mod pacing;
 pub mod phone;
 pub mod problem;
+pub mod quota;
 pub mod scope;
 pub mod status;
 pub mod template_registry;

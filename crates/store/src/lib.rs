@@ -11,6 +11,7 @@ mod media;
 mod model;
 mod plan;
 mod postgres;
+mod quotas;
 mod sqlite;
 mod templates;
 mod tenancy;
@@ -27,6 +28,9 @@ pub use error::StoreError;
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
 pub use model::*;
 pub use postgres::PgStore;
+pub use quotas::{
+    ChargeOutcome, Counter, InflightOutcome, QuotaStore, RecipientOutcome, MESSAGING_WINDOW_MS,
+};
 pub use sqlite::SqliteStore;
 pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
 pub use tenancy::{TenancyStore, TOUCH_INTERVAL_MS};
@@ -49,6 +53,7 @@ pub trait Store:
     + TemplateStore
     + BusinessWebhookStore
     + MediaStore
+    + QuotaStore
     + UserStore
     + Send
     + Sync

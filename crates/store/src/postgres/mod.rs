@@ -4,6 +4,7 @@
 mod business_webhooks;
 mod conversations;
 mod media;
+mod quotas;
 mod templates;
 mod tenancy;
 mod users;

@@ -4,6 +4,7 @@
 mod business_webhooks;
 mod conversations;
 mod media;
+mod quotas;
 mod runtime;
 mod templates;
 mod tenancy;
@@ -50,6 +51,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
         M::up(include_str!("../../migrations/sqlite/0008_tenancy.sql")),
         M::up(include_str!("../../migrations/sqlite/0009_users.sql")),
+        M::up(include_str!("../../migrations/sqlite/0010_quotas.sql")),
     ])
 }
 

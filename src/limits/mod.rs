@@ -1,0 +1,377 @@
+//! Quotas and limits, counted in the database so they hold across restarts and across instances
+//! sharing it:
+//!
+//! - per key: requests per minute (a fixed window) and requests in flight, checked by
+//!   [`Limits::admit`] when a request is authorized;
+//! - per key and per workspace: messages per day, reset at local midnight (the workspace's time
+//!   zone, else `[limits] timezone`), charged by [`Limits::charge_send`] just before a send is
+//!   committed and refunded when it is not;
+//! - per channel: Meta's messaging limit, distinct recipients of business-initiated messages per
+//!   rolling 24 hours, checked by [`Limits::admit_recipient`] before a send is committed.
+//!
+//! A limit that is not set costs nothing: no database round trip.
+
+mod error;
+
+use std::sync::Arc;
+
+use chasqui_domain::quota::{self, daily_period, minute_window, QuotaZone};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chasqui_store::{ChargeOutcome, Counter, InflightOutcome, KeyLimits, RecipientOutcome, Store};
+
+use crate::clock::now_ms;
+use crate::config::LimitsConfig;
+pub use error::{LimitError, LimitKind, RateLimitHeaders};
+
+/// The limits of one workspace.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkspaceLimitValues {
+    /// Messages per day across all its keys.
+    pub daily_quota: Option<i64>,
+    /// IANA time zone of its quota day; `None` = the configured default.
+    pub timezone: Option<String>,
+}
+
+/// The quota and limit service.
+pub struct Limits {
+    store: Arc<dyn Store>,
+    zone: QuotaZone,
+    inflight_ttl_ms: i64,
+    /// Workspaces' quota settings, so a send of a workspace without a quota costs no database
+    /// round trip; the counts themselves are always in the database.
+    workspaces: Mutex<HashMap<String, (WorkspaceLimitValues, Instant)>>,
+    workspace_ttl: Duration,
+}
+
+/// Why the limits service could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("[limits] timezone: {0}")]
+pub struct LimitsConfigError(#[from] quota::UnknownTimeZone);
+
+impl Limits {
+    /// The service over `store`; fails on an unknown time zone.
+    pub fn new(store: Arc<dyn Store>, config: &LimitsConfig) -> Result<Self, LimitsConfigError> {
+        Ok(Self {
+            store,
+            zone: QuotaZone::parse(&config.timezone)?,
+            inflight_ttl_ms: i64::try_from(config.inflight_ttl_secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX),
+            workspaces: Mutex::new(HashMap::new()),
+            workspace_ttl: Duration::from_millis(config.workspace_cache_ms),
+        })
+    }
+
+    /// A workspace's quota settings (cached for `[limits] workspace_cache_ms`).
+    pub async fn workspace_limits(
+        &self,
+        workspace_id: &str,
+    ) -> Result<WorkspaceLimitValues, LimitError> {
+        if let Ok(cache) = self.workspaces.lock() {
+            if let Some((limits, at)) = cache.get(workspace_id) {
+                if at.elapsed() < self.workspace_ttl {
+                    return Ok(limits.clone());
+                }
+            }
+        }
+        let limits = self
+            .store
+            .get_workspace(workspace_id)
+            .await?
+            .map(|w| WorkspaceLimitValues {
+                daily_quota: w.daily_quota,
+                timezone: w.timezone,
+            })
+            .unwrap_or_default();
+        if !self.workspace_ttl.is_zero() {
+            if let Ok(mut cache) = self.workspaces.lock() {
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(workspace_id.to_string(), (limits.clone(), Instant::now()));
+            }
+        }
+        Ok(limits)
+    }
+
+    /// Drops a workspace's cached settings (they were just changed on this instance).
+    pub fn forget_workspace(&self, workspace_id: &str) {
+        if let Ok(mut cache) = self.workspaces.lock() {
+            cache.remove(workspace_id);
+        }
+    }
+
+    /// The zone of a workspace's quota day: its own when valid, else the configured one.
+    fn zone_of(&self, workspace: &WorkspaceLimitValues) -> QuotaZone {
+        match workspace.timezone.as_deref().map(QuotaZone::parse) {
+            Some(Ok(zone)) => zone,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "a workspace's time zone is unknown; using [limits] timezone");
+                self.zone.clone()
+            }
+            None => self.zone.clone(),
+        }
+    }
+
+    /// Admits a request of key `key_id`: counts it against the key's rate per minute and takes
+    /// an in-flight slot. The slot is given back when the returned guard is dropped.
+    pub async fn admit(&self, key_id: &str, limits: &KeyLimits) -> Result<Admission, LimitError> {
+        let mut admission = Admission::default();
+        if limits.rate_per_minute.is_none() && limits.max_concurrent.is_none() {
+            return Ok(admission);
+        }
+        let now = now_ms();
+        if let Some(rate) = limits.rate_per_minute {
+            let window = minute_window(now);
+            let counter = Counter {
+                subject: format!("rate:{key_id}"),
+                period: window.starts_at.to_string(),
+                limit: rate,
+                expires_at: window.resets_at,
+            };
+            let reset = quota::seconds_until(now, window.resets_at);
+            match self.store.charge(&[counter], 1).await? {
+                ChargeOutcome::Charged(counts) => {
+                    let count = counts.first().copied().unwrap_or(rate);
+                    admission.headers = Some(RateLimitHeaders {
+                        limit: rate,
+                        remaining: quota::remaining(rate, count),
+                        reset_secs: reset,
+                    });
+                }
+                ChargeOutcome::Refused { .. } => {
+                    return Err(LimitError::new(LimitKind::Rate, rate, 0, reset, reset));
+                }
+            }
+        }
+        if let Some(max) = limits.max_concurrent {
+            let id = crate::ids::prefixed("req_");
+            match self
+                .store
+                .acquire_inflight(
+                    &format!("key:{key_id}"),
+                    &id,
+                    max,
+                    now.saturating_add(self.inflight_ttl_ms),
+                    now,
+                )
+                .await?
+            {
+                InflightOutcome::Acquired { .. } => {
+                    admission.slot = Some(InflightSlot {
+                        store: self.store.clone(),
+                        id,
+                    });
+                }
+                InflightOutcome::Refused { .. } => {
+                    // A slot frees up when a request finishes, which is usually soon.
+                    return Err(LimitError::new(LimitKind::Concurrency, max, 0, 1, 1));
+                }
+            }
+        }
+        Ok(admission)
+    }
+
+    /// Charges `n` messages to the key's and the workspace's daily quotas (both or neither).
+    /// Give the answer back with [`Limits::refund`] if the messages are not committed after all.
+    pub async fn charge_send(
+        &self,
+        key_id: &str,
+        key: &KeyLimits,
+        workspace_id: &str,
+        workspace: &WorkspaceLimitValues,
+        n: i64,
+    ) -> Result<SendCharge, LimitError> {
+        let mut charge = SendCharge::default();
+        let mut counters = Vec::with_capacity(2);
+        let now = now_ms();
+        let period = daily_period(now, &self.zone_of(workspace));
+        if let Some(limit) = key.daily_quota {
+            counters.push(Counter {
+                subject: format!("key:{key_id}"),
+                period: period.date.clone(),
+                limit,
+                expires_at: period.resets_at,
+            });
+        }
+        if let Some(limit) = workspace.daily_quota {
+            counters.push(Counter {
+                subject: format!("ws:{workspace_id}"),
+                period: period.date.clone(),
+                limit,
+                expires_at: period.resets_at,
+            });
+        }
+        if counters.is_empty() {
+            return Ok(charge);
+        }
+        let reset = quota::seconds_until(now, period.resets_at);
+        match self.store.charge(&counters, n).await? {
+            ChargeOutcome::Charged(counts) => {
+                // The headers describe whichever quota has the least left.
+                charge.headers = counters
+                    .iter()
+                    .zip(&counts)
+                    .map(|(c, &count)| RateLimitHeaders {
+                        limit: c.limit,
+                        remaining: quota::remaining(c.limit, count),
+                        reset_secs: reset,
+                    })
+                    .min_by_key(|h| h.remaining);
+                charge.counters = counters
+                    .into_iter()
+                    .map(|c| (c.subject, c.period))
+                    .collect();
+                charge.n = n;
+                Ok(charge)
+            }
+            ChargeOutcome::Refused { index, count } => {
+                let limit = counters.get(index).map(|c| c.limit).unwrap_or(0);
+                let kind = if counters
+                    .get(index)
+                    .is_some_and(|c| c.subject.starts_with("ws:"))
+                {
+                    LimitKind::WorkspaceDailyQuota
+                } else {
+                    LimitKind::DailyQuota
+                };
+                Err(LimitError::new(
+                    kind,
+                    limit,
+                    quota::remaining(limit, count),
+                    reset,
+                    reset,
+                ))
+            }
+        }
+    }
+
+    /// Gives back what [`Limits::charge_send`] charged (logged, not failed, when the database
+    /// does not answer: the caller is already answering with another error or a replay).
+    pub async fn refund(&self, charge: &SendCharge) {
+        if charge.counters.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.refund(&charge.counters, charge.n).await {
+            tracing::warn!(error = %e, "refunding a daily quota failed");
+        }
+    }
+
+    /// Checks a business-initiated message to `recipient` (digits) against the channel's
+    /// messaging limit (`None` = unlimited). A recipient already counted in the last 24 hours is
+    /// free. Give a new slot back with [`Limits::forget_recipient`] if the send is not committed.
+    pub async fn admit_recipient(
+        &self,
+        channel_id: &str,
+        messaging_limit: Option<i64>,
+        recipient: &str,
+    ) -> Result<RecipientSlot, LimitError> {
+        let Some(limit) = messaging_limit else {
+            return Ok(RecipientSlot::default());
+        };
+        let now = now_ms();
+        // Mexican and Argentine mobiles are written with or without the mobile digit; one
+        // person is one recipient either way.
+        let recipient = chasqui_domain::phone::wa_id_variants(recipient)
+            .into_iter()
+            .min()
+            .unwrap_or_else(|| recipient.to_string());
+        match self
+            .store
+            .admit_recipient(channel_id, &recipient, limit, now)
+            .await?
+        {
+            RecipientOutcome::Admitted { counted_at, .. } => Ok(RecipientSlot {
+                taken: counted_at.map(|at| (channel_id.to_string(), recipient, at)),
+            }),
+            RecipientOutcome::Refused { count, frees_at } => {
+                let wait = quota::seconds_until(now, frees_at);
+                Err(LimitError::new(
+                    LimitKind::MessagingLimit,
+                    limit,
+                    quota::remaining(limit, count),
+                    wait,
+                    wait,
+                ))
+            }
+        }
+    }
+
+    /// Gives back the messaging-limit slot [`Limits::admit_recipient`] took, if it took one.
+    pub async fn forget_recipient(&self, slot: &RecipientSlot) {
+        if let Some((channel, recipient, at)) = &slot.taken {
+            if let Err(e) = self.store.forget_recipient(channel, recipient, *at).await {
+                tracing::warn!(error = %e, "giving back a messaging-limit slot failed");
+            }
+        }
+    }
+
+    /// Deletes counters and slots that no longer count, every `interval`, until aborted.
+    pub fn spawn_pruner(
+        store: Arc<dyn Store>,
+        interval: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                match store.prune_quotas(now_ms()).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "pruned quota rows"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "pruning quota rows failed"),
+                }
+            }
+        })
+    }
+}
+
+/// What [`Limits::admit`] granted: the in-flight slot (held until dropped) and the rate limit's
+/// standing for the response headers.
+#[derive(Default)]
+pub struct Admission {
+    /// The in-flight slot, when the key has a concurrency limit.
+    pub slot: Option<InflightSlot>,
+    /// `RateLimit-*` values of the rate limit, when the key has one.
+    pub headers: Option<RateLimitHeaders>,
+}
+
+/// One request's in-flight slot; dropping it gives the slot back (also when the handler panics
+/// or the client goes away), in a task of its own since `Drop` cannot wait.
+pub struct InflightSlot {
+    store: Arc<dyn Store>,
+    id: String,
+}
+
+impl Drop for InflightSlot {
+    fn drop(&mut self) {
+        let store = self.store.clone();
+        let id = std::mem::take(&mut self.id);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if let Err(e) = store.release_inflight(&id).await {
+                        // The slot's expiry still frees it.
+                        tracing::warn!(error = %e, "releasing an in-flight slot failed");
+                    }
+                });
+            }
+            Err(_) => tracing::debug!("no runtime to release an in-flight slot; it will expire"),
+        }
+    }
+}
+
+/// What [`Limits::charge_send`] charged, to refund if the send is not committed.
+#[derive(Debug, Default)]
+pub struct SendCharge {
+    counters: Vec<(String, String)>,
+    n: i64,
+    /// `RateLimit-*` values of the quota with the least left, when one is set.
+    pub headers: Option<RateLimitHeaders>,
+}
+
+/// The messaging-limit slot [`Limits::admit_recipient`] took, if any.
+#[derive(Debug, Default)]
+pub struct RecipientSlot {
+    taken: Option<(String, String, i64)>,
+}
