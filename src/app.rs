@@ -117,7 +117,16 @@ impl App {
             )
         });
         let users = crate::users::Users::new(&config.users)?;
-        users.hasher().prepare().await?;
+        {
+            // In the background: start-up need not wait for the dummy hash (a login that comes
+            // first makes it itself).
+            let users = users.clone();
+            tokio::spawn(async move {
+                if let Err(e) = users.hasher().prepare().await {
+                    tracing::warn!(error = %e, "could not prepare the dummy password hash");
+                }
+            });
+        }
         let state = AppState {
             store,
             channels,
