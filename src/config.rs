@@ -35,6 +35,10 @@ pub struct Config {
     pub media: MediaConfig,
     /// Quotas and limits.
     pub limits: LimitsConfig,
+    /// Users who log in with a password.
+    pub users: UsersConfig,
+    /// Vendor-compatible endpoints.
+    pub dialects: DialectsConfig,
 }
 
 /// `[limits]` configuration.
@@ -60,8 +64,8 @@ impl Default for LimitsConfig {
             inflight_ttl_secs: 300,
             prune_interval_secs: 300,
             workspace_cache_ms: 2_000,
-    /// Users who log in with a password.
-    pub users: UsersConfig,
+        }
+    }
 }
 
 /// Users, their sessions and login throttling (`[users]`).
@@ -127,6 +131,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             limits: LimitsConfig::default(),
             users: UsersConfig::default(),
+            dialects: DialectsConfig::default(),
         }
     }
 }
@@ -384,5 +389,19 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Which vendor dialects this deployment serves (`[dialects]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DialectsConfig {
+    /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
+    pub curbe: bool,
+}
+
+impl Default for DialectsConfig {
+    fn default() -> Self {
+        Self { curbe: true }
     }
 }
