@@ -15,11 +15,11 @@ use axum::Json;
 use chasqui_domain::{parse_outbound, Scope};
 use serde_json::{json, Value};
 
-use super::super::auth::{admit, bearer};
-use super::super::body::JsonBody;
-use super::super::error::ApiError;
-use super::super::send::{submit, SendRequest};
-use super::super::AppState;
+use crate::api::auth::{admit, bearer};
+use crate::api::body::JsonBody;
+use crate::api::error::ApiError;
+use crate::api::send::{submit, SendRequest};
+use crate::api::AppState;
 use crate::clock::now_ms;
 use crate::users::LoginError;
 pub use translate::{translate, CurbeSend, Invalid};
