@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// Users who log in with a password.
     pub users: UsersConfig,
+    /// Vendor-compatible endpoints.
+    pub dialects: DialectsConfig,
 }
 
 /// `[limits]` configuration.
@@ -129,6 +131,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             limits: LimitsConfig::default(),
             users: UsersConfig::default(),
+            dialects: DialectsConfig::default(),
         }
     }
 }
@@ -386,5 +389,19 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Which vendor dialects this deployment serves (`[dialects]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DialectsConfig {
+    /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
+    pub curbe: bool,
+}
+
+impl Default for DialectsConfig {
+    fn default() -> Self {
+        Self { curbe: true }
     }
 }

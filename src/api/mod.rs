@@ -6,6 +6,7 @@ pub mod body;
 mod business_webhooks;
 mod contacts;
 mod conversations;
+pub mod dialects;
 pub mod error;
 mod health;
 mod media;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub media: Arc<crate::media::MediaFiles>,
     /// Quotas and limits.
     pub limits: Arc<crate::limits::Limits>,
+    /// Which vendor dialects are served.
+    pub dialects: Arc<crate::config::DialectsConfig>,
     /// What new channels get when the admin API leaves a setting out.
     pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
     /// Users: password hashing, login and the throttle settings.
@@ -65,6 +68,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/login", post(users::login))
         .route("/v1/auth/logout", post(users::logout))
         .merge(crate::webhooks::routes());
+    for r in dialects::table(&state.dialects) {
+        app = app.route(r.path, r.handler);
+    }
     for r in routes::table() {
         let guard = middleware::from_fn_with_state((state.clone(), r.scope), auth::authorize);
         app = app.route(r.path, r.handler.route_layer(guard));

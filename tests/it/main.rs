@@ -8,6 +8,7 @@ mod admin;
 mod business_webhooks;
 mod cli;
 mod conversations;
+mod dialect_curbe;
 mod faults;
 mod idempotency;
 mod limits;
