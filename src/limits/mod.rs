@@ -132,9 +132,10 @@ impl Limits {
                 expires_at: window.resets_at,
             };
             let reset = quota::seconds_until(now, window.resets_at);
-            match self.store.charge(&[counter], 1).await? {
+            match self.store.charge(std::slice::from_ref(&counter), 1).await? {
                 ChargeOutcome::Charged(counts) => {
                     let count = counts.first().copied().unwrap_or(rate);
+                    admission.rate_counter = Some((counter.subject, counter.period));
                     admission.headers = Some(RateLimitHeaders {
                         limit: rate,
                         remaining: quota::remaining(rate, count),
@@ -166,6 +167,12 @@ impl Limits {
                     });
                 }
                 InflightOutcome::Refused { .. } => {
+                    // A request refused here did not run: it gives its rate unit back.
+                    if let Some(rate) = &admission.rate_counter {
+                        if let Err(e) = self.store.refund(std::slice::from_ref(rate), 1).await {
+                            tracing::warn!(error = %e, "refunding a rate unit failed");
+                        }
+                    }
                     // A slot frees up when a request finishes, which is usually soon.
                     return Err(LimitError::new(LimitKind::Concurrency, max, 0, 1, 1));
                 }
@@ -334,6 +341,8 @@ pub struct Admission {
     pub slot: Option<InflightSlot>,
     /// `RateLimit-*` values of the rate limit, when the key has one.
     pub headers: Option<RateLimitHeaders>,
+    /// The rate counter charged, to refund if the request is refused after all.
+    rate_counter: Option<(String, String)>,
 }
 
 /// One request's in-flight slot; dropping it gives the slot back (also when the handler panics

@@ -277,10 +277,9 @@ async fn two_servers_share_one_quota(backend: Backend) {
     one.stop().await;
 }
 
-async fn concurrency_limit(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let (_, key) = new_key(&s, json!({"max_concurrent": 1})).await;
-    // A slow request: its headers arrive, its body only later, so it holds its slot meanwhile.
+/// A slow send: its headers arrive now, its body only at [`finish_slow`], so it holds its
+/// in-flight slot meanwhile.
+async fn start_slow(s: &TestServer, key: &str) -> (tokio::net::TcpStream, Vec<u8>) {
     let body = serde_json::to_vec(&text_to(1)).expect("json");
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut slow = tokio::net::TcpStream::connect(&addr)
@@ -293,13 +292,24 @@ async fn concurrency_limit(backend: Backend) {
     );
     slow.write_all(head.as_bytes()).await.expect("write");
     slow.write_all(&body[..5]).await.expect("write");
+    (slow, body)
+}
 
-    // Another request of the key is refused while the slow one is in flight.
+/// Sends the rest of a slow send's body; answers its status line.
+async fn finish_slow(mut slow: tokio::net::TcpStream, body: Vec<u8>) -> String {
+    slow.write_all(&body[5..]).await.expect("write");
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.expect("read");
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// Requests of `key` until one is refused (the slow one holds the slot by then).
+async fn wait_refused(s: &TestServer, key: &str) -> reqwest::Response {
     let deadline = Instant::now() + Duration::from_secs(5);
-    let refused = loop {
-        let resp = get_as(&s, &key, "/v1/messages").await;
+    loop {
+        let resp = get_as(s, key, "/v1/messages").await;
         if resp.status() == 429 {
-            break resp;
+            return resp;
         }
         assert!(
             Instant::now() < deadline,
@@ -307,37 +317,72 @@ async fn concurrency_limit(backend: Backend) {
             resp.status()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let retry_after = assert_limited(refused, "too_many_concurrent_requests", 1).await;
-    assert_eq!(retry_after, 1);
-    // Other keys are not limited.
-    assert_eq!(s.get_json("/v1/messages").await.0, 200);
+    }
+}
 
-    // The slow request completes, and gives its slot back.
-    slow.write_all(&body[5..]).await.expect("write");
-    let mut answer = String::new();
-    slow.read_to_string(&mut answer).await.expect("read");
-    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+/// Requests of `key` until one passes (the slot was given back).
+async fn wait_admitted(s: &TestServer, key: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let status = get_as(&s, &key, "/v1/messages").await.status();
+        let status = get_as(s, key, "/v1/messages").await.status();
         if status == 200 {
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "slot never released: {status}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits, if needed, so that the next few seconds are inside one clock minute.
+async fn start_of_a_minute() {
+    let into_minute = chasqui::clock::now_ms().rem_euclid(60_000);
+    if into_minute > 45_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - into_minute + 200) as u64)).await;
+    }
+}
+
+async fn concurrency_limit(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = new_key(&s, json!({"max_concurrent": 1})).await;
+    let (slow, body) = start_slow(&s, &key).await;
+    // Another request of the key is refused while the slow one is in flight.
+    let refused = wait_refused(&s, &key).await;
+    let retry_after = assert_limited(refused, "too_many_concurrent_requests", 1).await;
+    assert_eq!(retry_after, 1);
+    // Other keys are not limited.
+    assert_eq!(s.get_json("/v1/messages").await.0, 200);
+    // The slow request completes, and gives its slot back.
+    let status = finish_slow(slow, body).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "{status}");
+    wait_admitted(&s, &key).await;
+    s.stop().await;
+}
+
+async fn refused_for_concurrency_costs_no_rate(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (_, key) = new_key(&s, json!({"max_concurrent": 1, "rate_per_minute": 2})).await;
+    start_of_a_minute().await;
+    // The slow send is the minute's first request (given time to take its slot, so that no
+    // other request passes before it) ...
+    let (slow, body) = start_slow(&s, &key).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ... requests refused meanwhile do not count ...
+    for _ in 0..3 {
+        let resp = wait_refused(&s, &key).await;
+        assert_limited(resp, "too_many_concurrent_requests", 1).await;
+    }
+    let status = finish_slow(slow, body).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "{status}");
+    // ... so the second request of the minute passes, and the third is over the rate.
+    wait_admitted(&s, &key).await;
+    assert_limited(get_as(&s, &key, "/v1/messages").await, "rate_limited", 2).await;
     s.stop().await;
 }
 
 async fn rate_limit(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = new_key(&s, json!({"rate_per_minute": 3})).await;
-    // Stay inside one minute window.
-    let into_minute = chasqui::clock::now_ms().rem_euclid(60_000);
-    if into_minute > 50_000 {
-        tokio::time::sleep(Duration::from_millis((60_000 - into_minute + 200) as u64)).await;
-    }
+    start_of_a_minute().await;
     for left in [2, 1, 0] {
         let resp = get_as(&s, &key, "/v1/messages").await;
         assert_eq!(resp.status(), 200);
@@ -410,6 +455,7 @@ on_both_backends!(
     quota_holds_across_a_restart,
     two_servers_share_one_quota,
     concurrency_limit,
+    refused_for_concurrency_costs_no_rate,
     rate_limit,
     messaging_limit,
 );
