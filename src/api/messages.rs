@@ -167,7 +167,7 @@ pub async fn create(
         state.limits.forget_recipient(&slot).await;
     }
     let mut headers = HeaderMap::new();
-    if let Some(h) = &charge.headers {
+    if let Some(h) = charge.standing(matches!(outcome, Ok(AcceptOutcome::Created(_)))) {
         h.apply(&mut headers);
     }
     match outcome? {

@@ -17,8 +17,8 @@ use crate::secrets::Sealer;
 /// Field values for create and update.
 #[derive(Debug, Args, Clone, Default)]
 pub struct Fields {
-    /// A field as `name=value` (repeatable); the value is read as JSON when it parses
-    /// (`true`, `40`, `null`), else as text.
+    /// A field (repeatable): `name=text` sets text, `name:=json` a JSON value
+    /// (`rate_per_sec:=40`, `enabled:=false`, `messaging_limit:=null`).
     #[arg(long = "set", value_name = "FIELD=VALUE")]
     set: Vec<String>,
     /// Read a JSON object of fields from stdin (keeps secrets out of the shell history).
@@ -43,8 +43,15 @@ impl Fields {
         for pair in &self.set {
             let (k, v) = pair
                 .split_once('=')
-                .ok_or_else(|| format!("--set {pair}: expected FIELD=VALUE"))?;
-            let value = serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.into()));
+                .ok_or_else(|| format!("--set {pair}: expected FIELD=TEXT or FIELD:=JSON"))?;
+            let (k, value) = match k.strip_suffix(':') {
+                Some(k) => (
+                    k,
+                    serde_json::from_str(v)
+                        .map_err(|e| format!("--set {pair}: the value is not JSON: {e}"))?,
+                ),
+                None => (k, Value::String(v.into())),
+            };
             map.insert(k.to_string(), value);
         }
         Ok(Value::Object(map))

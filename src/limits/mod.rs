@@ -379,6 +379,21 @@ pub struct SendCharge {
     pub headers: Option<RateLimitHeaders>,
 }
 
+impl SendCharge {
+    /// The quota's `RateLimit-*` values once the send is settled: as charged when it was
+    /// committed, with the units given back otherwise.
+    pub fn standing(&self, committed: bool) -> Option<RateLimitHeaders> {
+        self.headers.map(|h| RateLimitHeaders {
+            remaining: if committed {
+                h.remaining
+            } else {
+                h.remaining.saturating_add(self.n).min(h.limit)
+            },
+            ..h
+        })
+    }
+}
+
 /// The messaging-limit slot [`Limits::admit_recipient`] took, if any.
 #[derive(Debug, Default)]
 pub struct RecipientSlot {

@@ -151,10 +151,12 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
 
     // Load: 16 clients, each sending to its own recipient in order, until the kill.
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let stopped = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut clients = tokio::task::JoinSet::new();
     let stop_at = Instant::now() + Duration::from_millis(1500);
     for c in 0..16 {
         let (http, base, key, acked) = (http.clone(), base.clone(), key.clone(), acked.clone());
+        let stopped = stopped.clone();
         clients.spawn(async move {
             let to = format!("52155100{c:05}");
             let mut n = 0;
@@ -176,7 +178,18 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
                                 .push((to.clone(), id.to_string()));
                         }
                     }
-                    _ => break,
+                    // Refused or cut by the kill: this client stops; the reason is kept for
+                    // the assertion message below.
+                    other => {
+                        let why = match other {
+                            Ok(r) => {
+                                format!("{} {}", r.status(), r.text().await.unwrap_or_default())
+                            }
+                            Err(e) => e.to_string(),
+                        };
+                        stopped.lock().expect("lock").push(why);
+                        break;
+                    }
                 }
                 n += 1;
             }
@@ -186,7 +199,12 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
     drop(server); // SIGKILL
     while clients.join_next().await.is_some() {}
     let acked = acked.lock().expect("lock").clone();
-    assert!(acked.len() > 50, "load before the crash: {}", acked.len());
+    assert!(
+        acked.len() > 50,
+        "load before the crash: {} acknowledged; clients stopped by: {:?}",
+        acked.len(),
+        stopped.lock().expect("lock")
+    );
 
     let (_server, _) = serve(&db, port, sandbox_port);
     wait_ready(&base).await;

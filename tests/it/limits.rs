@@ -129,6 +129,7 @@ async fn key_daily_quota(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(replay.status(), 202);
+    assert_eq!(header(&replay, "ratelimit-remaining"), Some(2));
 
     for (n, left) in [(2, 1), (3, 0)] {
         let resp = send_as(&s, &key, &text_to(n)).await;

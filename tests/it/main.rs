@@ -4,6 +4,7 @@
 mod process;
 mod support;
 
+mod admin;
 mod business_webhooks;
 mod cli;
 mod conversations;

@@ -12,7 +12,8 @@ pub struct Workspace {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// When it was disabled: its keys and users stop working, its channels stop sending.
+    /// When it was disabled: its keys and users stop working, its channels stop sending (their
+    /// queues wait).
     pub disabled_at: Option<Millis>,
     /// Messages per day for the whole workspace (`None`: unlimited).
     pub daily_quota: Option<i64>,

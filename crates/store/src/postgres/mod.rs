@@ -641,6 +641,7 @@ impl Store for PgStore {
         let sql = format!(
             "UPDATE channels SET dispatch_owner = $1, dispatch_lease_until = $2 + $3 \
              WHERE enabled AND (dispatch_owner = $1 OR dispatch_owner IS NULL OR dispatch_lease_until < $2) \
+                     AND workspace_id NOT IN (SELECT id FROM workspaces WHERE disabled_at IS NOT NULL) \
              RETURNING {CHANNEL_COLUMNS}"
         );
         let found = sqlx::query(sqlx::AssertSqlSafe(sql))
