@@ -9,13 +9,14 @@ use chasqui_domain::{parse_outbound, MessageStatus, PhoneNumber, Problem};
 use chasqui_store::{AcceptOutcome, Channel, IdempotencyClaim, MessageFilter, NewMessage};
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::{Caller, Principal};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::paging::{limit_param, unknown_param};
 use super::{views, window_check, AppState};
 use crate::clock::{now_ms, parse_rfc3339};
 use crate::ids;
+use crate::limits::{LimitError, RecipientSlot, SendCharge};
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -115,33 +116,17 @@ pub async fn create(
     let recipient = msg.recipient.digits().to_string();
     // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
     // whatever is charged here is given back unless the message is committed below.
-    let workspace_limits = state.limits.workspace_limits(&key.workspace_id).await?;
-    let charge = state
-        .limits
-        .charge_send(
-            &key.id,
-            &key.limits,
-            &key.workspace_id,
-            &workspace_limits,
-            1,
-        )
-        .await?;
-    // Meta's messaging limit counts recipients of business-initiated messages: those sent while
-    // the customer's 24-hour window is closed.
-    let slot = if window.window_open {
-        Default::default()
-    } else {
-        match state
-            .limits
-            .admit_recipient(&channel.id, channel.messaging_limit, &recipient)
-            .await
-        {
-            Ok(slot) => slot,
-            Err(e) => {
-                state.limits.refund(&charge).await;
-                return Err(e.into());
-            }
-        }
+    let (charge, slot) = match charge_limits(&state, &key, &channel, window.window_open, &recipient)
+        .await
+    {
+        Ok(taken) => taken,
+        // A retry of a send already accepted gets its first answer, not a refusal: the replay
+        // below stores nothing and so needs no quota.
+        Err(e @ LimitError::Exceeded { .. }) => match &idempotency {
+            Some(k) if state.store.idempotency_key_used(&key.id, k).await? => Default::default(),
+            _ => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
     };
     let new = NewMessage {
         id: ids::message_id(),
@@ -183,6 +168,43 @@ pub async fn create(
             Ok((StatusCode::ACCEPTED, headers, Json(views::accepted(&m))))
         }
         AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
+    }
+}
+
+/// Charges a send to the daily quotas and, when it is business-initiated (sent while the
+/// customer's 24-hour window is closed, which is what Meta's messaging limit counts), to the
+/// channel's messaging limit; all or nothing.
+async fn charge_limits(
+    state: &AppState,
+    key: &Principal,
+    channel: &Channel,
+    window_open: bool,
+    recipient: &str,
+) -> Result<(SendCharge, RecipientSlot), LimitError> {
+    let workspace_limits = state.limits.workspace_limits(&key.workspace_id).await?;
+    let charge = state
+        .limits
+        .charge_send(
+            &key.id,
+            &key.limits,
+            &key.workspace_id,
+            &workspace_limits,
+            1,
+        )
+        .await?;
+    if window_open {
+        return Ok((charge, RecipientSlot::default()));
+    }
+    match state
+        .limits
+        .admit_recipient(&channel.id, channel.messaging_limit, recipient)
+        .await
+    {
+        Ok(slot) => Ok((charge, slot)),
+        Err(e) => {
+            state.limits.refund(&charge).await;
+            Err(e)
+        }
     }
 }
 

@@ -119,6 +119,7 @@ async fn key_daily_quota(backend: Backend) {
     assert_eq!(first.status(), 202);
     assert_eq!(header(&first, "ratelimit-limit"), Some(3));
     assert_eq!(header(&first, "ratelimit-remaining"), Some(2));
+    let first_json: Value = first.json().await.expect("json");
     let replay = s
         .http
         .post(s.url("/v1/messages"))
@@ -152,6 +153,21 @@ async fn key_daily_quota(backend: Backend) {
         "{retry_after} vs {expected}"
     );
     // Nothing was stored for the refused send.
+    assert_eq!(stored(&s).await, before);
+    // A retry of a send already accepted still gets its first answer.
+    let retry = s
+        .http
+        .post(s.url("/v1/messages"))
+        .bearer_auth(&key)
+        .header("idempotency-key", "quota-1")
+        .json(&text_to(1))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(retry.status(), 202);
+    let first_id = first_json["id"].clone();
+    let retry_json: Value = retry.json().await.expect("json");
+    assert_eq!(retry_json["id"], first_id);
     assert_eq!(stored(&s).await, before);
 
     // The quota is the key's: another key of the workspace still sends.
