@@ -442,6 +442,16 @@ async fn messaging_limit(backend: Backend) {
     .await;
     assert!((86_000..=86_400).contains(&retry_after), "{retry_after}");
     assert_eq!(stored(&s).await, before);
+    // A send refused by the messaging limit gives its daily quota unit back.
+    let (_, key) = new_key(&s, json!({"daily_quota": 10})).await;
+    let resp = send_as(&s, &key, &template_to("+5215510000002")).await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some(9));
+    let resp = send_as(&s, &key, &template_to("+5215510000005")).await;
+    assert_eq!(resp.status(), 429);
+    let resp = send_as(&s, &key, &template_to("+5215510000002")).await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some(8));
     // ... while someone already counted costs nothing, however the number is written.
     s.send_ok(&template_to("+525510000001")).await;
     s.send_ok(&text_to(10_000_001)).await;
