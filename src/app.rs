@@ -32,6 +32,9 @@ pub enum StartError {
     /// The `[limits]` section is invalid.
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsConfigError),
+    /// The password hashing settings are unusable.
+    #[error(transparent)]
+    Users(#[from] crate::users::PasswordError),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -113,6 +116,8 @@ impl App {
                 wake.clone(),
             )
         });
+        let users = crate::users::Users::new(&config.users)?;
+        users.hasher().prepare().await?;
         let state = AppState {
             store,
             channels,
@@ -122,9 +127,11 @@ impl App {
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
             limits,
+            dialects: Arc::new(config.dialects.clone()),
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
+            users,
         };
         Ok(Self {
             listener,
@@ -210,13 +217,21 @@ impl App {
         });
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: no new claims; finishing in-flight work");
-                let _ = stop_tx.send(true);
-            })
-            .await;
+        // Before routing: some vendor paths match whatever their case.
+        let app = tower::Layer::layer(
+            &axum::middleware::map_request(api::dialects::fold_case),
+            router,
+        );
+        let served = axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new claims; finishing in-flight work");
+            let _ = stop_tx.send(true);
+        })
+        .await;
         if let Some(d) = dispatcher {
             let _ = d.await;
         }

@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::clock::now_ms;
 use crate::ids::sha256_hex;
+use crate::limits::Admission;
 
 /// Who is calling: the credential, its workspace, what it may do and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,9 +54,25 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The principal a token stands for: a live API key of an enabled workspace.
+/// Whether `token` is a user's login session token rather than an API key.
+pub fn is_session_token(token: &str) -> bool {
+    token.starts_with(crate::ids::SESSION_TOKEN_PREFIX)
+}
+
+/// The principal a token stands for: a live API key of an enabled workspace, or a live login
+/// session of an enabled user (with the user's scopes and no limits of its own).
 pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
     let now = now_ms();
+    if is_session_token(token) {
+        let hash = sha256_hex(token.as_bytes());
+        let session = state.store.find_session(&hash, now).await?;
+        return Ok(session.map(|s| Principal {
+            id: s.id,
+            workspace_id: s.workspace_id,
+            scopes: ScopeSet::from_stored(&s.scopes),
+            limits: KeyLimits::default(),
+        }));
+    }
     let Some(key) = state
         .store
         .find_api_key(&sha256_hex(token.as_bytes()), now)
@@ -75,13 +92,13 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>,
     Ok(Some(key.into()))
 }
 
-/// Authenticates `headers` and checks `scope`.
-pub async fn authenticate(
+/// Authenticates a token however it was carried (a vendor dialect's own header) and checks
+/// `scope`.
+pub async fn authenticate_token(
     state: &AppState,
-    headers: &HeaderMap,
+    token: &str,
     scope: Scope,
 ) -> Result<Principal, ApiError> {
-    let token = bearer(headers).ok_or(ApiError::MissingApiKey)?;
     let principal = resolve(state, token)
         .await?
         .ok_or(ApiError::InvalidApiKey)?;
@@ -91,6 +108,20 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+/// Authenticates `token`, checks `scope`, then the credential's rate and concurrency limits:
+/// what every authenticated request goes through, whichever header carried its token. Hold the
+/// [`Admission`] until the answer is ready: it is the request's in-flight slot.
+pub async fn admit(
+    state: &AppState,
+    token: &str,
+    scope: Scope,
+) -> Result<(Principal, Admission), ApiError> {
+    let principal = authenticate_token(state, token, scope).await?;
+    // Limits only after the scope check, so a refused call counts against nothing.
+    let admission = state.limits.admit(&principal.id, &principal.limits).await?;
+    Ok((principal, admission))
+}
+
 /// Middleware in front of every authenticated route: authenticates, checks the route's scope
 /// and hands the [`Principal`] to the handler.
 pub async fn authorize(
@@ -98,9 +129,8 @@ pub async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, req.headers(), scope).await?;
-    // Limits only after the scope check, so a refused call counts against nothing.
-    let admission = state.limits.admit(&principal.id, &principal.limits).await?;
+    let token = bearer(req.headers()).ok_or(ApiError::MissingApiKey)?;
+    let (principal, admission) = admit(&state, token, scope).await?;
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     // A send's answer carries its daily quota's standing, which says more than the rate's.

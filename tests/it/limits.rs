@@ -320,19 +320,26 @@ async fn finish_slow(mut slow: tokio::net::TcpStream, body: Vec<u8>) -> String {
     answer.lines().next().unwrap_or_default().to_string()
 }
 
-/// Requests of `key` until one is refused (the slow one holds the slot by then).
-async fn wait_refused(s: &TestServer, key: &str) -> reqwest::Response {
-    let deadline = Instant::now() + Duration::from_secs(5);
+/// Waits until `key_id` holds `n` in-flight slots, looking in the database itself (a probe
+/// request would compete for the slot it looks for).
+async fn wait_in_flight(s: &TestServer, key_id: &str, n: i64) {
+    let store = chasqui_store::open(&s.db.url).await.expect("store");
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let resp = get_as(s, key, "/v1/messages").await;
-        if resp.status() == 429 {
-            return resp;
+        // A limit of 0 takes nothing and answers how many slots are taken.
+        let now = chasqui::clock::now_ms();
+        let held = match store
+            .acquire_inflight(&format!("key:{key_id}"), "probe", 0, now, now)
+            .await
+            .expect("count")
+        {
+            chasqui_store::InflightOutcome::Refused { in_flight } => in_flight,
+            chasqui_store::InflightOutcome::Acquired { in_flight } => in_flight,
+        };
+        if held == n {
+            return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "never refused: {}",
-            resp.status()
-        );
+        assert!(Instant::now() < deadline, "{held} slots held, not {n}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -360,10 +367,11 @@ async fn start_of_a_minute() {
 
 async fn concurrency_limit(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let (_, key) = new_key(&s, json!({"max_concurrent": 1})).await;
+    let (key_id, key) = new_key(&s, json!({"max_concurrent": 1})).await;
     let (slow, body) = start_slow(&s, &key).await;
+    wait_in_flight(&s, &key_id, 1).await;
     // Another request of the key is refused while the slow one is in flight.
-    let refused = wait_refused(&s, &key).await;
+    let refused = get_as(&s, &key, "/v1/messages").await;
     let retry_after = assert_limited(refused, "too_many_concurrent_requests", 1).await;
     assert_eq!(retry_after, 1);
     // Other keys are not limited.
@@ -377,15 +385,14 @@ async fn concurrency_limit(backend: Backend) {
 
 async fn refused_for_concurrency_costs_no_rate(backend: Backend) {
     let s = TestServer::start(backend).await;
-    let (_, key) = new_key(&s, json!({"max_concurrent": 1, "rate_per_minute": 2})).await;
+    let (key_id, key) = new_key(&s, json!({"max_concurrent": 1, "rate_per_minute": 2})).await;
     start_of_a_minute().await;
-    // The slow send is the minute's first request (given time to take its slot, so that no
-    // other request passes before it) ...
+    // The slow send is the minute's first request ...
     let (slow, body) = start_slow(&s, &key).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_in_flight(&s, &key_id, 1).await;
     // ... requests refused meanwhile do not count ...
     for _ in 0..3 {
-        let resp = wait_refused(&s, &key).await;
+        let resp = get_as(&s, &key, "/v1/messages").await;
         assert_limited(resp, "too_many_concurrent_requests", 1).await;
     }
     let status = finish_slow(slow, body).await;
