@@ -9,6 +9,7 @@ mod cli;
 mod conversations;
 mod faults;
 mod idempotency;
+mod isolation;
 mod listing;
 mod media;
 mod refusals;
