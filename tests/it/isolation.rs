@@ -321,6 +321,23 @@ async fn another_workspace_sees_nothing_of_anothers(backend: Backend) {
         "a refused send reached the provider ({before} before)"
     );
 
+    // The in-process sandbox is shared by every workspace (its log holds everyone's recipients
+    // and bodies, its settings and simulated customers act on every channel): operators only.
+    let (code, log) = b.get_json("/v1/sandbox/messages").await;
+    assert_eq!(code, 403, "a tenant reads the shared sandbox: {log}");
+    assert!(!log.to_string().contains(&a_to[1..]), "{log}");
+    let (code, body) = b
+        .request(
+            Method::POST,
+            "/v1/sandbox/inbound",
+            &json!({"phone_number_id": a.phone_number_id, "from": "5215511110009", "message": {"type": "text", "text": {"body": "x"}}}),
+        )
+        .await;
+    assert_eq!(
+        code, 403,
+        "a tenant writes to A's number through the sandbox: {body}"
+    );
+
     // A's data is as it was.
     let (code, c) = a.get_json(&format!("/v1/contacts/{contact_id}")).await;
     assert_eq!(code, 200);
