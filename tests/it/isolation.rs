@@ -161,7 +161,7 @@ async fn another_workspace_sees_nothing_of_anothers(backend: Backend) {
         .post(server.url("/v1/media?filename=a.png"))
         .bearer_auth(&a.key)
         .header("content-type", "image/png")
-        .body(png)
+        .body(png.clone())
         .send()
         .await
         .expect("upload");
@@ -304,16 +304,63 @@ async fn another_workspace_sees_nothing_of_anothers(backend: Backend) {
             .await,
         );
     }
+    assert_unknown_channel(
+        "template sync of A's channel",
+        b.request(
+            Method::POST,
+            "/v1/templates/sync",
+            &json!({"channel": a.channel_id}),
+        )
+        .await,
+    );
+    let resp = server
+        .http
+        .post(server.url(&format!(
+            "/v1/media?filename=b.png&channel={}",
+            a.channel_id
+        )))
+        .bearer_auth(&b.key)
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 404, "B uploads through A's channel");
     let (_, page) = b.get_json("/v1/messages?limit=200").await;
     assert!(
         ids_of(&page).is_empty(),
         "a refused send stored something: {page}"
     );
+
+    // Idempotency keys are per API key: B's same key is not A's request.
+    let send_idem = |key: &str, to: &str| {
+        server
+            .http
+            .post(server.url("/v1/messages"))
+            .bearer_auth(key.to_string())
+            .header("idempotency-key", "order-1")
+            .json(&json!({"to": to, "type": "text", "text": {"body": "idem"}}))
+            .send()
+    };
+    let first: Value = send_idem(&a.key, "+5215511110004")
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let resp = send_idem(&b.key, "+5215511110005").await.expect("send");
+    assert_eq!(resp.status(), 202);
+    let second: Value = resp.json().await.expect("json");
+    assert_ne!(first["id"], second["id"], "B got A's idempotent answer");
+    let b_idem = second["id"].as_str().expect("id").to_string();
+    let (_, page) = b.get_json("/v1/messages?limit=200").await;
+    assert_eq!(ids_of(&page), vec![b_idem], "{page}");
+    let a_idem = first["id"].as_str().expect("id").to_string();
     let (_, page) = a.get_json("/v1/messages?limit=200").await;
     assert_eq!(
         ids_of(&page),
-        vec![a_msg.clone()],
-        "B's refused sends landed in A"
+        vec![a_idem, a_msg.clone()],
+        "B's sends landed in A"
     );
     let after = server.sandbox_messages().await;
     assert!(
@@ -386,6 +433,52 @@ async fn meta_webhooks_reach_only_the_named_and_verified_channel(backend: Backen
     assert_eq!(b_contacts["data"], json!([]), "{b_contacts}");
     let (_, own) = server.get_json("/v1/contacts").await;
     assert!(!own.to_string().contains("5215522220001"), "{own}");
+
+    // The same person writes to A and to B: each workspace has its own contact, and B's
+    // changes to its contact leave A's alone.
+    let both = "5215522220009";
+    for (t, wamid) in [(&a, "wamid.ISO-BOTH-A"), (&b, "wamid.ISO-BOTH-B")] {
+        let (code, _) = server
+            .post_meta(
+                &inbound(&t.phone_number_id, &t.display_number, both, wamid, "hola"),
+                Some(APP_SECRET),
+            )
+            .await;
+        assert_eq!(code, 200);
+    }
+    let contact_of = |t: &Tenant| {
+        let t = t.clone();
+        async move {
+            let (_, all) = t.get_json("/v1/contacts?limit=200").await;
+            all["data"]
+                .as_array()
+                .and_then(|d| d.iter().find(|c| c["wa_id"] == both).cloned())
+                .unwrap_or_else(|| panic!("no contact {both}: {all}"))
+        }
+    };
+    let (in_a, in_b) = (contact_of(&a).await, contact_of(&b).await);
+    assert_ne!(in_a["id"], in_b["id"]);
+    let (code, patched) = b
+        .request(
+            Method::PATCH,
+            &format!("/v1/contacts/{}", in_b["id"].as_str().expect("id")),
+            &json!({"name": "Named by B", "tags": ["vip"]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{patched}");
+    let again = contact_of(&a).await;
+    assert_eq!(again["name"], in_a["name"], "{again}");
+    assert_eq!(again["tags"], in_a["tags"], "{again}");
+    let (_, convs) = a.get_json("/v1/conversations?limit=200").await;
+    for c in convs["data"].as_array().cloned().unwrap_or_default() {
+        let (_, conv) = a
+            .get_json(&format!(
+                "/v1/conversations/{}?limit=200",
+                c["id"].as_str().unwrap_or("")
+            ))
+            .await;
+        assert!(!conv.to_string().contains("wamid.ISO-BOTH-B"), "{conv}");
+    }
 
     // C: a cloud_api channel with its own Meta app secret, sending to the in-process sandbox.
     let (code, ws) = server
