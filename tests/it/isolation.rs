@@ -359,7 +359,7 @@ async fn another_workspace_sees_nothing_of_anothers(backend: Backend) {
     let (_, page) = a.get_json("/v1/messages?limit=200").await;
     assert_eq!(
         ids_of(&page),
-        vec![a_idem, a_msg.clone()],
+        vec![a_idem.clone(), a_msg.clone()],
         "B's sends landed in A"
     );
     let after = server.sandbox_messages().await;
@@ -384,6 +384,57 @@ async fn another_workspace_sees_nothing_of_anothers(backend: Backend) {
         code, 403,
         "a tenant writes to A's number through the sandbox: {body}"
     );
+
+    // Business webhooks: B's events reach B's endpoint, never A's.
+    wait_status(&a, std::slice::from_ref(&a_idem), &["read"]).await;
+    let hook_for = |t: &Tenant, url: &'static str| {
+        let t = t.clone();
+        async move {
+            let (code, hook) = t
+                .request(
+                    Method::POST,
+                    "/v1/webhooks",
+                    &json!({"url": url, "events": ["message.read"]}),
+                )
+                .await;
+            assert_eq!(code, 201, "{hook}");
+            hook["id"].as_str().expect("id").to_string()
+        }
+    };
+    let (a_hook2, b_hook) = (
+        hook_for(&a, "http://127.0.0.1:9/a2").await,
+        hook_for(&b, "http://127.0.0.1:9/b").await,
+    );
+    let mut b_ids = Vec::new();
+    for i in 0..3 {
+        b_ids.push(
+            b.send_ok(
+                &json!({"to": format!("+521551111002{i}"), "type": "text", "text": {"body": "B"}}),
+            )
+            .await,
+        );
+    }
+    wait_status(&b, &b_ids, &["read"]).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (code, log) = b
+            .get_json(&format!("/v1/webhooks/{b_hook}/deliveries?limit=200"))
+            .await;
+        assert_eq!(code, 200, "{log}");
+        if log["data"].as_array().map_or(0, Vec::len) >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B's endpoint never got its events: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (code, log) = a
+        .get_json(&format!("/v1/webhooks/{a_hook2}/deliveries?limit=200"))
+        .await;
+    assert_eq!(code, 200, "{log}");
+    assert_eq!(log["data"], json!([]), "B's events reached A's endpoint");
 
     // A's data is as it was.
     let (code, c) = a.get_json(&format!("/v1/contacts/{contact_id}")).await;
