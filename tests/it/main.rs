@@ -11,6 +11,7 @@ mod conversations;
 mod dialect_curbe;
 mod faults;
 mod idempotency;
+mod isolation;
 mod limits;
 mod listing;
 mod media;
