@@ -41,21 +41,6 @@ pub struct Config {
     pub dialects: DialectsConfig,
 }
 
-/// Which vendor-compatible endpoints are served (`[dialects]`); a dialect switched off answers
-/// 404 on its paths.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DialectsConfig {
-    /// respond.io Developer API v2 as resold by Ecuabots (`/v2/...`).
-    pub respond: bool,
-}
-
-impl Default for DialectsConfig {
-    fn default() -> Self {
-        Self { respond: true }
-    }
-}
-
 /// `[limits]` configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -404,5 +389,24 @@ impl Config {
             ));
         }
         Ok(())
+    }
+}
+
+/// Which vendor dialects this deployment serves (`[dialects]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DialectsConfig {
+    /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
+    pub curbe: bool,
+    /// respond.io Developer API v2 as resold by Ecuabots (`/v2/...`).
+    pub respond: bool,
+}
+
+impl Default for DialectsConfig {
+    fn default() -> Self {
+        Self {
+            curbe: true,
+            respond: true,
+        }
     }
 }

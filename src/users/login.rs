@@ -140,6 +140,30 @@ impl Users {
         })
     }
 
+    /// Deletes ended sessions and stale throttle rows (see `UserStore::purge_logins`).
+    pub async fn purge(&self, store: &dyn Store, now: Millis) -> Result<u64, StoreError> {
+        store.purge_logins(now, self.policy.window_ms).await
+    }
+
+    /// Runs [`purge`](Self::purge) now and then every `every` until aborted.
+    pub fn spawn_purge(
+        &self,
+        store: std::sync::Arc<dyn Store>,
+        every: std::time::Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let users = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match users.purge(store.as_ref(), crate::clock::now_ms()).await {
+                    Ok(n) if n > 0 => tracing::debug!(rows = n, "purged ended logins"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "purging ended logins failed"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
     /// Ends the session `session_id`; `false` when it was already over.
     pub async fn logout(
         &self,

@@ -176,6 +176,18 @@ async fn the_store_keeps_users_and_their_sessions(backend: Backend) {
         .expect("update")
         .is_none());
 
+    // The purge drops the three revoked sessions and keeps the live one.
+    store
+        .insert_session(&session("ses_keep", "h_keep", 9_000), 850)
+        .await
+        .expect("insert");
+    assert_eq!(store.purge_logins(900, 1_000).await.expect("purge"), 3);
+    assert!(store
+        .find_session("h_keep", 901)
+        .await
+        .expect("find")
+        .is_some());
+
     // Deleting a user deletes its sessions.
     store
         .insert_session(&session("ses_4", "h4", 9_000), 800)
@@ -186,7 +198,7 @@ async fn the_store_keeps_users_and_their_sessions(backend: Backend) {
             .revoke_user_sessions("usr_1", 801)
             .await
             .expect("revoke all"),
-        1
+        2
     );
     store
         .insert_session(&session("ses_5", "h5", 9_000), 802)
@@ -304,6 +316,58 @@ async fn the_throttle_locks_a_name_after_repeated_failures(backend: Backend) {
             .await
             .expect("f"),
         Some(5_004)
+    );
+
+    // The purge keeps locked names and running windows and forgets the rest.
+    store
+        .record_login_failure("fresh", 10_000, &policy)
+        .await
+        .expect("f");
+    store
+        .purge_logins(5_000, policy.window_ms)
+        .await
+        .expect("purge");
+    assert_eq!(
+        store
+            .login_locked_until("ana", 5_000)
+            .await
+            .expect("locked"),
+        Some(5_004)
+    );
+    store
+        .purge_logins(10_500, policy.window_ms)
+        .await
+        .expect("purge");
+    assert_eq!(
+        store
+            .login_locked_until("ana", 5_000)
+            .await
+            .expect("locked"),
+        None
+    );
+    // "fresh" still counts its first failure: two more lock it.
+    assert_eq!(
+        store
+            .record_login_failure("fresh", 10_600, &policy)
+            .await
+            .expect("f"),
+        None
+    );
+    assert!(store
+        .record_login_failure("fresh", 10_700, &policy)
+        .await
+        .expect("f")
+        .is_some());
+    store
+        .purge_logins(16_000, policy.window_ms)
+        .await
+        .expect("purge");
+    assert_eq!(
+        store
+            .login_locked_until("fresh", 15_000)
+            .await
+            .expect("locked"),
+        None
     );
 }
 

@@ -19,7 +19,7 @@ pub fn normalize_username(username: &str) -> String {
 }
 
 /// A user to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NewUser {
     /// Chasqui's id (`usr_…`).
     pub id: String,
@@ -56,7 +56,31 @@ pub struct User {
     pub last_login_at: Option<Millis>,
 }
 
-// The hash stays out of debug output so it cannot end up in a log by accident.
+// Password hashes stay out of debug output so they cannot end up in a log by accident.
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("id", &self.id)
+            .field("workspace_id", &self.workspace_id)
+            .field("username", &self.username)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for UserPatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserPatch")
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("scopes", &self.scopes)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("User")
@@ -70,7 +94,7 @@ impl std::fmt::Debug for User {
 }
 
 /// Changes to a user; `None` keeps the stored value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct UserPatch {
     /// A new password hash.
     pub password_hash: Option<String>,
@@ -174,6 +198,12 @@ pub trait UserStore: Send + Sync {
     async fn clear_login_failures(&self, username: &str) -> Result<()>;
     /// Until when `username` is locked, if it is at `now`.
     async fn login_locked_until(&self, username: &str, now: Millis) -> Result<Option<Millis>>;
+
+    /// Deletes what no longer matters at `now`: sessions that expired or were revoked, and
+    /// throttle rows that are neither locked nor counting (their failures are older than
+    /// `window_ms`); answers how many rows went. Failed logins for names nobody has would
+    /// otherwise pile up for ever.
+    async fn purge_logins(&self, now: Millis, window_ms: i64) -> Result<u64>;
 }
 
 /// The upsert that counts one failure: `?1`/`$1` username, `2` now, `3` max failures,

@@ -247,6 +247,22 @@ impl UserStore for PgStore {
         Ok(())
     }
 
+    async fn purge_logins(&self, now: Millis, window_ms: i64) -> Result<u64> {
+        let sessions =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at IS NOT NULL")
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+        let throttle = sqlx::query(
+            "DELETE FROM login_throttle WHERE locked_until <= $1 AND window_start + $2 <= $1",
+        )
+        .bind(now)
+        .bind(window_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(sessions.rows_affected() + throttle.rows_affected())
+    }
+
     async fn login_locked_until(&self, username: &str, now: Millis) -> Result<Option<Millis>> {
         Ok(sqlx::query_scalar(
             "SELECT locked_until FROM login_throttle WHERE username = $1 AND locked_until > $2",

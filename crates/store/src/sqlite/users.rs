@@ -263,6 +263,25 @@ impl UserStore for SqliteStore {
             .await
     }
 
+    async fn purge_logins(&self, now: Millis, window_ms: i64) -> Result<u64> {
+        self.rt
+            .write(move |c| {
+                let sessions = c
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE expires_at <= ?1 OR revoked_at IS NOT NULL",
+                    )?
+                    .execute([now])?;
+                let throttle = c
+                    .prepare_cached(
+                        "DELETE FROM login_throttle WHERE locked_until <= ?1 \
+                         AND window_start + ?2 <= ?1",
+                    )?
+                    .execute(params![now, window_ms])?;
+                Ok((sessions + throttle) as u64)
+            })
+            .await
+    }
+
     async fn login_locked_until(&self, username: &str, now: Millis) -> Result<Option<Millis>> {
         let name = normalize_username(username);
         self.rt
