@@ -6,6 +6,7 @@ pub mod body;
 mod business_webhooks;
 mod contacts;
 mod conversations;
+pub mod dialects;
 pub mod error;
 mod health;
 mod media;

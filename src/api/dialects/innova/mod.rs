@@ -1,0 +1,2 @@
+mod translate;
+pub use translate::*;
