@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::clock::now_ms;
 use crate::ids::sha256_hex;
+use crate::limits::Admission;
 
 /// Who is calling: the credential, its workspace, what it may do and its limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,13 +76,13 @@ pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>,
     Ok(Some(key.into()))
 }
 
-/// Authenticates `headers` and checks `scope`.
-pub async fn authenticate(
+/// Authenticates a token however it was carried (a vendor dialect's own header) and checks
+/// `scope`.
+pub async fn authenticate_token(
     state: &AppState,
-    headers: &HeaderMap,
+    token: &str,
     scope: Scope,
 ) -> Result<Principal, ApiError> {
-    let token = bearer(headers).ok_or(ApiError::MissingApiKey)?;
     let principal = resolve(state, token)
         .await?
         .ok_or(ApiError::InvalidApiKey)?;
@@ -91,6 +92,20 @@ pub async fn authenticate(
     Ok(principal)
 }
 
+/// Authenticates `token`, checks `scope`, then the credential's rate and concurrency limits:
+/// what every authenticated request goes through, whichever header carried its token. Hold the
+/// [`Admission`] until the answer is ready: it is the request's in-flight slot.
+pub async fn admit(
+    state: &AppState,
+    token: &str,
+    scope: Scope,
+) -> Result<(Principal, Admission), ApiError> {
+    let principal = authenticate_token(state, token, scope).await?;
+    // Limits only after the scope check, so a refused call counts against nothing.
+    let admission = state.limits.admit(&principal.id, &principal.limits).await?;
+    Ok((principal, admission))
+}
+
 /// Middleware in front of every authenticated route: authenticates, checks the route's scope
 /// and hands the [`Principal`] to the handler.
 pub async fn authorize(
@@ -98,9 +113,8 @@ pub async fn authorize(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(&state, req.headers(), scope).await?;
-    // Limits only after the scope check, so a refused call counts against nothing.
-    let admission = state.limits.admit(&principal.id, &principal.limits).await?;
+    let token = bearer(req.headers()).ok_or(ApiError::MissingApiKey)?;
+    let (principal, admission) = admit(&state, token, scope).await?;
     req.extensions_mut().insert(principal);
     let mut resp = next.run(req).await;
     // A send's answer carries its daily quota's standing, which says more than the rate's.

@@ -6,16 +6,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chasqui_domain::{parse_outbound, MessageStatus, PhoneNumber, Problem};
-use chasqui_store::{AcceptOutcome, Channel, IdempotencyClaim, MessageFilter, NewMessage};
+use chasqui_store::MessageFilter;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::paging::{limit_param, unknown_param};
-use super::{views, window_check, AppState};
-use crate::clock::{now_ms, parse_rfc3339};
-use crate::ids;
+use super::send::{self, SendRequest};
+use super::{views, AppState};
+use crate::clock::parse_rfc3339;
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
@@ -38,53 +38,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
-async fn pick_channel(
-    state: &AppState,
-    workspace: &str,
-    requested: Option<Value>,
-    problems: &mut Vec<Problem>,
-) -> Result<Option<Channel>, ApiError> {
-    // The in-memory directory answers the hot path; the store catches channels added since its
-    // last refresh.
-    let found = match requested {
-        None | Some(Value::Null) => match state.channels.lookup(workspace, None) {
-            Some(c) => Some(c),
-            None => state.store.default_channel(workspace).await?,
-        },
-        Some(Value::String(r)) if !r.trim().is_empty() => {
-            match state.channels.lookup(workspace, Some(r.trim())) {
-                Some(c) => Some(c),
-                None => state.store.find_channel(workspace, r.trim()).await?,
-            }
-        }
-        Some(_) => {
-            problems.push(Problem::new(
-                "channel",
-                "invalid_type",
-                "must be a channel id or its sender number",
-            ));
-            return Ok(None);
-        }
-    };
-    match &found {
-        None => problems.push(Problem::new(
-            "channel",
-            "unknown_channel",
-            "no such channel in this workspace",
-        )),
-        Some(c) if !c.enabled => {
-            problems.push(Problem::new(
-                "channel",
-                "channel_disabled",
-                "the channel is disabled",
-            ));
-            return Ok(None);
-        }
-        Some(_) => {}
-    }
-    Ok(found)
-}
-
 /// `POST /v1/messages`: validate, commit, answer 202.
 pub async fn create(
     State(state): State<AppState>,
@@ -92,98 +45,43 @@ pub async fn create(
     headers: HeaderMap,
     body: JsonBody,
 ) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
-    let idempotency = idempotency_key(&headers)?;
-    // Hash the parsed value (keys sorted), so whitespace and key order do not make a conflict.
-    let request_hash = idempotency
-        .as_ref()
-        .map(|_| ids::sha256_hex(body.value.to_string().as_bytes()));
-    let mut value = body.value;
-    let Some(fields) = value.as_object_mut() else {
+    let idempotency_key = idempotency_key(&headers)?;
+    let mut message = body.value;
+    let Some(fields) = message.as_object_mut() else {
         return Err(ApiError::InvalidJson(
             "the body must be a JSON object".into(),
         ));
     };
-    let requested_channel = fields.remove("channel");
-    let parsed = parse_outbound(&value);
-    let mut problems = parsed.as_ref().err().cloned().unwrap_or_default();
-    let channel = pick_channel(&state, &key.workspace_id, requested_channel, &mut problems).await?;
-    let (Ok(msg), Some(channel)) = (parsed, channel) else {
-        return Err(ApiError::Validation(problems));
-    };
-    let window = window_check::check(&state, &key.workspace_id, &channel, &msg).await?;
-    let rendered = super::template_check::check_template_send(&state, &channel, &msg).await?;
-    let recipient = msg.recipient.digits().to_string();
-    // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
-    // whatever is charged here is given back unless the message is committed below.
-    let workspace_limits = state.limits.workspace_limits(&key.workspace_id).await?;
-    let charge = state
-        .limits
-        .charge_send(
-            &key.id,
-            &key.limits,
-            &key.workspace_id,
-            &workspace_limits,
-            1,
-        )
-        .await?;
-    // Meta's messaging limit counts recipients of business-initiated messages: those sent while
-    // the customer's 24-hour window is closed.
-    let slot = if window.window_open {
-        Default::default()
-    } else {
-        match state
-            .limits
-            .admit_recipient(&channel.id, channel.messaging_limit, &recipient)
-            .await
-        {
-            Ok(slot) => slot,
-            Err(e) => {
-                state.limits.refund(&charge).await;
-                return Err(e.into());
-            }
+    let channel = match fields.remove("channel") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) if !c.trim().is_empty() => Some(c.trim().to_string()),
+        Some(_) => {
+            // Reported with the message's own problems, so one answer lists everything.
+            let mut problems = parse_outbound(&message).err().unwrap_or_default();
+            problems.push(Problem::new(
+                "channel",
+                "invalid_type",
+                "must be a channel id or its sender number",
+            ));
+            return Err(ApiError::Validation(problems));
         }
     };
-    let new = NewMessage {
-        id: ids::message_id(),
-        workspace_id: key.workspace_id.clone(),
-        channel_id: channel.id,
-        recipient,
-        kind: msg.kind.as_str().to_string(),
-        body: msg.body.to_string(),
-        created_at: now_ms(),
-        idempotency: idempotency
-            .zip(request_hash)
-            .map(|(k, request_hash)| IdempotencyClaim {
-                api_key_id: key.id.clone(),
-                key: k,
-                request_hash,
-            }),
-        rendered,
-    };
-    let outcome = state.store.accept_message(new).await;
-    if !matches!(outcome, Ok(AcceptOutcome::Created(_))) {
-        // Nothing new was committed (a replay, a conflict or a failure): nothing is charged.
-        state.limits.refund(&charge).await;
-        state.limits.forget_recipient(&slot).await;
+    let sent = send::submit(
+        &state,
+        &key,
+        SendRequest {
+            message,
+            channel,
+            idempotency_key,
+            window_policy: None,
+        },
+    )
+    .await?;
+    let mut answer = views::accepted(&sent.message);
+    if !sent.warnings.is_empty() {
+        answer["warnings"] = json!(sent.warnings);
     }
-    let mut headers = HeaderMap::new();
-    if let Some(h) = &charge.headers {
-        h.apply(&mut headers);
-    }
-    match outcome? {
-        AcceptOutcome::Created(m) => {
-            state.wake.notify_waiters();
-            let mut answer = views::accepted(&m);
-            if !window.warnings.is_empty() {
-                answer["warnings"] = json!(window.warnings);
-            }
-            Ok((StatusCode::ACCEPTED, headers, Json(answer)))
-        }
-        AcceptOutcome::Replayed(m) => {
-            Ok((StatusCode::ACCEPTED, headers, Json(views::accepted(&m))))
-        }
-        AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
-    }
+    Ok((StatusCode::ACCEPTED, sent.headers, Json(answer)))
 }
 
 /// `GET /v1/messages/{id}`: status and timeline.

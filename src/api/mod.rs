@@ -13,6 +13,7 @@ mod media;
 mod messages;
 mod paging;
 pub mod routes;
+pub mod send;
 mod template_check;
 mod templates;
 mod views;

@@ -22,15 +22,17 @@ pub struct WindowVerdict {
     pub window_open: bool,
 }
 
-/// Refuses a send the window or an opt-out forbids; answers the warnings of an allowed one and
-/// whether the window is open.
+/// Refuses a send the window or an opt-out forbids (under `policy`, or the channel's own);
+/// answers the warnings of an allowed one and whether the window is open.
 pub async fn check(
     state: &AppState,
     workspace_id: &str,
     channel: &Channel,
     msg: &OutboundMessage,
+    policy: Option<WindowPolicy>,
 ) -> Result<WindowVerdict, ApiError> {
-    let policy = WindowPolicy::parse(&channel.window_policy).unwrap_or_default();
+    let policy =
+        policy.unwrap_or_else(|| WindowPolicy::parse(&channel.window_policy).unwrap_or_default());
     let recipient = state
         .store
         .recipient_state(

@@ -1,0 +1,191 @@
+//! The one send service: every entry point that sends a message (the native `/v1/messages`,
+//! each vendor dialect) ends here, so all get the same validation, window and template checks,
+//! quotas, durability and idempotency.
+
+use axum::http::HeaderMap;
+use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::{parse_outbound, Problem};
+use chasqui_store::{AcceptOutcome, Channel, IdempotencyClaim, MessageRecord, NewMessage};
+use serde_json::Value;
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::{template_check, window_check, AppState};
+use crate::clock::now_ms;
+use crate::ids;
+
+/// A message to send.
+#[derive(Debug, Clone, Default)]
+pub struct SendRequest {
+    /// Meta's message object: `to`, `type`, the object named by `type`, optional `context`.
+    pub message: Value,
+    /// A channel id or sender number; `None`: the workspace's default channel.
+    pub channel: Option<String>,
+    /// The request's idempotency key, if any (scoped to the caller's credential).
+    pub idempotency_key: Option<String>,
+    /// Overrides the channel's window policy (for a vendor API whose sends always need the
+    /// window open).
+    pub window_policy: Option<WindowPolicy>,
+}
+
+/// A message accepted (committed) or found again by its idempotency key.
+#[derive(Debug)]
+pub struct Sent {
+    /// The message as stored.
+    pub message: MessageRecord,
+    /// Whether this answers an earlier request with the same idempotency key.
+    pub replayed: bool,
+    /// Warnings (a free-form send outside the window under policy `warn`).
+    pub warnings: Vec<Problem>,
+    /// `RateLimit-*` headers of the caller's quota, for the answer.
+    pub headers: HeaderMap,
+}
+
+async fn pick_channel(
+    state: &AppState,
+    workspace: &str,
+    requested: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Result<Option<Channel>, ApiError> {
+    // The in-memory directory answers the hot path; the store catches channels added since its
+    // last refresh.
+    let found = match requested {
+        None => match state.channels.lookup(workspace, None) {
+            Some(c) => Some(c),
+            None => state.store.default_channel(workspace).await?,
+        },
+        Some(r) => match state.channels.lookup(workspace, Some(r)) {
+            Some(c) => Some(c),
+            None => state.store.find_channel(workspace, r).await?,
+        },
+    };
+    match &found {
+        None => problems.push(Problem::new(
+            "channel",
+            "unknown_channel",
+            "no such channel in this workspace",
+        )),
+        Some(c) if !c.enabled => {
+            problems.push(Problem::new(
+                "channel",
+                "channel_disabled",
+                "the channel is disabled",
+            ));
+            return Ok(None);
+        }
+        Some(_) => {}
+    }
+    Ok(found)
+}
+
+/// Validates, checks window, opt-out, template and quotas, and commits the message durably.
+pub async fn submit(
+    state: &AppState,
+    caller: &Principal,
+    req: SendRequest,
+) -> Result<Sent, ApiError> {
+    let idempotency = req.idempotency_key.map(|key| {
+        // The hash covers the request as the caller sent it (keys sorted), so whitespace and
+        // key order do not make a conflict.
+        let mut whole = req.message.clone();
+        if let (Some(fields), Some(ch)) = (whole.as_object_mut(), &req.channel) {
+            fields.insert("channel".into(), Value::String(ch.clone()));
+        }
+        IdempotencyClaim {
+            api_key_id: caller.id.clone(),
+            key,
+            request_hash: ids::sha256_hex(whole.to_string().as_bytes()),
+        }
+    });
+    let parsed = parse_outbound(&req.message);
+    let mut problems = parsed.as_ref().err().cloned().unwrap_or_default();
+    let channel = pick_channel(
+        state,
+        &caller.workspace_id,
+        req.channel.as_deref(),
+        &mut problems,
+    )
+    .await?;
+    let (Ok(msg), Some(channel)) = (parsed, channel) else {
+        return Err(ApiError::Validation(problems));
+    };
+    let window = window_check::check(
+        state,
+        &caller.workspace_id,
+        &channel,
+        &msg,
+        req.window_policy,
+    )
+    .await?;
+    let rendered = template_check::check_template_send(state, &channel, &msg).await?;
+    let recipient = msg.recipient.digits().to_string();
+    // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
+    // whatever is charged here is given back unless the message is committed below.
+    let workspace_limits = state.limits.workspace_limits(&caller.workspace_id).await?;
+    let charge = state
+        .limits
+        .charge_send(
+            &caller.id,
+            &caller.limits,
+            &caller.workspace_id,
+            &workspace_limits,
+            1,
+        )
+        .await?;
+    // Meta's messaging limit counts recipients of business-initiated messages: those sent while
+    // the customer's 24-hour window is closed.
+    let slot = if window.window_open {
+        Default::default()
+    } else {
+        match state
+            .limits
+            .admit_recipient(&channel.id, channel.messaging_limit, &recipient)
+            .await
+        {
+            Ok(slot) => slot,
+            Err(e) => {
+                state.limits.refund(&charge).await;
+                return Err(e.into());
+            }
+        }
+    };
+    let new = NewMessage {
+        id: ids::message_id(),
+        workspace_id: caller.workspace_id.clone(),
+        channel_id: channel.id,
+        recipient,
+        kind: msg.kind.as_str().to_string(),
+        body: msg.body.to_string(),
+        created_at: now_ms(),
+        idempotency,
+        rendered,
+    };
+    let outcome = state.store.accept_message(new).await;
+    if !matches!(outcome, Ok(AcceptOutcome::Created(_))) {
+        // Nothing new was committed (a replay, a conflict or a failure): nothing is charged.
+        state.limits.refund(&charge).await;
+        state.limits.forget_recipient(&slot).await;
+    }
+    let mut headers = HeaderMap::new();
+    if let Some(h) = &charge.headers {
+        h.apply(&mut headers);
+    }
+    match outcome? {
+        AcceptOutcome::Created(message) => {
+            state.wake.notify_waiters();
+            Ok(Sent {
+                message,
+                replayed: false,
+                warnings: window.warnings,
+                headers,
+            })
+        }
+        AcceptOutcome::Replayed(message) => Ok(Sent {
+            message,
+            replayed: true,
+            warnings: Vec::new(),
+            headers,
+        }),
+        AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
+    }
+}
