@@ -125,6 +125,7 @@ impl App {
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
+            dialects: Arc::new(config.dialects.clone()),
         };
         Ok(Self {
             listener,

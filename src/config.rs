@@ -35,6 +35,105 @@ pub struct Config {
     pub media: MediaConfig,
     /// Quotas and limits.
     pub limits: LimitsConfig,
+    /// Vendor-compatible endpoints.
+    pub dialects: DialectsConfig,
+}
+
+/// `[dialects]`: which vendor-compatible endpoints are served, and their settings. Each
+/// dialect takes a boolean (`wolkvox = false`) or a table (`[dialects.wolkvox] licences = 3`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct DialectsConfig {
+    /// Wolkvox's `/api/v2/whatsapp.php` and `/api/v2/information.php`.
+    #[serde(deserialize_with = "switch")]
+    pub wolkvox: WolkvoxDialect,
+    /// InnovaAPI's `/api/whatsapp/enviar`.
+    #[serde(deserialize_with = "switch")]
+    pub innova: InnovaDialect,
+}
+
+/// A dialect's settings that a bare boolean can stand for.
+pub trait Switchable: Default {
+    /// Turns the dialect on or off, other settings at their defaults.
+    fn with_enabled(enabled: bool) -> Self;
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Switch<T> {
+    On(bool),
+    Settings(T),
+}
+
+fn switch<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Switchable + Deserialize<'de>,
+{
+    Ok(match Switch::<T>::deserialize(d)? {
+        Switch::On(enabled) => T::with_enabled(enabled),
+        Switch::Settings(t) => t,
+    })
+}
+
+/// `[dialects.wolkvox]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WolkvoxDialect {
+    /// Whether the endpoints are served.
+    pub enabled: bool,
+    /// Wolkvox licences: a token's daily quota is licences × 1,000 sends (as Wolkvox's).
+    pub licences: i64,
+    /// Sends per token per day, instead of licences × 1,000 (unset: licences × 1,000).
+    pub daily_quota: Option<i64>,
+}
+
+impl Default for WolkvoxDialect {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            licences: 1,
+            daily_quota: None,
+        }
+    }
+}
+
+impl Switchable for WolkvoxDialect {
+    fn with_enabled(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+}
+
+/// `[dialects.innova]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InnovaDialect {
+    /// Whether the endpoint is served.
+    pub enabled: bool,
+    /// Messages per day per API key through this endpoint's quota (on top of the key's and the
+    /// workspace's own daily quotas; the lower wins); unset: only those apply.
+    pub daily_limit: Option<i64>,
+}
+
+impl Default for InnovaDialect {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            daily_limit: None,
+        }
+    }
+}
+
+impl Switchable for InnovaDialect {
+    fn with_enabled(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
 }
 
 /// `[limits]` configuration.
@@ -95,6 +194,7 @@ impl Default for Config {
             business_webhooks: BusinessWebhooksConfig::default(),
             media: MediaConfig::default(),
             limits: LimitsConfig::default(),
+            dialects: DialectsConfig::default(),
         }
     }
 }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub limits: Arc<crate::limits::Limits>,
     /// What new channels get when the admin API leaves a setting out.
     pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
+    /// Which vendor dialects are served, and their settings.
+    pub dialects: Arc<crate::config::DialectsConfig>,
 }
 
 /// The whole HTTP surface: the public routes, then every route of the table behind its scope.
@@ -63,6 +65,11 @@ pub fn router(state: AppState) -> Router {
     for r in routes::table() {
         let guard = middleware::from_fn_with_state((state.clone(), r.scope), auth::authorize);
         app = app.route(r.path, r.handler.route_layer(guard));
+    }
+    // Dialects authenticate with their own headers and answer in their own envelopes, so they
+    // are mounted without `authorize`; each handler authenticates and checks its scope itself.
+    for r in dialects::table(&state.dialects) {
+        app = app.route(r.path, r.handler);
     }
     if let Some(sandbox) = &state.sandbox {
         app = app.nest_service("/sandbox/graph", sandbox.graph_router());

@@ -8,6 +8,8 @@ mod admin;
 mod business_webhooks;
 mod cli;
 mod conversations;
+mod dialect_innova;
+mod dialect_wolkvox;
 mod faults;
 mod idempotency;
 mod limits;
