@@ -440,3 +440,33 @@ impl Config {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from_toml(text: &str) -> Config {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn dialects_take_a_boolean_or_a_table() {
+        let d = from_toml("").dialects;
+        assert!(d.wolkvox.enabled && d.innova.enabled);
+        assert_eq!((d.wolkvox.licences, d.wolkvox.daily_quota), (1, None));
+        let d = from_toml("[dialects]\nwolkvox = false\ninnova = true\n").dialects;
+        assert!(!d.wolkvox.enabled && d.innova.enabled);
+        assert_eq!(d.wolkvox.licences, 1);
+        let d = from_toml(
+            "[dialects.wolkvox]\nlicences = 3\n[dialects.innova]\nenabled = false\ndaily_limit = 50\n",
+        )
+        .dialects;
+        assert!(d.wolkvox.enabled && !d.innova.enabled);
+        assert_eq!(d.wolkvox.licences, 3);
+        assert_eq!(d.innova.daily_limit, Some(50));
+    }
+}

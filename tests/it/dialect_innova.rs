@@ -172,7 +172,37 @@ async fn switched_off_is_not_found(backend: Backend) {
     assert_eq!(status, 404);
 }
 
+/// Every route of the dialect table refuses a caller with no credential (401 or 403, in its
+/// vendor's envelope) and stores nothing.
+async fn every_dialect_route_refuses_anonymous_callers(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let table = chasqui::api::dialects::table(&chasqui::config::DialectsConfig::default());
+    assert!(!table.is_empty());
+    for r in &table {
+        let resp = s
+            .http
+            .request(r.method.clone(), s.url(r.path))
+            .header("Content-Type", "application/json")
+            .body(r#"{"numero":"573001234567","tipo":"text","mensaje":"x","connector_id":"1","telephone":"573001234567","message":"x"}"#)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert!(
+            [401, 403].contains(&status) && body.is_object(),
+            "{} {} ({}): {status} {body}",
+            r.method,
+            r.path,
+            r.dialect
+        );
+    }
+    let (_, page) = s.get_json("/v1/messages").await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(0), "{page}");
+}
+
 on_both_backends!(
+    every_dialect_route_refuses_anonymous_callers,
     seed_examples_are_sent_and_read,
     documented_refusals,
     daily_limit_is_429,
