@@ -178,6 +178,39 @@ async fn templates_created_listed_synced_and_sent(backend: Backend) {
     assert_eq!(status, 201, "{created}");
     assert_eq!(created["data"]["category"], "UTILITY");
 
+    // Marketing (no category in the body) and authentication templates, each its own category.
+    let marketing = format!(
+        r#"{{"connector_id": "{connector}", "name": "oferta_wolkvox", "language": "es",
+            "components": [{{"type": "BODY", "text": "Descuento de hoy"}}]}}"#
+    );
+    let (status, created) = post(&s, "create_template", &marketing).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["data"]["category"], "MARKETING");
+    let auth = format!(
+        r#"{{"connector_id": "{connector}", "name": "codigo_wolkvox", "language": "es", "category": "UTILITY",
+            "components": [{{"type": "BODY", "add_security_recommendation": true}},
+                           {{"type": "BUTTONS", "buttons": [{{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copiar"}}]}}]}}"#
+    );
+    let (status, created) = post(&s, "create_auth_template", &auth).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["data"]["category"], "AUTHENTICATION");
+    // Meta's rules are the domain's: a bad name is refused, descriptively.
+    let (status, refused) = post(
+        &s,
+        "create_utility_template",
+        &create.replace("pedido_wolkvox", "Pedido Wolkvox"),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (400, &json!("BAD REQUEST")),
+        "{refused}"
+    );
+    assert!(
+        refused["msg"].as_str().unwrap_or("").contains("name"),
+        "{refused}"
+    );
+
     // Listed (GET, connector in the query) once the sandbox approved it.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -283,6 +316,20 @@ async fn response_code_table(backend: Backend) {
                 "THE API YOU WANT TO CONSULT DOES NOT EXIST"
             )
         )
+    );
+    // A key without the operation's scope is not a valid token for it.
+    let (status, limited) = s
+        .request_json(
+            reqwest::Method::POST,
+            "/v1/admin/workspaces/ws_default/keys",
+            &json!({"name": "reader", "scopes": ["read"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{limited}");
+    let reader = limited["key"].as_str().expect("key");
+    assert_eq!(
+        call(&s, reqwest::Method::POST, path, Some(reader), Some(&body)).await,
+        (403, refusal(403, "FORBIDDEN", "PLEASE VALIDATE TOKEN"))
     );
     let missing = format!(r#"{{"connector_id": "{connector}", "message": "hola"}}"#);
     assert_eq!(
