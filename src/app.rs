@@ -32,6 +32,9 @@ pub enum StartError {
     /// The `[limits]` section is invalid.
     #[error(transparent)]
     Limits(#[from] crate::limits::LimitsConfigError),
+    /// The password hashing settings are unusable.
+    #[error(transparent)]
+    Users(#[from] crate::users::PasswordError),
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -113,6 +116,17 @@ impl App {
                 wake.clone(),
             )
         });
+        let users = crate::users::Users::new(&config.users)?;
+        {
+            // In the background: start-up need not wait for the dummy hash (a login that comes
+            // first makes it itself).
+            let users = users.clone();
+            tokio::spawn(async move {
+                if let Err(e) = users.hasher().prepare().await {
+                    tracing::warn!(error = %e, "could not prepare the dummy password hash");
+                }
+            });
+        }
         let state = AppState {
             store,
             channels,
@@ -122,10 +136,11 @@ impl App {
             sealer: sealer_for_hooks,
             media: Arc::new(crate::media::MediaFiles::new(config.media.dir.clone())),
             limits,
+            dialects: Arc::new(config.dialects.clone()),
             channel_defaults: Arc::new(crate::admin::channels::ChannelDefaults::from_config(
                 &config,
             )),
-            dialects: Arc::new(config.dialects.clone()),
+            users,
         };
         Ok(Self {
             listener,
@@ -203,6 +218,11 @@ impl App {
                 Duration::from_secs(self.template_sync_secs),
             )
         });
+        // Ended sessions and stale throttle rows only take space; an hourly sweep is plenty.
+        let login_purge = self
+            .state
+            .users
+            .spawn_purge(self.state.store.clone(), Duration::from_secs(3_600));
         let quota_pruner = (self.quota_prune_secs > 0).then(|| {
             crate::limits::Limits::spawn_pruner(
                 self.state.store.clone(),
@@ -211,13 +231,21 @@ impl App {
         });
         let sandbox = self.state.sandbox.clone();
         let router = api::router(self.state);
-        let served = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down: no new claims; finishing in-flight work");
-                let _ = stop_tx.send(true);
-            })
-            .await;
+        // Before routing: some vendor paths match whatever their case.
+        let app = tower::Layer::layer(
+            &axum::middleware::map_request(api::dialects::fold_case),
+            router,
+        );
+        let served = axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new claims; finishing in-flight work");
+            let _ = stop_tx.send(true);
+        })
+        .await;
         if let Some(d) = dispatcher {
             let _ = d.await;
         }
@@ -227,6 +255,7 @@ impl App {
         }
         let _ = media.await;
         refresher.abort();
+        login_purge.abort();
         if let Some(t) = template_sync {
             t.abort();
         }

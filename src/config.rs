@@ -35,21 +35,35 @@ pub struct Config {
     pub media: MediaConfig,
     /// Quotas and limits.
     pub limits: LimitsConfig,
+    /// Users who log in with a password.
+    pub users: UsersConfig,
     /// Vendor-compatible endpoints.
     pub dialects: DialectsConfig,
 }
 
 /// `[dialects]`: which vendor-compatible endpoints are served, and their settings. Each
 /// dialect takes a boolean (`wolkvox = false`) or a table (`[dialects.wolkvox] licences = 3`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct DialectsConfig {
+    /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
+    pub curbe: bool,
     /// Wolkvox's `/api/v2/whatsapp.php` and `/api/v2/information.php`.
     #[serde(deserialize_with = "switch")]
     pub wolkvox: WolkvoxDialect,
     /// InnovaAPI's `/api/whatsapp/enviar`.
     #[serde(deserialize_with = "switch")]
     pub innova: InnovaDialect,
+}
+
+impl Default for DialectsConfig {
+    fn default() -> Self {
+        Self {
+            curbe: true,
+            wolkvox: WolkvoxDialect::default(),
+            innova: InnovaDialect::default(),
+        }
+    }
 }
 
 /// A dialect's settings that a bare boolean can stand for.
@@ -163,6 +177,37 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Users, their sessions and login throttling (`[users]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct UsersConfig {
+    /// How long a login token works, in seconds.
+    pub session_ttl_secs: u64,
+    /// Failed logins for one username within `failure_window_secs` that lock it.
+    pub max_failed_logins: u32,
+    /// How long failed logins are counted together, in seconds.
+    pub failure_window_secs: u64,
+    /// How long a locked username stays locked, in seconds.
+    pub lockout_secs: u64,
+    /// Argon2id memory cost in KiB for new password hashes (OWASP's minimum, 19456, by default).
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes over the memory.
+    pub argon2_iterations: u32,
+}
+
+impl Default for UsersConfig {
+    fn default() -> Self {
+        Self {
+            session_ttl_secs: 86_400,
+            max_failed_logins: 5,
+            failure_window_secs: 900,
+            lockout_secs: 900,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+        }
+    }
+}
+
 /// Media files (`[media]`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -194,6 +239,7 @@ impl Default for Config {
             business_webhooks: BusinessWebhooksConfig::default(),
             media: MediaConfig::default(),
             limits: LimitsConfig::default(),
+            users: UsersConfig::default(),
             dialects: DialectsConfig::default(),
         }
     }
@@ -435,6 +481,20 @@ impl Config {
         if self.dispatcher.batch < 1 || self.dispatcher.max_in_flight < 1 {
             return Err(ConfigError(
                 "dispatcher.batch and dispatcher.max_in_flight must be at least 1".into(),
+            ));
+        }
+        let u = &self.users;
+        if u.session_ttl_secs == 0 || u.max_failed_logins == 0 || u.argon2_iterations == 0 {
+            return Err(ConfigError(
+                "users.session_ttl_secs, users.max_failed_logins and users.argon2_iterations \
+                 must be at least 1"
+                    .into(),
+            ));
+        }
+        // Argon2 itself refuses less than 8 KiB per lane.
+        if u.argon2_memory_kib < 8 {
+            return Err(ConfigError(
+                "users.argon2_memory_kib must be at least 8".into(),
             ));
         }
         Ok(())

@@ -24,6 +24,16 @@ pub fn api_key() -> String {
     )
 }
 
+/// What every login session token starts with (API keys start with `chq_`).
+pub const SESSION_TOKEN_PREFIX: &str = "chs_";
+
+/// A fresh login session token: `chs_` and 32 random bytes in hex (stored only as its hash).
+pub fn session_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{SESSION_TOKEN_PREFIX}{}", hex::encode(bytes))
+}
+
 /// Lower-case hex SHA-256 of `data` (API keys are stored and looked up by this).
 pub fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))

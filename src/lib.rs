@@ -19,4 +19,5 @@ pub mod limits;
 pub mod media;
 pub mod secrets;
 pub mod templates;
+pub mod users;
 pub mod webhooks;

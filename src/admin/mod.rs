@@ -5,6 +5,7 @@
 pub mod channels;
 pub mod input;
 pub mod keys;
+pub mod users;
 pub mod views;
 pub mod workspaces;
 

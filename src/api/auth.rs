@@ -54,9 +54,25 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// The principal a token stands for: a live API key of an enabled workspace.
+/// Whether `token` is a user's login session token rather than an API key.
+pub fn is_session_token(token: &str) -> bool {
+    token.starts_with(crate::ids::SESSION_TOKEN_PREFIX)
+}
+
+/// The principal a token stands for: a live API key of an enabled workspace, or a live login
+/// session of an enabled user (with the user's scopes and no limits of its own).
 pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>, ApiError> {
     let now = now_ms();
+    if is_session_token(token) {
+        let hash = sha256_hex(token.as_bytes());
+        let session = state.store.find_session(&hash, now).await?;
+        return Ok(session.map(|s| Principal {
+            id: s.id,
+            workspace_id: s.workspace_id,
+            scopes: ScopeSet::from_stored(&s.scopes),
+            limits: KeyLimits::default(),
+        }));
+    }
     let Some(key) = state
         .store
         .find_api_key(&sha256_hex(token.as_bytes()), now)

@@ -19,6 +19,15 @@ pub enum ApiError {
     /// The credential is valid but lacks the route's scope.
     #[error("this credential lacks the \"{0}\" scope")]
     InsufficientScope(chasqui_domain::Scope),
+    /// A login with an unknown user, a wrong password or a disabled user: one answer for all.
+    #[error("the username or password is not valid")]
+    InvalidCredentials,
+    /// Too many failed logins for this username; `Retry-After` says when to try again.
+    #[error("too many failed logins for this username; try again in {retry_after_secs} s")]
+    LoginThrottled {
+        /// Seconds until the username is unlocked.
+        retry_after_secs: u64,
+    },
     /// The body is not `application/json`.
     #[error("the body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -87,6 +96,8 @@ impl ApiError {
             Self::MissingApiKey => ("missing_api_key", StatusCode::UNAUTHORIZED),
             Self::InvalidApiKey => ("invalid_api_key", StatusCode::UNAUTHORIZED),
             Self::InsufficientScope(_) => ("insufficient_scope", StatusCode::FORBIDDEN),
+            Self::InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED),
+            Self::LoginThrottled { .. } => ("login_throttled", StatusCode::TOO_MANY_REQUESTS),
             Self::UnsupportedMediaType => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
@@ -189,6 +200,10 @@ impl IntoResponse for ApiError {
         }) = &self
         {
             headers.apply(resp.headers_mut());
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
+        if let Self::LoginThrottled { retry_after_secs } = &self {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }

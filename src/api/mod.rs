@@ -16,13 +16,14 @@ pub mod routes;
 pub mod send;
 mod template_check;
 mod templates;
+mod users;
 mod views;
 mod window_check;
 
 use std::sync::Arc;
 
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
@@ -50,10 +51,12 @@ pub struct AppState {
     pub media: Arc<crate::media::MediaFiles>,
     /// Quotas and limits.
     pub limits: Arc<crate::limits::Limits>,
+    /// Which vendor dialects are served.
+    pub dialects: Arc<crate::config::DialectsConfig>,
     /// What new channels get when the admin API leaves a setting out.
     pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
-    /// Which vendor dialects are served, and their settings.
-    pub dialects: Arc<crate::config::DialectsConfig>,
+    /// Users: password hashing, login and the throttle settings.
+    pub users: crate::users::Users,
 }
 
 /// The whole HTTP surface: the public routes, then every route of the table behind its scope.
@@ -61,15 +64,16 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        // Public: login checks a password, logout the bearer token it ends.
+        .route("/v1/auth/login", post(users::login))
+        .route("/v1/auth/logout", post(users::logout))
         .merge(crate::webhooks::routes());
+    for r in dialects::table(&state.dialects) {
+        app = app.route(r.path, r.handler);
+    }
     for r in routes::table() {
         let guard = middleware::from_fn_with_state((state.clone(), r.scope), auth::authorize);
         app = app.route(r.path, r.handler.route_layer(guard));
-    }
-    // Dialects authenticate with their own headers and answer in their own envelopes, so they
-    // are mounted without `authorize`; each handler authenticates and checks its scope itself.
-    for r in dialects::table(&state.dialects) {
-        app = app.route(r.path, r.handler);
     }
     if let Some(sandbox) = &state.sandbox {
         app = app.nest_service("/sandbox/graph", sandbox.graph_router());

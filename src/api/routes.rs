@@ -7,7 +7,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use chasqui_domain::Scope;
 
 use super::AppState;
-use super::{admin, business_webhooks, contacts, conversations, media, messages, templates};
+use super::{admin, business_webhooks, contacts, conversations, media, messages, templates, users};
 
 /// One authenticated route.
 pub struct Route {
@@ -73,6 +73,11 @@ pub fn table() -> Vec<Route> {
         GET "/v1/admin/channels/{id}" Admin => admin::get_channel,
         PATCH "/v1/admin/channels/{id}" Admin => admin::update_channel,
         DELETE "/v1/admin/channels/{id}" Admin => admin::delete_channel,
+        GET "/v1/admin/workspaces/{id}/users" Admin => users::list,
+        POST "/v1/admin/workspaces/{id}/users" Admin => users::create,
+        GET "/v1/admin/users/{id}" Admin => users::get_one,
+        PATCH "/v1/admin/users/{id}" Admin => users::update,
+        DELETE "/v1/admin/users/{id}" Admin => users::delete,
     ];
     all.push(Route {
         method: Method::POST,

@@ -1,6 +1,7 @@
-//! The command line: `serve`, `migrate`, `workspace|channel|key ...`, `sandbox`, `bench`.
+//! The command line: `serve`, `migrate`, `workspace|channel|key|user ...`, `sandbox`, `bench`.
 
 mod admin;
+mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -65,6 +66,13 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         action: admin::KeyAction,
+    },
+    /// Manage users who log in with a username and password.
+    User {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        action: users::UserAction,
     },
     /// Run the sandbox (a simulated WhatsApp Cloud API) on its own port.
     Sandbox {
@@ -193,6 +201,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Key { common, action } => {
             let (_, store) = open_for_admin(&common).await?;
             admin::key(store.as_ref(), action).await
+        }
+        Command::User { common, action } => {
+            let (cfg, store) = open_for_admin(&common).await?;
+            let service = crate::users::Users::new(&cfg.users).map_err(|e| e.to_string())?;
+            users::user(store.as_ref(), &service, action).await
         }
         Command::Sandbox {
             listen,

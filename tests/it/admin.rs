@@ -75,6 +75,26 @@ async fn every_route_checks_authentication_and_scope(backend: Backend) {
             "{method} {path} with {scope}: {status} {body}"
         );
     }
+    // Vendor dialects authenticate with their own headers and envelopes: no key is 401 or 403,
+    // and a key without the route's scope is refused too.
+    let dialect_routes = chasqui::api::dialects::table(&Default::default());
+    assert!(!dialect_routes.is_empty());
+    for r in dialect_routes {
+        let Some(scope) = r.scope else { continue };
+        let (method, path) = (r.method, r.path);
+        let (status, body) = call(&server, &method, path, None).await;
+        assert!(
+            matches!(status, 401 | 403),
+            "{} {method} {path} anonymous: {status} {body}",
+            r.dialect
+        );
+        let (status, body) = call(&server, &method, path, Some(&lacking[&scope])).await;
+        assert!(
+            matches!(status, 401 | 403),
+            "{} {method} {path} without {scope}: {status} {body}",
+            r.dialect
+        );
+    }
     // The public routes stay public.
     for path in ["/healthz", "/readyz"] {
         let (status, _) = call(&server, &Method::GET, path, None).await;

@@ -172,13 +172,13 @@ async fn switched_off_is_not_found(backend: Backend) {
     assert_eq!(status, 404);
 }
 
-/// Every route of the dialect table refuses a caller with no credential (401 or 403, in its
-/// vendor's envelope) and stores nothing.
+/// Every authenticated route of the dialect table refuses a caller with no credential (401 or
+/// 403, in its vendor's envelope) and stores nothing, even with a body that would send.
 async fn every_dialect_route_refuses_anonymous_callers(backend: Backend) {
     let s = TestServer::start(backend).await;
     let table = chasqui::api::dialects::table(&chasqui::config::DialectsConfig::default());
     assert!(!table.is_empty());
-    for r in &table {
+    for r in table.iter().filter(|r| r.scope.is_some()) {
         let resp = s
             .http
             .request(r.method.clone(), s.url(r.path))

@@ -15,6 +15,7 @@ mod quotas;
 mod sqlite;
 mod templates;
 mod tenancy;
+mod users;
 
 use async_trait::async_trait;
 
@@ -33,6 +34,10 @@ pub use quotas::{
 pub use sqlite::SqliteStore;
 pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
 pub use tenancy::{TenancyStore, TOUCH_INTERVAL_MS};
+pub use users::{
+    normalize_username, NewSession, NewUser, ThrottlePolicy, User, UserPatch, UserSession,
+    UserStore,
+};
 
 /// Result of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -49,6 +54,7 @@ pub trait Store:
     + BusinessWebhookStore
     + MediaStore
     + QuotaStore
+    + UserStore
     + Send
     + Sync
     + 'static

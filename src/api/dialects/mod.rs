@@ -1,12 +1,13 @@
-//! Vendor-compatible endpoints: each dialect is a thin translation from a vendor's paths, fields,
-//! auth header and envelope into the one send service (and the template services) and back.
-//!
-//! Dialect routes are mounted without the native `authorize` middleware: each handler reads its
-//! vendor's credential header, authenticates it as a Chasqui API key, checks its scope and
-//! renders refusals in its vendor's envelope.
+//! Vendor-compatible endpoints: each dialect translates its vendor's paths, fields, credentials
+//! and envelopes into the native send service and store, and nothing else of its own.
+
+pub mod curbe;
+pub mod innova;
+pub mod wolkvox;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, Method};
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use chasqui_domain::Scope;
 
@@ -14,42 +15,56 @@ use super::body::MAX_BODY_BYTES;
 use super::AppState;
 use crate::config::DialectsConfig;
 
-pub mod innova;
-pub mod wolkvox;
-
-/// One dialect route.
+/// One dialect route. Dialects authenticate with their own header and envelope, so the route
+/// carries the scope its handler checks, for the authorization test.
 pub struct DialectRoute {
+    /// `curbe`, `respond`, `wolkvox` or `innova`.
+    pub dialect: &'static str,
     /// The HTTP method.
     pub method: Method,
     /// The path.
     pub path: &'static str,
-    /// The scope its least-privileged operation needs (a route serving several operations checks
-    /// each one's own scope).
-    pub scope: Scope,
-    /// The vendor: `wolkvox`, `innova`...
-    pub dialect: &'static str,
+    /// The scope the handler requires; `None` for a login. A route serving several operations
+    /// (Wolkvox's `api=`) names its least-privileged one's and checks each operation's own.
+    pub scope: Option<Scope>,
     /// The handler.
     pub handler: MethodRouter<AppState>,
 }
 
-/// Every dialect route the configuration switches on.
+/// Every route of the dialects switched on.
 pub fn table(cfg: &DialectsConfig) -> Vec<DialectRoute> {
     let mut all = Vec::new();
+    if cfg.curbe {
+        all.push(DialectRoute {
+            dialect: "curbe",
+            method: Method::POST,
+            path: curbe::LOGIN_PATH,
+            scope: None,
+            handler: on(MethodFilter::POST, curbe::login),
+        });
+        all.push(DialectRoute {
+            dialect: "curbe",
+            method: Method::POST,
+            path: curbe::SEND_PATH,
+            scope: Some(Scope::Send),
+            handler: on(MethodFilter::POST, curbe::send),
+        });
+    }
     if cfg.wolkvox.enabled {
         // `list_templates` is documented as GET and the rest as POST; both methods reach every
         // operation, since `api=` alone decides what is done.
         all.push(DialectRoute {
+            dialect: "wolkvox",
             method: Method::POST,
             path: "/api/v2/whatsapp.php",
-            scope: Scope::Send,
-            dialect: "wolkvox",
+            scope: Some(Scope::Send),
             handler: on(MethodFilter::POST.or(MethodFilter::GET), wolkvox::whatsapp),
         });
         all.push(DialectRoute {
+            dialect: "wolkvox",
             method: Method::GET,
             path: "/api/v2/information.php",
-            scope: Scope::Read,
-            dialect: "wolkvox",
+            scope: Some(Scope::Read),
             handler: on(
                 MethodFilter::GET.or(MethodFilter::POST),
                 wolkvox::information,
@@ -58,14 +73,33 @@ pub fn table(cfg: &DialectsConfig) -> Vec<DialectRoute> {
     }
     if cfg.innova.enabled {
         all.push(DialectRoute {
+            dialect: "innova",
             method: Method::POST,
             path: "/api/whatsapp/enviar",
-            scope: Scope::Send,
-            dialect: "innova",
+            scope: Some(Scope::Send),
             handler: on(MethodFilter::POST, innova::enviar),
         });
     }
     all
+}
+
+/// Rewrites paths a vendor matches case-insensitively to their documented spelling, before
+/// routing.
+pub async fn fold_case(mut req: Request) -> Request {
+    let path = req.uri().path();
+    let canonical = [curbe::SEND_PATH, curbe::LOGIN_PATH]
+        .into_iter()
+        .find(|p| p.eq_ignore_ascii_case(path) && *p != path);
+    if let Some(p) = canonical {
+        let rebuilt = match req.uri().query() {
+            Some(q) => format!("{p}?{q}"),
+            None => p.to_string(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// An `Idempotency-Key` header a vendor client may add (Chasqui's extension): printable, 1 to
@@ -100,12 +134,14 @@ mod tests {
     #[test]
     fn switched_off_dialects_have_no_routes() {
         let mut cfg = DialectsConfig::default();
-        assert_eq!(table(&cfg).len(), 3);
+        let paths = |cfg: &DialectsConfig| table(cfg).iter().map(|r| r.path).collect::<Vec<_>>();
+        assert!(paths(&cfg).contains(&"/api/v2/whatsapp.php"));
+        assert!(paths(&cfg).contains(&"/api/whatsapp/enviar"));
         cfg.wolkvox.enabled = false;
-        let paths: Vec<_> = table(&cfg).iter().map(|r| r.path).collect();
-        assert_eq!(paths, ["/api/whatsapp/enviar"]);
+        assert!(!paths(&cfg).iter().any(|p| p.starts_with("/api/v2/")));
+        assert!(paths(&cfg).contains(&"/api/whatsapp/enviar"));
         cfg.innova.enabled = false;
-        assert!(table(&cfg).is_empty());
+        assert!(!paths(&cfg).contains(&"/api/whatsapp/enviar"));
     }
 
     #[test]

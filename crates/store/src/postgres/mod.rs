@@ -7,6 +7,7 @@ mod media;
 mod quotas;
 mod templates;
 mod tenancy;
+mod users;
 
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;

@@ -178,6 +178,15 @@ impl TenancyStore for PgStore {
         if channels > 0 {
             return Err(StoreError::Conflict(WORKSPACE_BUSY.into()));
         }
+        // Its users and their sessions go with it (users reference the workspace).
+        for table in ["sessions", "users"] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE workspace_id = $1"
+            )))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query("DELETE FROM api_keys WHERE workspace_id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -8,6 +8,7 @@ mod quotas;
 mod runtime;
 mod templates;
 mod tenancy;
+mod users;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,7 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("../../migrations/sqlite/0007_media.sql")),
         M::up(include_str!("../../migrations/sqlite/0008_tenancy.sql")),
+        M::up(include_str!("../../migrations/sqlite/0009_users.sql")),
         M::up(include_str!("../../migrations/sqlite/0010_quotas.sql")),
     ])
 }

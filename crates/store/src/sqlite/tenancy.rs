@@ -158,6 +158,9 @@ impl TenancyStore for SqliteStore {
                     return Err(StoreError::Conflict(WORKSPACE_BUSY.into()));
                 }
                 c.execute("DELETE FROM api_keys WHERE workspace_id = ?1", [&id])?;
+                // Its users and their sessions go with it (users reference the workspace).
+                c.execute("DELETE FROM sessions WHERE workspace_id = ?1", [&id])?;
+                c.execute("DELETE FROM users WHERE workspace_id = ?1", [&id])?;
                 Ok(c.execute("DELETE FROM workspaces WHERE id = ?1", [&id])? > 0)
             })
             .await
