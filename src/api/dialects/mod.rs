@@ -12,6 +12,7 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use chasqui_domain::Scope;
 
 use super::body::MAX_BODY_BYTES;
+use super::error::ApiError;
 use super::AppState;
 use crate::config::DialectsConfig;
 
@@ -117,6 +118,22 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 /// in-flight slot like any other running request. Over [`MAX_BODY_BYTES`]: `None`.
 pub(crate) async fn read_body(body: Body) -> Option<Bytes> {
     axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok()
+}
+
+/// Logs what a vendor envelope hides: a gateway failure's details go to the log, never to the
+/// client (as the native API's problem rendering does).
+pub(crate) fn log_failure(e: &ApiError) {
+    match e {
+        ApiError::Internal(detail)
+        | ApiError::Limited(crate::limits::LimitError::Store(detail)) => {
+            tracing::error!(error = %detail, "internal error in a dialect request")
+        }
+        ApiError::Unavailable => tracing::warn!("a dialect request found the store not ready"),
+        ApiError::ProviderUnavailable(detail) => {
+            tracing::warn!(error = %detail, "a dialect request could not reach the provider")
+        }
+        _ => {}
+    }
 }
 
 /// `limit`, lowered to `cap` when `cap` is set: a dialect's own quota never raises the key's.

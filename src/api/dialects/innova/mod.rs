@@ -13,7 +13,7 @@ use axum::Json;
 use chasqui_domain::Scope;
 use serde_json::Value;
 
-use super::{capped, idempotency_key, read_body};
+use super::{capped, idempotency_key, log_failure, read_body};
 use crate::api::auth::{authenticate_token, bearer};
 use crate::api::error::ApiError;
 use crate::api::send::{submit, SendRequest};
@@ -29,7 +29,10 @@ pub async fn enviar(State(state): State<AppState>, headers: HeaderMap, body: Bod
 }
 
 async fn send(state: &AppState, headers: &HeaderMap, body: Body) -> Result<HeaderMap, Answer> {
-    let api = |e: ApiError| from_api_error(&e);
+    let api = |e: ApiError| {
+        log_failure(&e);
+        from_api_error(&e)
+    };
     let token = bearer(headers).ok_or_else(|| api(ApiError::MissingApiKey))?;
     let mut caller = authenticate_token(state, token, Scope::Send)
         .await

@@ -18,7 +18,7 @@ use chasqui_domain::{Problem, Scope};
 use chasqui_store::TemplateFilter;
 use serde_json::{json, Value};
 
-use super::{capped, idempotency_key, read_body};
+use super::{capped, idempotency_key, log_failure, read_body};
 use crate::api::auth::{authenticate_token, Principal};
 use crate::api::error::ApiError;
 use crate::api::send::{submit, SendRequest};
@@ -33,6 +33,7 @@ fn render(result: Result<(Envelope, HeaderMap), Envelope>) -> Response {
 }
 
 fn api_err(e: ApiError) -> Envelope {
+    log_failure(&e);
     from_api_error(&e)
 }
 
