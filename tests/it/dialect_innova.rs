@@ -137,6 +137,28 @@ async fn documented_refusals(backend: Backend) {
     );
 }
 
+/// Chasqui's `Idempotency-Key` works through the dialect too: a retried request is answered the
+/// same and stores nothing new.
+async fn a_retry_with_the_same_idempotency_key_sends_once(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let text = r#"{"numero":"573001234567","tipo":"text","mensaje":"Hola mundo"}"#;
+    for _ in 0..2 {
+        let resp = s
+            .http
+            .post(s.url("/api/whatsapp/enviar"))
+            .bearer_auth(&s.key)
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", "pedido-42")
+            .body(text)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(resp.status(), 200);
+    }
+    let (_, page) = s.get_json("/v1/messages?to=%2B573001234567").await;
+    assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
+}
+
 async fn daily_limit_is_429(backend: Backend) {
     let s = TestServer::start_with(backend, |c| c.dialects.innova.daily_limit = Some(2)).await;
     let auth = format!("Bearer {}", s.key);
@@ -205,6 +227,7 @@ on_both_backends!(
     every_dialect_route_refuses_anonymous_callers,
     seed_examples_are_sent_and_read,
     documented_refusals,
+    a_retry_with_the_same_idempotency_key_sends_once,
     daily_limit_is_429,
     switched_off_is_not_found,
 );

@@ -350,6 +350,36 @@ async fn response_code_table(backend: Backend) {
         (400, &json!("BAD REQUEST")),
         "{answer}"
     );
+    // Another workspace's channel is no connector of this token's.
+    let (status, other) = s
+        .request_json(
+            reqwest::Method::POST,
+            "/v1/admin/workspaces",
+            &json!({"name": "Otra"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{other}");
+    let other_ws = other["id"].as_str().expect("id");
+    let (status, ch) = s
+        .request_json(
+            reqwest::Method::POST,
+            &format!("/v1/admin/workspaces/{other_ws}/channels"),
+            &json!({"provider": "cloud_api", "phone_number_id": "300000000000003",
+                    "display_phone_number": "+51 987 654 322", "access_token": "EAAG-other-token",
+                    "app_secret": "other-app-secret"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{ch}");
+    let foreign = ch["id"].as_str().expect("id");
+    let (status, answer) = post(&s, "send_message_mobil", &body.replace(&connector, foreign)).await;
+    assert_eq!(status, 400, "{answer}");
+    let (status, answer) = post(
+        &s,
+        "list_templates",
+        &format!(r#"{{"connector_id": "{foreign}"}}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
     assert!(messages_to(&s, CUSTOMER).await.is_empty());
 }
 
