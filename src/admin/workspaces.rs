@@ -1,5 +1,7 @@
 //! Workspaces: create, read, update (name, disabled, daily quota, time zone), delete.
 
+use chasqui_domain::problem::code;
+use chasqui_domain::quota::QuotaZone;
 use chasqui_store::{Store, Workspace};
 use serde_json::Value;
 
@@ -29,7 +31,14 @@ fn apply(fields: &mut Fields, ws: &mut Workspace) {
         ws.daily_quota = q;
     }
     if let Some(tz) = fields.nullable_string("timezone", 64) {
-        ws.timezone = tz;
+        match tz.as_deref().map(QuotaZone::parse) {
+            Some(Err(_)) => fields.reject(
+                "timezone",
+                code::INVALID_VALUE,
+                "must be an IANA time zone such as America/Lima",
+            ),
+            _ => ws.timezone = tz,
+        }
     }
 }
 

@@ -22,8 +22,10 @@ pub struct Route {
 }
 
 /// Nested services behind authentication (mounted whole, not route by route): path prefix,
-/// scope, and one path under it that a test can call.
-pub const NESTED: &[(&str, Scope, &str)] = &[("/v1/sandbox", Scope::Send, "/v1/sandbox/settings")];
+/// scope, and one path under it that a test can call. The in-process sandbox is shared by every
+/// workspace (its log holds everyone's recipients and bodies; its settings and simulated
+/// customers act on every channel), so only operators may use it.
+pub const NESTED: &[(&str, Scope, &str)] = &[("/v1/sandbox", Scope::Admin, "/v1/sandbox/settings")];
 
 macro_rules! routes {
     ($($method:ident $path:literal $scope:ident => $handler:expr),* $(,)?) => {

@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::{template_check, window_check, AppState};
 use crate::clock::now_ms;
 use crate::ids;
+use crate::limits::{LimitError, RecipientSlot, SendCharge};
 
 /// A message to send.
 #[derive(Debug, Clone, Default)]
@@ -78,6 +79,43 @@ async fn pick_channel(
     Ok(found)
 }
 
+/// Charges a send to the daily quotas and, when it is business-initiated (sent while the
+/// customer's 24-hour window is closed, which is what Meta's messaging limit counts), to the
+/// channel's messaging limit; all or nothing.
+async fn charge_limits(
+    state: &AppState,
+    caller: &Principal,
+    channel: &Channel,
+    window_open: bool,
+    recipient: &str,
+) -> Result<(SendCharge, RecipientSlot), LimitError> {
+    let workspace_limits = state.limits.workspace_limits(&caller.workspace_id).await?;
+    let charge = state
+        .limits
+        .charge_send(
+            &caller.id,
+            &caller.limits,
+            &caller.workspace_id,
+            &workspace_limits,
+            1,
+        )
+        .await?;
+    if window_open {
+        return Ok((charge, RecipientSlot::default()));
+    }
+    match state
+        .limits
+        .admit_recipient(&channel.id, channel.messaging_limit, recipient)
+        .await
+    {
+        Ok(slot) => Ok((charge, slot)),
+        Err(e) => {
+            state.limits.refund(&charge).await;
+            Err(e)
+        }
+    }
+}
+
 /// Validates, checks window, opt-out, template and quotas, and commits the message durably.
 pub async fn submit(
     state: &AppState,
@@ -121,34 +159,24 @@ pub async fn submit(
     let recipient = msg.recipient.digits().to_string();
     // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
     // whatever is charged here is given back unless the message is committed below.
-    let workspace_limits = state.limits.workspace_limits(&caller.workspace_id).await?;
-    let charge = state
-        .limits
-        .charge_send(
-            &caller.id,
-            &caller.limits,
-            &caller.workspace_id,
-            &workspace_limits,
-            1,
-        )
-        .await?;
-    // Meta's messaging limit counts recipients of business-initiated messages: those sent while
-    // the customer's 24-hour window is closed.
-    let slot = if window.window_open {
-        Default::default()
-    } else {
-        match state
-            .limits
-            .admit_recipient(&channel.id, channel.messaging_limit, &recipient)
-            .await
-        {
-            Ok(slot) => slot,
-            Err(e) => {
-                state.limits.refund(&charge).await;
-                return Err(e.into());
-            }
-        }
-    };
+    let (charge, slot) =
+        match charge_limits(state, caller, &channel, window.window_open, &recipient).await {
+            Ok(taken) => taken,
+            // A retry of a send already accepted gets its first answer, not a refusal: the
+            // replay below stores nothing and so needs no quota.
+            Err(e @ LimitError::Exceeded { .. }) => match &idempotency {
+                Some(claim)
+                    if state
+                        .store
+                        .idempotency_key_used(&claim.api_key_id, &claim.key)
+                        .await? =>
+                {
+                    Default::default()
+                }
+                _ => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
     let new = NewMessage {
         id: ids::message_id(),
         workspace_id: caller.workspace_id.clone(),
@@ -167,7 +195,7 @@ pub async fn submit(
         state.limits.forget_recipient(&slot).await;
     }
     let mut headers = HeaderMap::new();
-    if let Some(h) = &charge.headers {
+    if let Some(h) = charge.standing(matches!(outcome, Ok(AcceptOutcome::Created(_)))) {
         h.apply(&mut headers);
     }
     match outcome? {

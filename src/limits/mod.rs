@@ -13,13 +13,11 @@
 
 mod error;
 
-use std::sync::Arc;
-
-use chasqui_domain::quota::{self, daily_period, minute_window, QuotaZone};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use chasqui_domain::quota::{self, daily_period, minute_window, QuotaZone};
 use chasqui_store::{ChargeOutcome, Counter, InflightOutcome, KeyLimits, RecipientOutcome, Store};
 
 use crate::clock::now_ms;
@@ -27,12 +25,12 @@ use crate::config::LimitsConfig;
 pub use error::{LimitError, LimitKind, RateLimitHeaders};
 
 /// The limits of one workspace.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct WorkspaceLimitValues {
     /// Messages per day across all its keys.
     pub daily_quota: Option<i64>,
-    /// IANA time zone of its quota day; `None` = the configured default.
-    pub timezone: Option<String>,
+    /// The time zone of its quota day (its own, else the configured one).
+    pub zone: QuotaZone,
 }
 
 /// The quota and limit service.
@@ -82,9 +80,12 @@ impl Limits {
             .await?
             .map(|w| WorkspaceLimitValues {
                 daily_quota: w.daily_quota,
-                timezone: w.timezone,
+                zone: self.zone_of(w.timezone.as_deref()),
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| WorkspaceLimitValues {
+                daily_quota: None,
+                zone: self.zone.clone(),
+            });
         if !self.workspace_ttl.is_zero() {
             if let Ok(mut cache) = self.workspaces.lock() {
                 if cache.len() > 10_000 {
@@ -104,8 +105,8 @@ impl Limits {
     }
 
     /// The zone of a workspace's quota day: its own when valid, else the configured one.
-    fn zone_of(&self, workspace: &WorkspaceLimitValues) -> QuotaZone {
-        match workspace.timezone.as_deref().map(QuotaZone::parse) {
+    fn zone_of(&self, timezone: Option<&str>) -> QuotaZone {
+        match timezone.map(QuotaZone::parse) {
             Some(Ok(zone)) => zone,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "a workspace's time zone is unknown; using [limits] timezone");
@@ -132,9 +133,10 @@ impl Limits {
                 expires_at: window.resets_at,
             };
             let reset = quota::seconds_until(now, window.resets_at);
-            match self.store.charge(&[counter], 1).await? {
+            match self.store.charge(std::slice::from_ref(&counter), 1).await? {
                 ChargeOutcome::Charged(counts) => {
                     let count = counts.first().copied().unwrap_or(rate);
+                    admission.rate_counter = Some((counter.subject, counter.period));
                     admission.headers = Some(RateLimitHeaders {
                         limit: rate,
                         remaining: quota::remaining(rate, count),
@@ -166,6 +168,12 @@ impl Limits {
                     });
                 }
                 InflightOutcome::Refused { .. } => {
+                    // A request refused here did not run: it gives its rate unit back.
+                    if let Some(rate) = &admission.rate_counter {
+                        if let Err(e) = self.store.refund(std::slice::from_ref(rate), 1).await {
+                            tracing::warn!(error = %e, "refunding a rate unit failed");
+                        }
+                    }
                     // A slot frees up when a request finishes, which is usually soon.
                     return Err(LimitError::new(LimitKind::Concurrency, max, 0, 1, 1));
                 }
@@ -185,9 +193,12 @@ impl Limits {
         n: i64,
     ) -> Result<SendCharge, LimitError> {
         let mut charge = SendCharge::default();
+        if key.daily_quota.is_none() && workspace.daily_quota.is_none() {
+            return Ok(charge);
+        }
         let mut counters = Vec::with_capacity(2);
         let now = now_ms();
-        let period = daily_period(now, &self.zone_of(workspace));
+        let period = daily_period(now, &workspace.zone);
         if let Some(limit) = key.daily_quota {
             counters.push(Counter {
                 subject: format!("key:{key_id}"),
@@ -203,9 +214,6 @@ impl Limits {
                 limit,
                 expires_at: period.resets_at,
             });
-        }
-        if counters.is_empty() {
-            return Ok(charge);
         }
         let reset = quota::seconds_until(now, period.resets_at);
         match self.store.charge(&counters, n).await? {
@@ -334,6 +342,8 @@ pub struct Admission {
     pub slot: Option<InflightSlot>,
     /// `RateLimit-*` values of the rate limit, when the key has one.
     pub headers: Option<RateLimitHeaders>,
+    /// The rate counter charged, to refund if the request is refused after all.
+    rate_counter: Option<(String, String)>,
 }
 
 /// One request's in-flight slot; dropping it gives the slot back (also when the handler panics
@@ -370,8 +380,107 @@ pub struct SendCharge {
     pub headers: Option<RateLimitHeaders>,
 }
 
+impl SendCharge {
+    /// The quota's `RateLimit-*` values once the send is settled: as charged when it was
+    /// committed, with the units given back otherwise.
+    pub fn standing(&self, committed: bool) -> Option<RateLimitHeaders> {
+        self.headers.map(|h| RateLimitHeaders {
+            remaining: if committed {
+                h.remaining
+            } else {
+                h.remaining.saturating_add(self.n).min(h.limit)
+            },
+            ..h
+        })
+    }
+}
+
 /// The messaging-limit slot [`Limits::admit_recipient`] took, if any.
 #[derive(Debug, Default)]
 pub struct RecipientSlot {
     taken: Option<(String, String, i64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn limits(config: LimitsConfig) -> (Limits, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("chasqui-limits-{}", uuid::Uuid::now_v7()));
+        let store = chasqui_store::open(&format!("sqlite://{}/l.db", dir.display()))
+            .await
+            .expect("store");
+        store.migrate().await.expect("migrate");
+        (Limits::new(store, &config).expect("limits"), dir)
+    }
+
+    #[tokio::test]
+    async fn unset_limits_charge_nothing() {
+        let (l, dir) = limits(LimitsConfig::default()).await;
+        let admission = l.admit("k1", &KeyLimits::default()).await.expect("admit");
+        assert!(admission.slot.is_none() && admission.headers.is_none());
+        let ws = WorkspaceLimitValues::default();
+        let charge = l
+            .charge_send("k1", &KeyLimits::default(), "ws", &ws, 1)
+            .await
+            .expect("charge");
+        assert!(charge.counters.is_empty() && charge.headers.is_none());
+        let slot = l.admit_recipient("ch", None, "5215512345678").await;
+        assert!(slot.expect("slot").taken.is_none());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn quota_headers_follow_the_tightest_quota_and_refunds() {
+        let (l, dir) = limits(LimitsConfig::default()).await;
+        let key = KeyLimits {
+            daily_quota: Some(5),
+            ..Default::default()
+        };
+        let ws = WorkspaceLimitValues {
+            daily_quota: Some(2),
+            zone: QuotaZone::utc(),
+        };
+        let charge = l
+            .charge_send("k1", &key, "ws", &ws, 1)
+            .await
+            .expect("charge");
+        let h = charge.standing(true).expect("headers");
+        assert_eq!((h.limit, h.remaining), (2, 1));
+        // Not committed: the unit is counted as given back.
+        assert_eq!(charge.standing(false).map(|h| h.remaining), Some(2));
+        l.refund(&charge).await;
+        l.charge_send("k1", &key, "ws", &ws, 2)
+            .await
+            .expect("charge");
+        match l.charge_send("k1", &key, "ws", &ws, 1).await {
+            Err(LimitError::Exceeded { kind, headers, .. }) => {
+                assert_eq!(kind, LimitKind::WorkspaceDailyQuota);
+                assert_eq!(kind.code(), "daily_quota_exceeded");
+                assert_eq!((headers.limit, headers.remaining), (2, 0));
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[tokio::test]
+    async fn a_bad_zone_falls_back_and_a_bad_default_does_not_start() {
+        let config = LimitsConfig {
+            timezone: "America/Mexico_City".into(),
+            ..Default::default()
+        };
+        let (l, dir) = limits(config).await;
+        assert_eq!(
+            l.zone_of(Some("Mars/Olympus")).name(),
+            "America/Mexico_City"
+        );
+        assert_eq!(l.zone_of(Some("Asia/Tokyo")).name(), "Asia/Tokyo");
+        let bad = LimitsConfig {
+            timezone: "Nowhere".into(),
+            ..Default::default()
+        };
+        assert!(Limits::new(l.store.clone(), &bad).is_err());
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

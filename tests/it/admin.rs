@@ -116,6 +116,15 @@ async fn admin_api_manages_tenants(backend: Backend) {
     assert_eq!(status, 201, "{ws}");
     let ws_id = ws["id"].as_str().expect("id").to_string();
     assert_eq!(ws["daily_quota"], 500);
+    let (status, body) = server
+        .request_json(
+            Method::PATCH,
+            &format!("/v1/admin/workspaces/{ws_id}"),
+            &json!({"timezone": "America/Atlantis", "daily_quota": 0}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["errors"].as_array().map(Vec::len), Some(2), "{body}");
     assert_eq!(ws["disabled"], false);
 
     let token = "EAAG-very-secret-access-token-1234";

@@ -119,6 +119,7 @@ async fn key_daily_quota(backend: Backend) {
     assert_eq!(first.status(), 202);
     assert_eq!(header(&first, "ratelimit-limit"), Some(3));
     assert_eq!(header(&first, "ratelimit-remaining"), Some(2));
+    let first_json: Value = first.json().await.expect("json");
     let replay = s
         .http
         .post(s.url("/v1/messages"))
@@ -129,6 +130,7 @@ async fn key_daily_quota(backend: Backend) {
         .await
         .expect("request");
     assert_eq!(replay.status(), 202);
+    assert_eq!(header(&replay, "ratelimit-remaining"), Some(2));
 
     for (n, left) in [(2, 1), (3, 0)] {
         let resp = send_as(&s, &key, &text_to(n)).await;
@@ -151,6 +153,21 @@ async fn key_daily_quota(backend: Backend) {
         "{retry_after} vs {expected}"
     );
     // Nothing was stored for the refused send.
+    assert_eq!(stored(&s).await, before);
+    // A retry of a send already accepted still gets its first answer.
+    let retry = s
+        .http
+        .post(s.url("/v1/messages"))
+        .bearer_auth(&key)
+        .header("idempotency-key", "quota-1")
+        .json(&text_to(1))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(retry.status(), 202);
+    let first_id = first_json["id"].clone();
+    let retry_json: Value = retry.json().await.expect("json");
+    assert_eq!(retry_json["id"], first_id);
     assert_eq!(stored(&s).await, before);
 
     // The quota is the key's: another key of the workspace still sends.
@@ -277,10 +294,9 @@ async fn two_servers_share_one_quota(backend: Backend) {
     one.stop().await;
 }
 
-async fn concurrency_limit(backend: Backend) {
-    let s = TestServer::start(backend).await;
-    let (_, key) = new_key(&s, json!({"max_concurrent": 1})).await;
-    // A slow request: its headers arrive, its body only later, so it holds its slot meanwhile.
+/// A slow send: its headers arrive now, its body only at [`finish_slow`], so it holds its
+/// in-flight slot meanwhile.
+async fn start_slow(s: &TestServer, key: &str) -> (tokio::net::TcpStream, Vec<u8>) {
     let body = serde_json::to_vec(&text_to(1)).expect("json");
     let addr = s.base.trim_start_matches("http://").to_string();
     let mut slow = tokio::net::TcpStream::connect(&addr)
@@ -293,51 +309,104 @@ async fn concurrency_limit(backend: Backend) {
     );
     slow.write_all(head.as_bytes()).await.expect("write");
     slow.write_all(&body[..5]).await.expect("write");
+    (slow, body)
+}
 
-    // Another request of the key is refused while the slow one is in flight.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let refused = loop {
-        let resp = get_as(&s, &key, "/v1/messages").await;
-        if resp.status() == 429 {
-            break resp;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never refused: {}",
-            resp.status()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let retry_after = assert_limited(refused, "too_many_concurrent_requests", 1).await;
-    assert_eq!(retry_after, 1);
-    // Other keys are not limited.
-    assert_eq!(s.get_json("/v1/messages").await.0, 200);
-
-    // The slow request completes, and gives its slot back.
+/// Sends the rest of a slow send's body; answers its status line.
+async fn finish_slow(mut slow: tokio::net::TcpStream, body: Vec<u8>) -> String {
     slow.write_all(&body[5..]).await.expect("write");
     let mut answer = String::new();
     slow.read_to_string(&mut answer).await.expect("read");
-    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// Waits until `key_id` holds `n` in-flight slots, looking in the database itself (a probe
+/// request would compete for the slot it looks for).
+async fn wait_in_flight(s: &TestServer, key_id: &str, n: i64) {
+    let store = chasqui_store::open(&s.db.url).await.expect("store");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // A limit of 0 takes nothing and answers how many slots are taken.
+        let now = chasqui::clock::now_ms();
+        let held = match store
+            .acquire_inflight(&format!("key:{key_id}"), "probe", 0, now, now)
+            .await
+            .expect("count")
+        {
+            chasqui_store::InflightOutcome::Refused { in_flight } => in_flight,
+            chasqui_store::InflightOutcome::Acquired { in_flight } => in_flight,
+        };
+        if held == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{held} slots held, not {n}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Requests of `key` until one passes (the slot was given back).
+async fn wait_admitted(s: &TestServer, key: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let status = get_as(&s, &key, "/v1/messages").await.status();
+        let status = get_as(s, key, "/v1/messages").await.status();
         if status == 200 {
-            break;
+            return;
         }
         assert!(Instant::now() < deadline, "slot never released: {status}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits, if needed, so that the next few seconds are inside one clock minute.
+async fn start_of_a_minute() {
+    let into_minute = chasqui::clock::now_ms().rem_euclid(60_000);
+    if into_minute > 45_000 {
+        tokio::time::sleep(Duration::from_millis((60_000 - into_minute + 200) as u64)).await;
+    }
+}
+
+async fn concurrency_limit(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (key_id, key) = new_key(&s, json!({"max_concurrent": 1})).await;
+    let (slow, body) = start_slow(&s, &key).await;
+    wait_in_flight(&s, &key_id, 1).await;
+    // Another request of the key is refused while the slow one is in flight.
+    let refused = get_as(&s, &key, "/v1/messages").await;
+    let retry_after = assert_limited(refused, "too_many_concurrent_requests", 1).await;
+    assert_eq!(retry_after, 1);
+    // Other keys are not limited.
+    assert_eq!(s.get_json("/v1/messages").await.0, 200);
+    // The slow request completes, and gives its slot back.
+    let status = finish_slow(slow, body).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "{status}");
+    wait_admitted(&s, &key).await;
+    s.stop().await;
+}
+
+async fn refused_for_concurrency_costs_no_rate(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (key_id, key) = new_key(&s, json!({"max_concurrent": 1, "rate_per_minute": 2})).await;
+    start_of_a_minute().await;
+    // The slow send is the minute's first request ...
+    let (slow, body) = start_slow(&s, &key).await;
+    wait_in_flight(&s, &key_id, 1).await;
+    // ... requests refused meanwhile do not count ...
+    for _ in 0..3 {
+        let resp = get_as(&s, &key, "/v1/messages").await;
+        assert_limited(resp, "too_many_concurrent_requests", 1).await;
+    }
+    let status = finish_slow(slow, body).await;
+    assert!(status.starts_with("HTTP/1.1 202"), "{status}");
+    // ... so the second request of the minute passes, and the third is over the rate.
+    wait_admitted(&s, &key).await;
+    assert_limited(get_as(&s, &key, "/v1/messages").await, "rate_limited", 2).await;
     s.stop().await;
 }
 
 async fn rate_limit(backend: Backend) {
     let s = TestServer::start(backend).await;
     let (_, key) = new_key(&s, json!({"rate_per_minute": 3})).await;
-    // Stay inside one minute window.
-    let into_minute = chasqui::clock::now_ms().rem_euclid(60_000);
-    if into_minute > 50_000 {
-        tokio::time::sleep(Duration::from_millis((60_000 - into_minute + 200) as u64)).await;
-    }
+    start_of_a_minute().await;
     for left in [2, 1, 0] {
         let resp = get_as(&s, &key, "/v1/messages").await;
         assert_eq!(resp.status(), 200);
@@ -380,6 +449,16 @@ async fn messaging_limit(backend: Backend) {
     .await;
     assert!((86_000..=86_400).contains(&retry_after), "{retry_after}");
     assert_eq!(stored(&s).await, before);
+    // A send refused by the messaging limit gives its daily quota unit back.
+    let (_, key) = new_key(&s, json!({"daily_quota": 10})).await;
+    let resp = send_as(&s, &key, &template_to("+5215510000002")).await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some(9));
+    let resp = send_as(&s, &key, &template_to("+5215510000005")).await;
+    assert_eq!(resp.status(), 429);
+    let resp = send_as(&s, &key, &template_to("+5215510000002")).await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(header(&resp, "ratelimit-remaining"), Some(8));
     // ... while someone already counted costs nothing, however the number is written.
     s.send_ok(&template_to("+525510000001")).await;
     s.send_ok(&text_to(10_000_001)).await;
@@ -410,6 +489,7 @@ on_both_backends!(
     quota_holds_across_a_restart,
     two_servers_share_one_quota,
     concurrency_limit,
+    refused_for_concurrency_costs_no_rate,
     rate_limit,
     messaging_limit,
 );

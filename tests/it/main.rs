@@ -13,6 +13,7 @@ mod dialect_innova;
 mod dialect_wolkvox;
 mod faults;
 mod idempotency;
+mod isolation;
 mod limits;
 mod listing;
 mod media;

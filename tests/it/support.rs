@@ -468,3 +468,111 @@ macro_rules! on_both_backends {
         )*
     };
 }
+
+/// A workspace made through the admin API: its own sandbox channel (own phone number id and
+/// number) and a key with every tenant scope.
+#[derive(Clone)]
+pub struct Tenant {
+    pub workspace_id: String,
+    pub key: String,
+    pub key_id: String,
+    pub channel_id: String,
+    pub phone_number_id: String,
+    /// `+` and digits.
+    pub display_number: String,
+    base: String,
+    http: reqwest::Client,
+}
+
+/// A fresh number for a test channel: (phone number id, display number). The low bits of a
+/// v7 UUID are random, so two channels of one test do not collide.
+pub fn fresh_number() -> (String, String) {
+    let n = uuid::Uuid::now_v7().as_u128() % 100_000_000;
+    (format!("3{n:014}"), format!("+52155{n:08}"))
+}
+
+impl TestServer {
+    /// Creates a workspace, a sandbox channel with its own number, and a tenant-scoped key,
+    /// through the admin API.
+    pub async fn new_workspace(&self, name: &str) -> Tenant {
+        let (status, ws) = self
+            .request_json(
+                reqwest::Method::POST,
+                "/v1/admin/workspaces",
+                &json!({"name": name}),
+            )
+            .await;
+        assert_eq!(status, 201, "create workspace: {ws}");
+        let workspace_id = ws["id"].as_str().expect("workspace id").to_string();
+        let (phone_number_id, display_number) = fresh_number();
+        let (status, ch) = self
+            .request_json(
+                reqwest::Method::POST,
+                &format!("/v1/admin/workspaces/{workspace_id}/channels"),
+                &json!({"provider": "sandbox", "phone_number_id": phone_number_id,
+                        "display_phone_number": display_number, "rate_per_sec": 0,
+                        "pair_interval_ms": 0, "window_policy": "off"}),
+            )
+            .await;
+        assert_eq!(status, 201, "create channel: {ch}");
+        let (status, key) = self
+            .request_json(
+                reqwest::Method::POST,
+                &format!("/v1/admin/workspaces/{workspace_id}/keys"),
+                &json!({"name": format!("{name} key"),
+                        "scopes": ["send", "read", "contacts", "templates", "webhooks"]}),
+            )
+            .await;
+        assert_eq!(status, 201, "create key: {key}");
+        Tenant {
+            workspace_id,
+            key: key["key"].as_str().expect("key secret").to_string(),
+            key_id: key["id"].as_str().expect("key id").to_string(),
+            channel_id: ch["id"].as_str().expect("channel id").to_string(),
+            phone_number_id,
+            display_number,
+            base: self.base.clone(),
+            http: self.http.clone(),
+        }
+    }
+}
+
+impl Tenant {
+    /// Sends `method` `path` with a JSON body (none for GET and DELETE) and this tenant's key.
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        request_with(&self.http, &self.base, &self.key, method, path, body).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, &Value::Null).await
+    }
+
+    /// Sends a message and expects 202; returns its id.
+    pub async fn send_ok(&self, body: &Value) -> String {
+        let (status, json) = self
+            .request(reqwest::Method::POST, "/v1/messages", body)
+            .await;
+        assert_eq!(status, 202, "send refused: {json}");
+        json["id"].as_str().expect("id").to_string()
+    }
+}
+
+/// One request with `key` as bearer; `Value::Null` sends no body.
+pub async fn request_with(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let mut req = http
+        .request(method, format!("{base}{path}"))
+        .bearer_auth(key);
+    if !body.is_null() {
+        req = req.json(body);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}

@@ -122,6 +122,10 @@ pub trait QuotaStore: Send + Sync {
         counted_at: Millis,
     ) -> Result<()>;
 
+    /// Whether `key` was already used as an `Idempotency-Key` by API key `api_key_id` (a retry
+    /// of a send already accepted is answered from its first answer, whatever the quotas say).
+    async fn idempotency_key_used(&self, api_key_id: &str, key: &str) -> Result<bool>;
+
     /// Deletes counters, in-flight slots and recipient slots that no longer count; answers how
     /// many rows went.
     async fn prune_quotas(&self, now: Millis) -> Result<u64>;

@@ -259,6 +259,17 @@ impl QuotaStore for PgStore {
         Ok(())
     }
 
+    async fn idempotency_key_used(&self, api_key_id: &str, key: &str) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM idempotency_keys WHERE api_key_id = $1 AND key = $2")
+                .bind(api_key_id)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     async fn prune_quotas(&self, now: Millis) -> Result<u64> {
         let mut n = sqlx::query("DELETE FROM usage_counters WHERE expires_at <= $1")
             .bind(now)

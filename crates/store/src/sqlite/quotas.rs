@@ -185,6 +185,20 @@ impl QuotaStore for SqliteStore {
             .await
     }
 
+    async fn idempotency_key_used(&self, api_key_id: &str, key: &str) -> Result<bool> {
+        let (api_key_id, key) = (api_key_id.to_owned(), key.to_owned());
+        self.rt
+            .read(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT 1 FROM idempotency_keys WHERE api_key_id = ?1 AND key = ?2",
+                )?
+                .query_row(params![api_key_id, key], |_| Ok(()))
+                .optional()?
+                .is_some())
+            })
+            .await
+    }
+
     async fn prune_quotas(&self, now: Millis) -> Result<u64> {
         self.rt
             .write(move |c| {
