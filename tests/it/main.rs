@@ -9,6 +9,8 @@ mod business_webhooks;
 mod cli;
 mod conversations;
 mod dialect_curbe;
+mod dialect_innova;
+mod dialect_wolkvox;
 mod faults;
 mod idempotency;
 mod isolation;
