@@ -41,6 +41,118 @@ pub struct Config {
     pub dialects: DialectsConfig,
 }
 
+/// `[dialects]`: which vendor-compatible endpoints are served, and their settings. Each
+/// dialect takes a boolean (`wolkvox = false`) or a table (`[dialects.wolkvox] licences = 3`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DialectsConfig {
+    /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
+    pub curbe: bool,
+    /// Wolkvox's `/api/v2/whatsapp.php` and `/api/v2/information.php`.
+    #[serde(deserialize_with = "switch")]
+    pub wolkvox: WolkvoxDialect,
+    /// InnovaAPI's `/api/whatsapp/enviar`.
+    #[serde(deserialize_with = "switch")]
+    pub innova: InnovaDialect,
+    /// respond.io Developer API v2 as resold by Ecuabots (`/v2/...`).
+    pub respond: bool,
+}
+
+impl Default for DialectsConfig {
+    fn default() -> Self {
+        Self {
+            curbe: true,
+            wolkvox: WolkvoxDialect::default(),
+            innova: InnovaDialect::default(),
+            respond: true,
+        }
+    }
+}
+
+/// A dialect's settings that a bare boolean can stand for.
+pub trait Switchable: Default {
+    /// Turns the dialect on or off, other settings at their defaults.
+    fn with_enabled(enabled: bool) -> Self;
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Switch<T> {
+    On(bool),
+    Settings(T),
+}
+
+fn switch<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Switchable + Deserialize<'de>,
+{
+    Ok(match Switch::<T>::deserialize(d)? {
+        Switch::On(enabled) => T::with_enabled(enabled),
+        Switch::Settings(t) => t,
+    })
+}
+
+/// `[dialects.wolkvox]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WolkvoxDialect {
+    /// Whether the endpoints are served.
+    pub enabled: bool,
+    /// Wolkvox licences: a token's daily quota is licences × 1,000 sends (as Wolkvox's).
+    pub licences: i64,
+    /// Sends per token per day, instead of licences × 1,000 (unset: licences × 1,000).
+    pub daily_quota: Option<i64>,
+}
+
+impl Default for WolkvoxDialect {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            licences: 1,
+            daily_quota: None,
+        }
+    }
+}
+
+impl Switchable for WolkvoxDialect {
+    fn with_enabled(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+}
+
+/// `[dialects.innova]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InnovaDialect {
+    /// Whether the endpoint is served.
+    pub enabled: bool,
+    /// Messages per day per API key through this endpoint's quota (on top of the key's and the
+    /// workspace's own daily quotas; the lower wins); unset: only those apply.
+    pub daily_limit: Option<i64>,
+}
+
+impl Default for InnovaDialect {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            daily_limit: None,
+        }
+    }
+}
+
+impl Switchable for InnovaDialect {
+    fn with_enabled(enabled: bool) -> Self {
+        Self {
+            enabled,
+            ..Self::default()
+        }
+    }
+}
+
 /// `[limits]` configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -392,21 +504,32 @@ impl Config {
     }
 }
 
-/// Which vendor dialects this deployment serves (`[dialects]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
-pub struct DialectsConfig {
-    /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
-    pub curbe: bool,
-    /// respond.io Developer API v2 as resold by Ecuabots (`/v2/...`).
-    pub respond: bool,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Default for DialectsConfig {
-    fn default() -> Self {
-        Self {
-            curbe: true,
-            respond: true,
-        }
+    fn from_toml(text: &str) -> Config {
+        config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn dialects_take_a_boolean_or_a_table() {
+        let d = from_toml("").dialects;
+        assert!(d.wolkvox.enabled && d.innova.enabled);
+        assert_eq!((d.wolkvox.licences, d.wolkvox.daily_quota), (1, None));
+        let d = from_toml("[dialects]\nwolkvox = false\ninnova = true\n").dialects;
+        assert!(!d.wolkvox.enabled && d.innova.enabled);
+        assert_eq!(d.wolkvox.licences, 1);
+        let d = from_toml(
+            "[dialects.wolkvox]\nlicences = 3\n[dialects.innova]\nenabled = false\ndaily_limit = 50\n",
+        )
+        .dialects;
+        assert!(d.wolkvox.enabled && !d.innova.enabled);
+        assert_eq!(d.wolkvox.licences, 3);
+        assert_eq!(d.innova.daily_limit, Some(50));
     }
 }

@@ -63,7 +63,7 @@ fn view(t: &StoredTemplate) -> Value {
 }
 
 /// The workspace's channel named by id or sender number, ready to use.
-async fn live_channel(
+pub(crate) async fn live_channel(
     state: &AppState,
     workspace: &str,
     key: Option<&str>,
