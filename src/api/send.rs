@@ -141,6 +141,11 @@ pub async fn submit(
         if let (Some(fields), Some(ch)) = (whole.as_object_mut(), &req.channel) {
             fields.insert("channel".into(), Value::String(ch.clone()));
         }
+        // A vendor client's own message is part of its request: two that translate alike but
+        // differ (a template's display text) are different requests.
+        if let (Some(fields), Some(client)) = (whole.as_object_mut(), &req.client_message) {
+            fields.insert("client_message".into(), client.clone());
+        }
         IdempotencyClaim {
             api_key_id: caller.id.clone(),
             key,

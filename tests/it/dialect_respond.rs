@@ -329,6 +329,24 @@ async fn error_rows(backend: Backend) {
     .await;
     assert_eq!(status, 404);
 
+    // An Idempotency-Key: the retry answers the first messageId; another body is a 409.
+    let keyed = |body: &'static str| {
+        s.http
+            .post(s.url(&path))
+            .header("Authorization", format!("Bearer {}", s.key))
+            .header("Content-Type", "application/json")
+            .header("Idempotency-Key", "respond-retry-1")
+            .body(body)
+            .send()
+    };
+    let (status, first) = json_of(keyed(text).await.expect("send")).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = json_of(keyed(text).await.expect("send")).await;
+    assert_eq!((status, &again), (200, &first));
+    let other = r#"{"message": {"type": "text", "text": "otro"}}"#;
+    let (status, body) = json_of(keyed(other).await.expect("send")).await;
+    assert_eq!((status, body["code"].as_i64()), (409, Some(409)), "{body}");
+
     // Template text that differs from the approved text is accepted and delivered; the record
     // keeps the request's text.
     let mismatch = json!({"message": {"type": "whatsapp_template", "template": {
