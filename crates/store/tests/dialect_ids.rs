@@ -6,79 +6,9 @@ use std::sync::Arc;
 
 use chasqui_store::{Channel, ContactSighting, NewContact, Store, StoreError};
 
-const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+mod common;
 
-/// A fresh database, removed when dropped.
-struct Db {
-    url: String,
-    dir: Option<std::path::PathBuf>,
-    pg_name: Option<String>,
-}
-
-impl Db {
-    async fn sqlite() -> Self {
-        let tag = uuid::Uuid::now_v7().simple().to_string();
-        let dir = std::env::temp_dir().join(format!("chasqui-store-ids-{tag}"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self {
-            url: format!("sqlite://{}/q.db", dir.display()),
-            dir: Some(dir),
-            pg_name: None,
-        }
-    }
-
-    async fn postgres() -> Self {
-        use sqlx::{Connection, Executor};
-        let name = format!("chasqui_ids_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
-            .await
-            .unwrap_or_else(|e| {
-                panic!("PostgreSQL tests need a server at {PG_ADMIN_URL} (trust auth): {e}")
-            });
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .expect("create database");
-        Self {
-            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
-            dir: None,
-            pg_name: Some(name),
-        }
-    }
-
-    async fn open(&self) -> Arc<dyn Store> {
-        let store = chasqui_store::open(&self.url).await.expect("open");
-        store.migrate().await.expect("migrate");
-        store
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-        if let Some(name) = self.pg_name.take() {
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("rt");
-                rt.block_on(async move {
-                    use sqlx::{Connection, Executor};
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
-                        let _ = admin
-                            .execute(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .await;
-                    }
-                });
-            })
-            .join();
-        }
-    }
-}
+use common::Db;
 
 fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
     Channel {
