@@ -79,11 +79,10 @@ impl App {
                 let mut settings = config.sandbox.clone();
                 settings.webhook_url = Some(format!("http://{addr}/webhooks/meta"));
                 settings.app_secret = boot.sandbox_app_secret.clone();
-                settings.access_token = Some(
-                    ch.access_token
-                        .clone()
-                        .unwrap_or_else(|| "sandbox-token".into()),
-                );
+                // Its Graph API is served publicly under /sandbox/graph: without a configured
+                // token it takes a fresh random one, so no published default opens it.
+                settings.access_token =
+                    Some(ch.access_token.clone().unwrap_or_else(ids::random_token));
                 settings.display_phone_number =
                     ch.display_phone_number.trim_start_matches('+').to_string();
                 if let Some(waba_id) = ch.waba_id.clone() {

@@ -58,7 +58,13 @@ pub async fn run(
             .or_else(|| (ch.provider == "sandbox").then(|| config.sandbox.waba_id.clone())),
         base_url: ch.base_url.clone().filter(|b| !b.is_empty()),
         api_version: ch.api_version.clone(),
-        access_token: Some(sealer.seal(ch.access_token.as_deref().unwrap_or("sandbox-token"))),
+        // A channel on the in-process sandbox uses the sandbox's own token, not a stored one; a
+        // standalone `chasqui sandbox` without a configured token accepts any.
+        access_token: ch
+            .access_token
+            .as_deref()
+            .or((ch.provider == "sandbox").then_some("sandbox-token"))
+            .map(|t| sealer.seal(t)),
         app_secret: Some(sealer.seal(&app_secret)),
         verify_token: Some(sealer.seal(&verify_token)),
         rate_per_sec: ch.rate_per_sec,

@@ -144,6 +144,8 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.default_channel.pair_interval_ms = 0;
     cfg.default_channel.app_secret = Some(APP_SECRET.into());
     cfg.default_channel.verify_token = Some("test-verify-token".into());
+    // Known, so a test can point a cloud_api channel at the in-process sandbox's Graph API.
+    cfg.default_channel.access_token = Some("sandbox-token".into());
     // Most scenarios send free-form messages to people who never wrote; the window tests turn
     // enforcement back on.
     cfg.default_channel.window_policy = "off".into();
