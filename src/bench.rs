@@ -115,6 +115,17 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU seconds (user and system, all threads) the process `pid` has used so far.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_sec > 0).then(|| ticks / per_sec as f64)
+}
+
 /// Runs `concurrency` loops of `request` for `seconds`; returns (ok count, latencies in µs, errors).
 async fn load<F, Fut>(concurrency: usize, seconds: u64, request: F) -> (u64, Vec<u32>, u64)
 where
@@ -218,6 +229,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     // 2. Accepting messages (every 202 is after an fsync'd commit).
     let (h, s, recipients) = (http.clone(), server.clone(), args.recipients.max(1));
     let started = Instant::now();
+    let cpu_before = cpu_secs(server.child.id());
     let (accepted, lat, errors) = load(args.concurrency, args.seconds, move |worker, n| {
         let to = format!(
             "+5215510{:06}",
@@ -233,6 +245,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     })
     .await;
     let accept_secs = started.elapsed().as_secs_f64();
+    let accept_cpu = cpu_secs(server.child.id())
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let accepted_rate = accepted as f64 / args.seconds as f64;
 
     // 3. End to end: until nothing is queued, sending or merely sent.
@@ -252,6 +267,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     }
     let delivered_secs = started.elapsed().as_secs_f64();
     let delivered_rate = accepted as f64 / delivered_secs;
+    let total_cpu = cpu_secs(server.child.id())
+        .zip(cpu_before)
+        .map(|(after, before)| after - before);
     let rss = peak_rss_mb(server.child.id()).unwrap_or(f64::NAN);
 
     println!(
@@ -275,11 +293,25 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         pct(&lat, 0.99),
         pct(&lat, 1.0)
     );
-    println!(
-        "  delivered end to end           {delivered_rate:>10.0} msg/s   {:.0}% of accepted/s ({accepted} messages, all delivered {:.1} s after the first send; load lasted {accept_secs:.1} s)",
-        100.0 * delivered_rate / accepted_rate.max(1.0),
-        delivered_secs
-    );
+    if args.accept_only {
+        println!("  delivered end to end           not measured (--accept-only: no dispatcher)");
+    } else {
+        println!(
+            "  delivered end to end           {delivered_rate:>10.0} msg/s   {:.0}% of accepted/s ({accepted} messages, all delivered {:.1} s after the first send; load lasted {accept_secs:.1} s)",
+            100.0 * delivered_rate / accepted_rate.max(1.0),
+            delivered_secs
+        );
+    }
+    // CPU per message is steadier than rates on a shared machine: it says what the work costs.
+    if let (Some(during), Some(total)) = (accept_cpu, total_cpu) {
+        let per_msg = |cpu: f64| 1e6 * cpu / (accepted.max(1) as f64);
+        println!(
+            "  server CPU                     {:>10.0} µs per message in all ({:.0} µs during the load, {:.2} cores busy)",
+            per_msg(total),
+            per_msg(during),
+            during / accept_secs
+        );
+    }
     println!("  server peak RSS                {rss:>10.1} MB");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);

@@ -50,6 +50,9 @@ pub(crate) struct MessageUpdate {
     pub id: String,
     pub status: MessageStatus,
     pub wamid: Option<String>,
+    /// Whether the batch changed `wamid`: writing an unchanged one would still rewrite its entry
+    /// in the wamid index, a random page per status on SQLite.
+    pub wamid_changed: bool,
     pub error: Option<MetaError>,
     pub attempts: i64,
     pub updated_at: Millis,
@@ -87,6 +90,7 @@ struct Replay {
     outbox: BTreeMap<String, OutboxChange>,
     events: Vec<(String, NewEvent)>,
     dirty: HashSet<String>,
+    new_wamids: HashSet<String>,
     webhooks: Vec<WebhookEvent>,
 }
 
@@ -97,6 +101,7 @@ impl Replay {
             outbox: BTreeMap::new(),
             events: Vec::new(),
             dirty: HashSet::new(),
+            new_wamids: HashSet::new(),
             webhooks: Vec::new(),
         }
     }
@@ -155,6 +160,9 @@ impl Replay {
         if let Some(w) = &wamid {
             self.snap.by_wamid.insert(w.clone(), msg.id.clone());
         }
+        if msg.wamid != wamid {
+            self.new_wamids.insert(id.to_string());
+        }
         let changed = msg.status != status;
         msg.status = status;
         msg.wamid = wamid;
@@ -189,6 +197,7 @@ impl Replay {
                 id: m.id.clone(),
                 status: m.status,
                 wamid: m.wamid.clone(),
+                wamid_changed: self.new_wamids.contains(&m.id),
                 error: m.error.clone(),
                 attempts: m.attempts,
                 updated_at: m.updated_at,

@@ -291,7 +291,8 @@ pub trait ConversationStore: Send + Sync {
     /// Deletes a contact and its conversations (their inbound messages and the outbound messages
     /// stay as the record of what was sent and received); `false` when there is no such contact.
     async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool>;
-    /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`) on a channel.
+    /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`: the at most two
+    /// forms `wa_id_variants` gives) on a channel.
     async fn recipient_state(
         &self,
         workspace_id: &str,

@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 use std::sync::Weak;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -82,26 +83,68 @@ pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec
         .collect()
 }
 
+/// One `statuses[]` entry as Meta writes it. Typed rather than built as a `Value`: the sandbox
+/// writes one per status, and under load that serialization is a visible share of the CPU.
+#[derive(Debug, Serialize)]
+pub(super) struct StatusEntry<'a> {
+    id: &'a str,
+    status: &'static str,
+    timestamp: String,
+    recipient_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    biz_opaque_callback_data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<Conversation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<Pricing>,
+}
+
+#[derive(Debug, Serialize)]
+struct Conversation {
+    id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expiration_timestamp: Option<String>,
+    origin: Origin,
+}
+
+#[derive(Debug, Serialize)]
+struct Origin {
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct Pricing {
+    billable: bool,
+    pricing_model: &'static str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    category: &'static str,
+}
+
 /// The `statuses[]` entry Meta would send for `event` at `unix_secs`.
-pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> Value {
-    let mut entry = json!({
-        "id": event.wamid,
-        "status": event.kind.as_str(),
-        "timestamp": unix_secs.to_string(),
-        "recipient_id": event.recipient,
-    });
-    if let Some(data) = &event.callback_data {
-        entry["biz_opaque_callback_data"] = json!(data);
-    }
+pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> StatusEntry<'_> {
+    let mut entry = StatusEntry {
+        id: &event.wamid,
+        status: event.kind.as_str(),
+        timestamp: unix_secs.to_string(),
+        recipient_id: &event.recipient,
+        biz_opaque_callback_data: event.callback_data.as_deref(),
+        errors: None,
+        conversation: None,
+        pricing: None,
+    };
     if event.kind == Kind::Failed {
         // Meta sends no conversation or pricing for a message that never arrived.
-        entry["errors"] = json!([{
+        entry.errors = Some(json!([{
             "code": 131026,
             "title": "Message undeliverable",
             "message": "Message undeliverable",
             "error_data": {"details": "Message failed to send because the recipient is not a WhatsApp user or cannot receive messages (sandbox: listed in undeliverable_recipients)."},
             "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
-        }]);
+        }]));
         return entry;
     }
     // Session messages are free customer service; templates are billed, and a template whose
@@ -111,19 +154,17 @@ pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> Value {
         Some(name) if name.contains("utility") => ("regular", "utility"),
         Some(_) => ("regular", "marketing"),
     };
-    let mut conversation = json!({
-        "id": conversation_id(&event.phone_number_id, &event.recipient),
-        "origin": {"type": category},
+    entry.conversation = Some(Conversation {
+        id: conversation_id(&event.phone_number_id, &event.recipient),
+        expiration_timestamp: (event.kind == Kind::Sent)
+            .then(|| (unix_secs + 24 * 3600).to_string()),
+        origin: Origin { kind: category },
     });
-    if event.kind == Kind::Sent {
-        conversation["expiration_timestamp"] = json!((unix_secs + 24 * 3600).to_string());
-    }
-    entry["conversation"] = conversation;
-    entry["pricing"] = json!({
-        "billable": pricing_type == "regular",
-        "pricing_model": "PMP",
-        "type": pricing_type,
-        "category": category,
+    entry.pricing = Some(Pricing {
+        billable: pricing_type == "regular",
+        pricing_model: "PMP",
+        kind: pricing_type,
+        category,
     });
     entry
 }

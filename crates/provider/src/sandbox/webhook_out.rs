@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
 use reqwest::header::CONTENT_TYPE;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 use sha2::Sha256;
 
-use super::recipient::StatusEvent;
+use super::recipient::{StatusEntry, StatusEvent};
 use super::{bump, lock, now_ms, LoggedStatus, Sandbox, SandboxSettings};
 
 /// Attempts per webhook POST before it is abandoned (first retry after 100 ms, doubling).
@@ -31,27 +31,70 @@ pub fn sign(app_secret: &str, body: &[u8]) -> String {
 
 /// Meta's webhook body: one entry for the WABA, one `messages` change per phone number id,
 /// each `value` holding `messaging_product`, `metadata` and the given fields.
-pub(super) fn envelope(
+#[derive(Debug, Serialize)]
+pub(super) struct Envelope<'a, F> {
+    object: &'static str,
+    entry: [Entry<'a, F>; 1],
+}
+
+#[derive(Debug, Serialize)]
+struct Entry<'a, F> {
+    id: &'a str,
+    changes: Vec<Change<'a, F>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Change<'a, F> {
+    field: &'static str,
+    value: ChangeValue<'a, F>,
+}
+
+#[derive(Debug, Serialize)]
+struct ChangeValue<'a, F> {
+    messaging_product: &'static str,
+    metadata: Metadata<'a>,
+    #[serde(flatten)]
+    fields: F,
+}
+
+#[derive(Debug, Serialize)]
+struct Metadata<'a> {
+    display_phone_number: &'a str,
+    phone_number_id: String,
+}
+
+/// The `statuses` field of a change.
+#[derive(Debug, Serialize)]
+struct Statuses<'a> {
+    statuses: Vec<StatusEntry<'a>>,
+}
+
+/// Builds the webhook body for `changes`: (phone number id, that change's fields).
+pub(super) fn envelope<F: Serialize>(
     settings: &SandboxSettings,
-    changes: Vec<(String, Map<String, Value>)>,
-) -> Value {
-    let changes: Vec<Value> = changes
+    changes: Vec<(String, F)>,
+) -> Envelope<'_, F> {
+    let changes = changes
         .into_iter()
-        .map(|(phone_number_id, fields)| {
-            let mut value = Map::new();
-            value.insert("messaging_product".into(), json!("whatsapp"));
-            value.insert(
-                "metadata".into(),
-                json!({"display_phone_number": settings.display_phone_number, "phone_number_id": phone_number_id}),
-            );
-            value.extend(fields);
-            json!({"field": "messages", "value": value})
+        .map(|(phone_number_id, fields)| Change {
+            field: "messages",
+            value: ChangeValue {
+                messaging_product: "whatsapp",
+                metadata: Metadata {
+                    display_phone_number: &settings.display_phone_number,
+                    phone_number_id,
+                },
+                fields,
+            },
         })
         .collect();
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{"id": settings.waba_id, "changes": changes}],
-    })
+    Envelope {
+        object: "whatsapp_business_account",
+        entry: [Entry {
+            id: &settings.waba_id,
+            changes,
+        }],
+    }
 }
 
 impl Sandbox {
@@ -78,7 +121,7 @@ impl Sandbox {
                 })
                 .collect()
         };
-        let mut by_number: Vec<(String, Vec<Value>)> = Vec::new();
+        let mut by_number: Vec<(String, Statuses)> = Vec::new();
         for (event, lost) in events.iter().zip(lost) {
             if lost {
                 bump(&self.stats.statuses_lost);
@@ -89,29 +132,29 @@ impl Sandbox {
                 .iter_mut()
                 .find(|(id, _)| *id == event.phone_number_id)
             {
-                Some((_, statuses)) => statuses.push(entry),
-                None => by_number.push((event.phone_number_id.clone(), vec![entry])),
+                Some((_, change)) => change.statuses.push(entry),
+                None => by_number.push((
+                    event.phone_number_id.clone(),
+                    Statuses {
+                        statuses: vec![entry],
+                    },
+                )),
             }
         }
         if by_number.is_empty() || settings.webhook_url.is_none() {
             return;
         }
-        let changes = by_number
-            .into_iter()
-            .map(|(id, statuses)| {
-                (
-                    id,
-                    Map::from_iter([("statuses".to_owned(), Value::Array(statuses))]),
-                )
-            })
-            .collect();
-        self.post_webhook(&envelope(&settings, changes));
+        self.post_webhook(&envelope(&settings, by_number));
     }
 
     /// Sends a webhook body in the background, retrying until a 2xx or `MAX_ATTEMPTS`.
-    pub(super) fn post_webhook(self: &Arc<Self>, payload: &Value) {
-        let body = payload.to_string().into_bytes();
-        tokio::spawn(self.clone().deliver(body));
+    pub(super) fn post_webhook(self: &Arc<Self>, payload: &impl Serialize) {
+        match serde_json::to_vec(payload) {
+            Ok(body) => {
+                tokio::spawn(self.clone().deliver(body));
+            }
+            Err(e) => tracing::error!(error = %e, "sandbox webhook body could not be written"),
+        }
     }
 
     async fn deliver(self: Arc<Self>, body: Vec<u8>) {
@@ -167,14 +210,17 @@ mod tests {
         );
     }
 
+    use serde_json::{json, Map};
+
     #[test]
     fn envelope_groups_by_phone_number_id() {
         let settings = SandboxSettings::default();
         let fields = |n: u64| Map::from_iter([("statuses".to_owned(), json!([n]))]);
-        let body = envelope(
+        let body = serde_json::to_value(envelope(
             &settings,
             vec![("1".into(), fields(1)), ("2".into(), fields(2))],
-        );
+        ))
+        .unwrap();
         assert_eq!(body["object"], "whatsapp_business_account");
         assert_eq!(body["entry"][0]["id"], settings.waba_id);
         let changes = body["entry"][0]["changes"].as_array().unwrap();

@@ -434,19 +434,23 @@ impl ConversationStore for SqliteStore {
         channel_id: &str,
         wa_ids: &[String],
     ) -> Result<RecipientState> {
-        let (ws, ch) = (workspace_id.to_string(), channel_id.to_string());
-        let wa_ids =
-            serde_json::to_string(wa_ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // A number has at most two written forms (Mexican and Argentine mobiles); two plain
+        // parameters cost less per send than expanding a JSON list.
+        let (Some(first), second) = (wa_ids.first(), wa_ids.get(1)) else {
+            return Ok(RecipientState::default());
+        };
+        let second = second.unwrap_or(first);
+        debug_assert!(wa_ids.len() <= 2, "wa_id_variants gives at most two forms");
         self.rt
-            .read(move |c| {
+            .lookup(move |c| {
                 let found = c
                     .prepare_cached(
                         "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
                          LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = ?2 \
-                         WHERE ct.workspace_id = ?1 AND ct.wa_id IN (SELECT value FROM json_each(?3)) \
+                         WHERE ct.workspace_id = ?1 AND ct.wa_id IN (?3, ?4) \
                          ORDER BY cv.last_inbound_at DESC LIMIT 1",
                     )?
-                    .query_row(params![ws, ch, wa_ids], |r| {
+                    .query_row(params![workspace_id, channel_id, first, second], |r| {
                         Ok(RecipientState {
                             opted_out: r.get(0)?,
                             last_inbound_at: r.get(1)?,
@@ -455,7 +459,6 @@ impl ConversationStore for SqliteStore {
                     .optional()?;
                 Ok(found.unwrap_or_default())
             })
-            .await
     }
 
     async fn list_conversations(

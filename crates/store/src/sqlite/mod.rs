@@ -10,6 +10,7 @@ mod runtime;
 mod templates;
 mod tenancy;
 mod users;
+mod wal_sync;
 
 use std::path::PathBuf;
 
@@ -26,7 +27,7 @@ use crate::{
     AcceptOutcome, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail, MessageEvent,
     MessageFilter, MessageRecord, Millis, NewMessage, OutcomeRecord, Result, Store, StoreError,
 };
-use runtime::{open_connection, Runtime};
+use runtime::{open_writer, Runtime};
 
 /// SQLite back end.
 pub struct SqliteStore {
@@ -65,10 +66,10 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Config(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let mut conn = open_connection(&path)?;
+        let mut conn = open_writer(&path)?;
         migrations().to_latest(&mut conn)?;
         Ok(Self {
-            rt: Runtime::start(path, conn),
+            rt: Runtime::start(path, conn)?,
         })
     }
 }
@@ -397,22 +398,33 @@ fn write(conn: &Connection, w: &Writes) -> Result<()> {
     for (id, ev) in &w.events {
         insert_event(conn, id, ev)?;
     }
-    let mut stmt = conn.prepare_cached(
-        "UPDATE messages SET status = ?2, wamid = ?3, error_code = ?4, error_title = ?5, \
-         error_details = ?6, attempts = ?7, updated_at = ?8 WHERE id = ?1",
-    )?;
     for m in &w.messages {
         let e = m.error.as_ref();
-        stmt.execute(params![
+        // `wamid` is set only when it changed, so a status leaves the wamid index alone.
+        let sql = if m.wamid_changed {
+            "UPDATE messages SET status = ?2, error_code = ?3, error_title = ?4, \
+             error_details = ?5, attempts = ?6, updated_at = ?7, wamid = ?8 WHERE id = ?1"
+        } else {
+            "UPDATE messages SET status = ?2, error_code = ?3, error_title = ?4, \
+             error_details = ?5, attempts = ?6, updated_at = ?7 WHERE id = ?1"
+        };
+        let mut stmt = conn.prepare_cached(sql)?;
+        let columns = params![
             m.id,
             m.status.as_str(),
-            m.wamid,
             e.map(|e| e.code),
             e.map(|e| e.title.as_str()),
             e.and_then(|e| e.details.as_deref()),
             m.attempts,
             m.updated_at
-        ])?;
+        ];
+        if m.wamid_changed {
+            let mut all = columns.to_vec();
+            all.push(&m.wamid);
+            stmt.execute(all.as_slice())?;
+        } else {
+            stmt.execute(columns)?;
+        }
     }
     for ev in &w.webhooks {
         business_webhooks::emit(conn, ev)?;

@@ -187,16 +187,14 @@ impl QuotaStore for SqliteStore {
 
     async fn idempotency_key_used(&self, api_key_id: &str, key: &str) -> Result<bool> {
         let (api_key_id, key) = (api_key_id.to_owned(), key.to_owned());
-        self.rt
-            .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT 1 FROM idempotency_keys WHERE api_key_id = ?1 AND key = ?2",
-                )?
-                .query_row(params![api_key_id, key], |_| Ok(()))
-                .optional()?
-                .is_some())
-            })
-            .await
+        self.rt.lookup(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT 1 FROM idempotency_keys WHERE api_key_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![api_key_id, key], |_| Ok(()))
+            .optional()?
+            .is_some())
+        })
     }
 
     async fn prune_quotas(&self, now: Millis) -> Result<u64> {

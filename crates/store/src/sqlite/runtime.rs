@@ -1,9 +1,10 @@
 //! The SQLite execution model: one writer thread that group-commits, and reader connections.
 //!
 //! Every write job runs inside one shared `BEGIN IMMEDIATE … COMMIT`, each in its own savepoint
-//! so a failing job does not undo the others; callers are answered only after the commit (fsync'd
-//! with `synchronous=FULL`) returns. Concurrent requests thus share one fsync instead of queueing
-//! for one each, which is what lifts accepted messages per second.
+//! so a failing job does not undo the others; callers are answered only after the commit is on
+//! disk (`wal_sync` fsyncs it while the writer goes on with the next batch). Concurrent requests
+//! thus share one fsync instead of queueing for one each, which is what lifts accepted messages
+//! per second.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -11,12 +12,28 @@ use std::sync::{mpsc, Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::wal_sync::{self, Answer};
 use crate::{Result, StoreError};
 
 /// Most jobs one transaction takes, so a burst still commits in bounded time.
 const MAX_BATCH: usize = 512;
 
-type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+/// Idle reader connections kept open; more are opened under load and closed afterwards, so a
+/// burst does not leave one page cache per blocking thread behind.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The writer's page cache (KiB): the indexes new messages land in stay in memory, so a batch
+/// does not read them back from the file.
+const WRITER_CACHE_KIB: i64 = 32 * 1024;
+
+/// A reader's page cache (KiB).
+const READER_CACHE_KIB: i64 = 4 * 1024;
+
+/// WAL pages between automatic checkpoints: a hot page is copied back to the database once per
+/// checkpoint, so fewer checkpoints write less.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
+
+type Completion = Answer;
 /// A job gets the writer's connection, or `None` when the transaction could not begin.
 type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
 
@@ -28,6 +45,15 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
+    Ok(conn)
+}
+
+/// Opens the writer's connection: a reader's pragmas plus a larger cache and checkpoint interval.
+pub(super) fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = open_connection(path)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     Ok(conn)
 }
 
@@ -40,20 +66,23 @@ pub(super) struct Runtime {
 
 impl Runtime {
     /// Starts the writer on `writer` (already migrated).
-    pub(super) fn start(path: PathBuf, writer: Connection) -> Self {
+    pub(super) fn start(path: PathBuf, writer: Connection) -> Result<Self> {
+        // Commits no longer fsync themselves: the sync thread does, before anyone is answered.
+        writer.pragma_update(None, "synchronous", "NORMAL")?;
+        let durable = wal_sync::start(&path);
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("chasqui-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx))
+            .spawn(move || writer_loop(writer, rx, durable))
             .map(|_| ())
             .unwrap_or_else(
                 |e| tracing::error!(error = %e, "cannot start the SQLite writer thread"),
             );
-        Self {
+        Ok(Self {
             jobs: tx,
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
-        }
+        })
     }
 
     /// Runs `f` in the writer's transaction and answers after the commit.
@@ -76,7 +105,8 @@ impl Runtime {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` on a reader connection in the blocking pool.
+    /// Runs `f` on a reader connection in the blocking pool: for scans, whose time grows with
+    /// the data.
     pub(super) async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
@@ -84,21 +114,35 @@ impl Runtime {
     {
         let readers = self.readers.clone();
         let path = self.path.clone();
-        tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().map_err(|_| StoreError::Closed)?.pop();
-            let conn = match pooled {
-                Some(c) => c,
-                None => open_connection(&path)?,
-            };
-            let result = f(&conn);
-            if let Ok(mut pool) = readers.lock() {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(|_| StoreError::Closed)?
+        tokio::task::spawn_blocking(move || with_reader(&readers, &path, f))
+            .await
+            .map_err(|_| StoreError::Closed)?
     }
+
+    /// Runs `f` on a reader connection right here: for lookups by key, which take microseconds
+    /// (a WAL reader never waits for the writer), less than handing them to another thread.
+    pub(super) fn lookup<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        with_reader(&self.readers, &self.path, f)
+    }
+}
+
+fn with_reader<T>(
+    readers: &Mutex<Vec<Connection>>,
+    path: &Path,
+    f: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let pooled = readers.lock().map_err(|_| StoreError::Closed)?.pop();
+    let conn = match pooled {
+        Some(c) => c,
+        None => open_connection(path)?,
+    };
+    let result = f(&conn);
+    if let Ok(mut pool) = readers.lock() {
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+    }
+    result
 }
 
 fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -111,7 +155,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     result
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, durable: mpsc::Sender<Vec<Answer>>) {
     while let Ok(first) = rx.recv() {
         let mut completions: Vec<Completion> = Vec::with_capacity(64);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -135,11 +179,20 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>) {
             commit_us = (started.elapsed() - executed).as_micros() as u64,
             "sqlite batch"
         );
-        if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
-        }
-        for done in completions {
-            done(commit.clone().map_err(StoreError::Commit));
+        match commit {
+            Ok(()) => {
+                if let Err(mpsc::SendError(completions)) = durable.send(completions) {
+                    for done in completions {
+                        done(Err(StoreError::Closed));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                for done in completions {
+                    done(Err(StoreError::Commit(e.clone())));
+                }
+            }
         }
     }
 }

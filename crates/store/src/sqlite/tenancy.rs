@@ -121,14 +121,12 @@ impl TenancyStore for SqliteStore {
 
     async fn get_workspace(&self, id: &str) -> Result<Option<Workspace>> {
         let id = id.to_string();
-        self.rt
-            .read(move |c| {
-                let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?1");
-                Ok(c.prepare_cached(&sql)?
-                    .query_row([id], workspace_row)
-                    .optional()?)
-            })
-            .await
+        self.rt.lookup(move |c| {
+            let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = ?1");
+            Ok(c.prepare_cached(&sql)?
+                .query_row([id], workspace_row)
+                .optional()?)
+        })
     }
 
     async fn list_workspaces(&self) -> Result<Vec<Workspace>> {
@@ -188,7 +186,7 @@ impl TenancyStore for SqliteStore {
     async fn find_api_key(&self, hash: &str, now: Millis) -> Result<Option<ApiKey>> {
         let hash = hash.to_string();
         self.rt
-            .read(move |c| {
+            .lookup(move |c| {
                 let sql = format!(
                     "SELECT {KEY_COLUMNS} FROM api_keys k JOIN workspaces w ON w.id = k.workspace_id \
                      WHERE k.hash = ?1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > ?2) \
@@ -198,7 +196,6 @@ impl TenancyStore for SqliteStore {
                     .query_row(params![hash, now], key_row)
                     .optional()?)
             })
-            .await
     }
 
     async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>> {
@@ -331,32 +328,28 @@ impl TenancyStore for SqliteStore {
             workspace_id.to_string(),
             id_or_number.trim_start_matches('+').to_string(),
         );
-        self.rt
-            .read(move |c| {
-                let sql = format!(
-                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 \
+        self.rt.lookup(move |c| {
+            let sql = format!(
+                "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 \
                      AND (id = ?2 OR display_phone_number = ?2) ORDER BY id = ?2 DESC LIMIT 1"
-                );
-                Ok(c.prepare_cached(&sql)?
-                    .query_row(params![ws, key], channel_from_row)
-                    .optional()?)
-            })
-            .await
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_row(params![ws, key], channel_from_row)
+                .optional()?)
+        })
     }
 
     async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>> {
         let ws = workspace_id.to_string();
-        self.rt
-            .read(move |c| {
-                let sql = format!(
-                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND is_default \
+        self.rt.lookup(move |c| {
+            let sql = format!(
+                "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = ?1 AND is_default \
                      ORDER BY created_at LIMIT 1"
-                );
-                Ok(c.prepare_cached(&sql)?
-                    .query_row([ws], channel_from_row)
-                    .optional()?)
-            })
-            .await
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_row([ws], channel_from_row)
+                .optional()?)
+        })
     }
 
     async fn all_channels(&self) -> Result<Vec<Channel>> {

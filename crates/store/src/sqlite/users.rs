@@ -191,28 +191,26 @@ impl UserStore for SqliteStore {
 
     async fn find_session(&self, token_hash: &str, now: Millis) -> Result<Option<UserSession>> {
         let hash = token_hash.to_string();
-        self.rt
-            .read(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT s.id, s.user_id, s.workspace_id, s.scopes, s.expires_at, s.created_at \
+        self.rt.lookup(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT s.id, s.user_id, s.workspace_id, s.scopes, s.expires_at, s.created_at \
                      FROM sessions s JOIN users u ON u.id = s.user_id \
                      JOIN workspaces w ON w.id = s.workspace_id \
                      WHERE s.token_hash = ?1 AND s.revoked_at IS NULL AND s.expires_at > ?2 \
                      AND u.disabled_at IS NULL AND w.disabled_at IS NULL",
-                )?
-                .query_row(params![hash, now], |r| {
-                    Ok(UserSession {
-                        id: r.get(0)?,
-                        user_id: r.get(1)?,
-                        workspace_id: r.get(2)?,
-                        scopes: r.get(3)?,
-                        expires_at: r.get(4)?,
-                        created_at: r.get(5)?,
-                    })
+            )?
+            .query_row(params![hash, now], |r| {
+                Ok(UserSession {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    workspace_id: r.get(2)?,
+                    scopes: r.get(3)?,
+                    expires_at: r.get(4)?,
+                    created_at: r.get(5)?,
                 })
-                .optional()?)
             })
-            .await
+            .optional()?)
+        })
     }
 
     async fn revoke_session(&self, id: &str, now: Millis) -> Result<bool> {
