@@ -76,7 +76,6 @@ window_policy = "off"
 [sandbox]
 sent_after_ms = 0
 delivered_after_ms = 0
-read_after_ms = 3600000
 webhook_batch_ms = 20
 "#,
         key = dir.join("chasqui.key").display()
@@ -216,6 +215,16 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // The simulated customers never read: `delivered` ends each message's run, and the sandbox
+    // keeps no pending `read` for every message sent.
+    http.patch(format!("{}/v1/sandbox/settings", server.base))
+        .bearer_auth(&server.key)
+        .json(&json!({"read_after_ms": null}))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| format!("cannot configure the sandbox: {e}"))?;
 
     // 1. The ceiling: a route that does no work.
     let (h, s) = (http.clone(), server.clone());

@@ -277,7 +277,44 @@ async fn sigkill_under_load_loses_and_duplicates_nothing(backend: Backend) {
     }
 }
 
+/// The figure after `label` on the benchmark's line that starts with `line`.
+fn bench_figure(output: &str, line: &str) -> f64 {
+    let text = output
+        .lines()
+        .find(|l| l.trim_start().starts_with(line))
+        .unwrap_or_else(|| panic!("no `{line}` line in:\n{output}"));
+    text[line.len() + text.find(line).unwrap_or(0)..]
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no figure in `{text}`"))
+}
+
+/// `chasqui bench` on a fresh database: a short run prints every figure, with every message
+/// accepted and delivered and no error.
+async fn bench_prints_its_figures(backend: Backend) {
+    let db = TestDb::create(backend).await;
+    let out = Command::new(BIN)
+        .args(["bench", "--concurrency", "4", "--seconds", "1"])
+        .args(["--recipients", "50", "--database", &db.url])
+        .output()
+        .expect("run the benchmark");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(bench_figure(&stdout, "trivial route (GET /healthz)") > 0.0);
+    assert!(bench_figure(&stdout, "accepted (POST /v1/messages)") > 0.0);
+    assert!(stdout.contains("(0 errors)"), "{stdout}");
+    assert!(bench_figure(&stdout, "delivered end to end") > 0.0);
+    assert!(bench_figure(&stdout, "server peak RSS") > 0.0);
+    assert!(bench_figure(&stdout, "server CPU") > 0.0);
+}
+
 on_both_backends!(
     key_create_prints_a_working_key,
-    sigkill_under_load_loses_and_duplicates_nothing
+    sigkill_under_load_loses_and_duplicates_nothing,
+    bench_prints_its_figures
 );
