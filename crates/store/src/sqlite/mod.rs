@@ -2,6 +2,7 @@
 //! writer thread (see `runtime`).
 
 mod business_webhooks;
+mod checkpoint;
 mod conversations;
 mod dialect_ids;
 mod media;

@@ -12,6 +12,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::checkpoint;
 use super::wal_sync::{self, Answer};
 use crate::{Result, StoreError};
 
@@ -29,8 +30,9 @@ const WRITER_CACHE_KIB: i64 = 16 * 1024;
 /// A reader's page cache (KiB): SQLite's default.
 const READER_CACHE_KIB: i64 = 2 * 1024;
 
-/// WAL pages between automatic checkpoints: a hot page is copied back to the database once per
-/// checkpoint, so fewer checkpoints write less.
+/// WAL pages after which the writer checkpoints itself, which lets the next transaction start the
+/// WAL over. The `checkpoint` thread has copied most pages back by then, so this checkpoint is
+/// short.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 
 type Completion = Answer;
@@ -60,6 +62,8 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
 /// The writer thread's handle plus a pool of reader connections.
 pub(super) struct Runtime {
     jobs: mpsc::Sender<Job>,
+    /// Dropped with the runtime, which stops the checkpoint thread.
+    _checkpoints: mpsc::Sender<()>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -80,6 +84,7 @@ impl Runtime {
             );
         Ok(Self {
             jobs: tx,
+            _checkpoints: checkpoint::start(&path),
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
         })

@@ -1,0 +1,47 @@
+//! WAL checkpoints on their own thread and connection.
+//!
+//! An automatic checkpoint runs inside the commit that crosses the threshold, so the writer, and
+//! every request waiting on it, stalls while pages are copied back and the database file is
+//! fsynced. A passive checkpoint from another connection does most of that work without holding
+//! up the writer. Only the writer's own checkpoint can let the WAL start over (under constant
+//! writes a passive one never finds it entirely copied), so the writer keeps its automatic
+//! checkpoint, which then only copies what arrived since the last passive one.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use super::runtime::open_connection;
+
+/// How often the checkpointer copies committed pages back to the database file.
+const INTERVAL: Duration = Duration::from_millis(250);
+
+/// Starts the checkpointer of the database at `database`; it stops when the returned sender is
+/// dropped.
+pub(super) fn start(database: &Path) -> mpsc::Sender<()> {
+    let (tx, rx) = mpsc::channel::<()>();
+    let path = database.to_path_buf();
+    std::thread::Builder::new()
+        .name("chasqui-sqlite-checkpoint".into())
+        .spawn(move || checkpoint_loop(path, rx))
+        .map(|_| ())
+        .unwrap_or_else(
+            |e| tracing::error!(error = %e, "cannot start the SQLite checkpoint thread"),
+        );
+    tx
+}
+
+fn checkpoint_loop(path: PathBuf, stop: mpsc::Receiver<()>) {
+    let conn = match open_connection(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "SQLite checkpoints fall back to the writer");
+            return;
+        }
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(INTERVAL) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "passive checkpoint failed; the next one retries");
+        }
+    }
+}
