@@ -25,7 +25,7 @@ const MAX_IDLE_READERS: usize = 8;
 
 /// The writer's page cache (KiB): the indexes new messages land in stay in memory, so a batch
 /// does not read them back from the file.
-const WRITER_CACHE_KIB: i64 = 16 * 1024;
+const WRITER_CACHE_KIB: i64 = 8 * 1024;
 
 /// A reader's page cache (KiB): SQLite's default.
 const READER_CACHE_KIB: i64 = 2 * 1024;
