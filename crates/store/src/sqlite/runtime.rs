@@ -35,9 +35,8 @@ const READER_CACHE_KIB: i64 = 2 * 1024;
 /// short.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 
-type Completion = Answer;
 /// A job gets the writer's connection, or `None` when the transaction could not begin.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Answer + Send>;
 
 /// Opens a connection with Chasqui's pragmas.
 pub(super) fn open_connection(path: &Path) -> Result<Connection> {
@@ -162,7 +161,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, durable: mpsc::Sender<Vec<Answer>>) {
     while let Ok(first) = rx.recv() {
-        let mut completions: Vec<Completion> = Vec::with_capacity(64);
+        let mut completions: Vec<Answer> = Vec::with_capacity(64);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "SQLite writer could not begin a transaction");
             first(None)(Err(StoreError::Commit(e.to_string())));
