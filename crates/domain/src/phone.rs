@@ -226,6 +226,8 @@ mod tests {
             "+52123",
             "+165055512345678",
             "+5215512345",
+            // The legacy mobile form of a Mexican number that does not exist.
+            "+5210012345678",
             "+3461234",
         ] {
             assert!(PhoneNumber::parse(input).is_err(), "{input:?}");
