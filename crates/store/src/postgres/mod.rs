@@ -2,6 +2,7 @@
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
 mod business_webhooks;
+mod committer;
 mod conversations;
 mod dialect_ids;
 mod media;
@@ -28,6 +29,7 @@ use business_webhooks::{emit_ctes, WebhookColumns};
 /// PostgreSQL back end.
 pub struct PgStore {
     pool: PgPool,
+    committer: committer::Committer,
 }
 
 /// How often a transaction PostgreSQL chose as a deadlock victim is tried again.
@@ -66,7 +68,8 @@ impl PgStore {
             .acquire_timeout(std::time::Duration::from_secs(10))
             .connect_with(opts)
             .await?;
-        Ok(Self { pool })
+        let committer = committer::Committer::start(pool.clone());
+        Ok(Self { pool, committer })
     }
 }
 
@@ -607,9 +610,8 @@ impl Store for PgStore {
 
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
         if msg.idempotency.is_none() && msg.client_message.is_none() && msg.failed.is_none() {
-            // The common case in one round trip: a single statement is its own transaction.
-            let seq = insert_message(&self.pool, &msg).await?;
-            return Ok(AcceptOutcome::Created(MessageRecord::queued(msg, seq)));
+            // The common case: batched with concurrent ones into one statement and one commit.
+            return Ok(AcceptOutcome::Created(self.committer.insert(msg).await?));
         }
         let mut tx = self.pool.begin().await?;
         let out = accept(&mut tx, &msg).await?;
