@@ -29,6 +29,10 @@ use business_webhooks::{emit_ctes, WebhookColumns};
 /// PostgreSQL back end.
 pub struct PgStore {
     pool: PgPool,
+    /// Sessions that keep prepared statements' generic plans, for the per-request lookups whose
+    /// only sensible plan is a unique-index probe whatever the tables' sizes: planning those
+    /// afresh on every request cost PostgreSQL more than running them.
+    probes: PgPool,
     committer: committer::Committer,
 }
 
@@ -54,22 +58,30 @@ impl PgStore {
         let opts: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        // Random reads cost about what sequential ones do once the working set is cached (or on
+        // SSDs); with the default cost of 4 the planner scans whole tables for batch lookups.
+        let opts = opts.options([("random_page_cost", "1.1")]);
         // Statements are prepared once per connection, often while the tables are still empty; a
         // generic plan made then (a sequential scan) would stay cached as the tables grow. Plans
         // made for each execution follow the tables' real size.
-        // Random reads cost about what sequential ones do once the working set is cached (or on
-        // SSDs); with the default cost of 4 the planner scans whole tables for batch lookups.
-        let opts = opts.options([
-            ("plan_cache_mode", "force_custom_plan"),
-            ("random_page_cost", "1.1"),
-        ]);
+        let custom_plans = opts
+            .clone()
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_with(opts)
+            .connect_with(custom_plans)
             .await?;
+        let probes = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy_with(opts);
         let committer = committer::Committer::start(pool.clone());
-        Ok(Self { pool, committer })
+        Ok(Self {
+            pool,
+            probes,
+            committer,
+        })
     }
 }
 
