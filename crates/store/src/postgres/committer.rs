@@ -21,7 +21,7 @@ use crate::{MessageRecord, NewMessage, Result, StoreError};
 const MAX_BATCH: usize = 256;
 
 /// Statements in flight at once: while some commit, the next batch gathers.
-const WORKERS: usize = 4;
+const WORKERS: usize = 2;
 
 /// One waiting `accept_message` call.
 struct Job {
