@@ -78,8 +78,9 @@ async fn next_batch(queue: &Queue) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-/// Writes a batch in one statement and answers each caller. When the statement fails, each
-/// message is tried on its own, so one bad message fails alone, as it would without batching.
+/// Writes a batch in one statement and answers each caller. When PostgreSQL refuses the
+/// statement, each message is tried on its own, so one bad message fails alone, as it would
+/// without batching.
 async fn commit(pool: &PgPool, batch: Vec<Job>) {
     if batch.len() > 1 {
         let msgs: Vec<&NewMessage> = batch.iter().map(|j| &j.msg).collect();
@@ -94,6 +95,15 @@ async fn commit(pool: &PgPool, batch: Vec<Job>) {
                 }
                 return;
             }
+            // Without a connection, trying each message again would only make each caller wait
+            // out the pool's timeout once more.
+            Err(e) if !is_statement_error(&e) => {
+                let why = e.to_string();
+                for job in batch {
+                    let _ = job.done.send(Err(StoreError::Commit(why.clone())));
+                }
+                return;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, size = batch.len(), "batched accept failed; retrying one by one")
             }
@@ -105,6 +115,12 @@ async fn commit(pool: &PgPool, batch: Vec<Job>) {
             .done
             .send(answer.map(|seq| MessageRecord::queued(job.msg, seq)));
     }
+}
+
+/// Whether PostgreSQL refused the statement itself (a constraint, say), which may be one
+/// message's fault, rather than the connection failing.
+fn is_statement_error(e: &StoreError) -> bool {
+    matches!(e, StoreError::Postgres(sqlx::Error::Database(_)))
 }
 
 /// The statement of `insert_batch`: messages as column arrays in `$1..$8` (kept in array order,
