@@ -189,6 +189,22 @@ async fn record_inbound(
     Ok(report)
 }
 
+/// A recipient's opt-out and last inbound message over any of its `wa_id` forms (`$3`).
+const RECIPIENT_STATE_SQL: &str = "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
+     LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
+     WHERE ct.workspace_id = $1 AND ct.wa_id = ANY($3) \
+     ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
+
+/// `RECIPIENT_STATE_SQL` for at most two forms (`$3`, `$4`; the same twice for one), written
+/// as one probe of the contacts' and one of the conversations' unique index per form.
+const RECIPIENT_PROBE_SQL: &str = "SELECT ct.opted_out, (SELECT cv.last_inbound_at \
+     FROM conversations cv WHERE cv.channel_id = $2 AND cv.contact_id = ct.id) AS last_inbound_at \
+     FROM contacts ct WHERE ct.workspace_id = $1 AND ct.wa_id = $3 \
+     UNION ALL SELECT ct.opted_out, (SELECT cv.last_inbound_at \
+     FROM conversations cv WHERE cv.channel_id = $2 AND cv.contact_id = ct.id) \
+     FROM contacts ct WHERE ct.workspace_id = $1 AND ct.wa_id = $4 \
+     ORDER BY 2 DESC NULLS LAST LIMIT 1";
+
 #[async_trait]
 impl ConversationStore for PgStore {
     async fn enqueue_webhook(
@@ -434,17 +450,25 @@ impl ConversationStore for PgStore {
         channel_id: &str,
         wa_ids: &[String],
     ) -> Result<RecipientState> {
-        let row = sqlx::query(
-            "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
-             LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
-             WHERE ct.workspace_id = $1 AND ct.wa_id = ANY($3) \
-             ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1",
-        )
-        .bind(workspace_id)
-        .bind(channel_id)
-        .bind(wa_ids)
-        .fetch_optional(&self.pool)
-        .await?;
+        let query = match wa_ids {
+            // A number has one or two forms: probes of unique indexes, so the cached plan is
+            // always right and this per-send lookup is not planned afresh each time.
+            [one] | [one, _] => sqlx::query(RECIPIENT_PROBE_SQL)
+                .bind(workspace_id)
+                .bind(channel_id)
+                .bind(one)
+                .bind(wa_ids.last()),
+            _ => sqlx::query(RECIPIENT_STATE_SQL)
+                .bind(workspace_id)
+                .bind(channel_id)
+                .bind(wa_ids),
+        };
+        let pool = if wa_ids.len() <= 2 {
+            &self.probes
+        } else {
+            &self.pool
+        };
+        let row = query.fetch_optional(pool).await?;
         Ok(match row {
             Some(r) => RecipientState {
                 opted_out: r.try_get(0)?,

@@ -2,6 +2,7 @@
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
 mod business_webhooks;
+mod committer;
 mod conversations;
 mod dialect_ids;
 mod media;
@@ -28,6 +29,11 @@ use business_webhooks::{emit_ctes, WebhookColumns};
 /// PostgreSQL back end.
 pub struct PgStore {
     pool: PgPool,
+    /// Sessions that keep prepared statements' generic plans, for the per-request lookups whose
+    /// only sensible plan is a unique-index probe whatever the tables' sizes: planning those
+    /// afresh on every request cost PostgreSQL more than running them.
+    probes: PgPool,
+    committer: committer::Committer,
 }
 
 /// How often a transaction PostgreSQL chose as a deadlock victim is tried again.
@@ -52,21 +58,30 @@ impl PgStore {
         let opts: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
+        // Random reads cost about what sequential ones do once the working set is cached (or on
+        // SSDs); with the default cost of 4 the planner scans whole tables for batch lookups.
+        let opts = opts.options([("random_page_cost", "1.1")]);
         // Statements are prepared once per connection, often while the tables are still empty; a
         // generic plan made then (a sequential scan) would stay cached as the tables grow. Plans
         // made for each execution follow the tables' real size.
-        // Random reads cost about what sequential ones do once the working set is cached (or on
-        // SSDs); with the default cost of 4 the planner scans whole tables for batch lookups.
-        let opts = opts.options([
-            ("plan_cache_mode", "force_custom_plan"),
-            ("random_page_cost", "1.1"),
-        ]);
+        let custom_plans = opts
+            .clone()
+            .options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(32)
             .acquire_timeout(std::time::Duration::from_secs(10))
-            .connect_with(opts)
+            .connect_with(custom_plans)
             .await?;
-        Ok(Self { pool })
+        let probes = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect_lazy_with(opts);
+        let committer = committer::Committer::start(pool.clone());
+        Ok(Self {
+            pool,
+            probes,
+            committer,
+        })
     }
 }
 
@@ -319,6 +334,19 @@ async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Res
     )
 }
 
+/// Whether a lease on this channel has run out (its worker stopped), without locking anything.
+async fn has_expired_leases(pool: &PgPool, req: &ClaimRequest) -> Result<bool> {
+    Ok(sqlx::query_scalar(sql!(
+        "SELECT EXISTS (SELECT 1 FROM outbox WHERE channel_id = $1 AND state = 'leased' "
+        "AND lease_until < $2)"
+    ))
+    .bind(&req.channel_id)
+    .bind(req.now)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// Turns the channel's run-out leases into unknown outcomes, then claims as `claim_ready`.
 async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
     let expired: Vec<String> = sqlx::query_scalar(sql!(
         "SELECT message_id FROM outbox WHERE channel_id = $1 AND state = 'leased' AND lease_until < $2 "
@@ -342,6 +370,12 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
         )
         .await?;
     }
+    claim_ready(c, req).await
+}
+
+/// Leases the channel's due heads of line (the oldest message of each recipient) in one
+/// statement, atomic on its own or inside the caller's transaction.
+async fn claim_ready<'e>(c: impl sqlx::PgExecutor<'e>, req: &ClaimRequest) -> Result<Vec<Claimed>> {
     let heads = sqlx::query(sql!(
         "WITH h AS (UPDATE outbox SET state = 'leased', lease_owner = $4, lease_until = $5 "
         "  WHERE message_id IN (SELECT o.message_id FROM outbox o "
@@ -358,7 +392,7 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
     .bind(req.limit)
     .bind(&req.owner)
     .bind(req.now + req.lease_ms)
-    .fetch_all(&mut *c)
+    .fetch_all(c)
     .await?;
     let out = heads
         .iter()
@@ -607,9 +641,8 @@ impl Store for PgStore {
 
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
         if msg.idempotency.is_none() && msg.client_message.is_none() && msg.failed.is_none() {
-            // The common case in one round trip: a single statement is its own transaction.
-            let seq = insert_message(&self.pool, &msg).await?;
-            return Ok(AcceptOutcome::Created(MessageRecord::queued(msg, seq)));
+            // The common case: batched with concurrent ones into one statement and one commit.
+            return Ok(AcceptOutcome::Created(self.committer.insert(msg).await?));
         }
         let mut tx = self.pool.begin().await?;
         let out = accept(&mut tx, &msg).await?;
@@ -705,6 +738,12 @@ impl Store for PgStore {
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
+        // Leases rarely run out: checking first spares the usual claim a transaction's BEGIN
+        // and COMMIT round trips (it claims in one statement). One that runs out just after the
+        // check is handled by the next claim.
+        if !has_expired_leases(&self.pool, req).await? {
+            return claim_ready(&self.pool, req).await;
+        }
         let mut tx = self.pool.begin().await?;
         let out = claim(&mut tx, req).await?;
         tx.commit().await?;

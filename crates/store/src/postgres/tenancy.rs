@@ -227,10 +227,11 @@ impl TenancyStore for PgStore {
              WHERE k.hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) \
              AND w.disabled_at IS NULL"
         );
+        // A probe of two unique indexes: its cached plan is always the right one.
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(hash)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.probes)
             .await?;
         row.as_ref().map(key_row).transpose()
     }
