@@ -60,7 +60,10 @@ impl PgStore {
             .map_err(|e| StoreError::Config(format!("bad PostgreSQL URL: {e}")))?;
         // Random reads cost about what sequential ones do once the working set is cached (or on
         // SSDs); with the default cost of 4 the planner scans whole tables for batch lookups.
-        let opts = opts.options([("random_page_cost", "1.1")]);
+        // JIT compilation costs milliseconds per statement: it pays off for long analytic
+        // queries, never for these short ones, yet tables without statistics yet can push an
+        // estimate over `jit_above_cost`.
+        let opts = opts.options([("random_page_cost", "1.1"), ("jit", "off")]);
         // Statements are prepared once per connection, often while the tables are still empty; a
         // generic plan made then (a sequential scan) would stay cached as the tables grow. Plans
         // made for each execution follow the tables' real size.
@@ -451,9 +454,14 @@ async fn lock_outbox(c: &mut PgConnection, ids: &[String]) -> Result<Vec<(String
 
 /// The dedupe keys of these messages' stored events.
 async fn dedupe_keys(c: &mut PgConnection, ids: &[String]) -> Result<Vec<(String, String)>> {
+    // One index probe per message, whatever the planner thinks of the table: with `= ANY($1)`
+    // and no statistics yet (a young or fast-growing table) it scans the whole table, and a
+    // plain join becomes a merge join over the whole index. `OFFSET 0` keeps the subquery a
+    // per-message probe.
     let found = sqlx::query(sql!(
-        "SELECT message_id, dedupe_key FROM message_events "
-        "WHERE message_id = ANY($1) AND dedupe_key IS NOT NULL"
+        "SELECT e.message_id, e.dedupe_key FROM UNNEST($1::text[]) AS ids(id) "
+        "CROSS JOIN LATERAL (SELECT message_id, dedupe_key FROM message_events "
+        "WHERE message_id = ids.id AND dedupe_key IS NOT NULL OFFSET 0) e"
     ))
     .bind(ids)
     .fetch_all(&mut *c)
