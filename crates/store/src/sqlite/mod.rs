@@ -419,13 +419,8 @@ fn write(conn: &Connection, w: &Writes) -> Result<()> {
             m.attempts,
             m.updated_at
         ];
-        if m.wamid_changed {
-            let mut all = columns.to_vec();
-            all.push(&m.wamid);
-            stmt.execute(all.as_slice())?;
-        } else {
-            stmt.execute(columns)?;
-        }
+        let wamid: &[&dyn rusqlite::ToSql] = if m.wamid_changed { &[&m.wamid] } else { &[] };
+        stmt.execute(rusqlite::params_from_iter(columns.iter().chain(wamid)))?;
     }
     for ev in &w.webhooks {
         business_webhooks::emit(conn, ev)?;
