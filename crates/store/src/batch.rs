@@ -21,6 +21,9 @@ pub(crate) struct Snapshot {
     by_wamid: HashMap<String, String>,
     outbox: HashMap<String, OutboxRow>,
     dedupe: HashSet<(String, String)>,
+    /// The workspaces with an enabled business webhook endpoint; `None`: assume every one.
+    /// A status change no endpoint can hear builds no event.
+    listeners: Option<HashSet<String>>,
 }
 
 impl Snapshot {
@@ -40,8 +43,26 @@ impl Snapshot {
             by_wamid,
             outbox: outbox.into_iter().collect(),
             dedupe: dedupe.into_iter().collect(),
+            listeners: None,
         }
     }
+
+    /// Sets the workspaces that have an enabled business webhook endpoint.
+    pub(crate) fn with_listeners(mut self, workspaces: impl IntoIterator<Item = String>) -> Self {
+        self.listeners = Some(workspaces.into_iter().collect());
+        self
+    }
+
+    /// The distinct workspaces of the loaded messages, for the back end's listener lookup.
+    pub(crate) fn workspaces(&self) -> Vec<String> {
+        let set: HashSet<&String> = self.messages.values().map(|m| &m.workspace_id).collect();
+        set.into_iter().cloned().collect()
+    }
+}
+
+/// Whether a workspace has an endpoint that may hear its events (`None`: unknown, so yes).
+fn heard(listeners: Option<&HashSet<String>>, workspace_id: &str) -> bool {
+    listeners.is_none_or(|l| l.contains(workspace_id))
 }
 
 /// A message's columns after the batch (absolute values: the rows are the writer's alone).
@@ -169,7 +190,7 @@ impl Replay {
         msg.error = error;
         msg.attempts += i64::from(attempt);
         msg.updated_at = msg.updated_at.max(at);
-        if changed {
+        if changed && heard(self.snap.listeners.as_ref(), &msg.workspace_id) {
             self.webhooks.extend(WebhookEvent::message(msg, at));
         }
         self.dirty.insert(id.to_string());
@@ -387,6 +408,26 @@ mod tests {
         assert_eq!(writes.messages[0].updated_at, 3000);
         let kinds: Vec<_> = writes.webhooks.iter().map(|w| w.kind).collect();
         assert_eq!(kinds, ["message.delivered", "message.read"]);
+    }
+
+    #[test]
+    fn a_workspace_without_endpoints_gets_no_events_but_the_same_writes() {
+        let updates = [status("m1", "w1", MessageStatus::Delivered, 2)];
+        let snap = || Snapshot::new(vec![message("m1", MessageStatus::Sent)], vec![], vec![]);
+        let (heard, _) = apply_statuses(
+            snap().with_listeners(["ws".to_string()]),
+            &channels(),
+            &updates,
+        );
+        let (unheard, _) = apply_statuses(
+            snap().with_listeners(["other".to_string()]),
+            &channels(),
+            &updates,
+        );
+        assert_eq!(heard.webhooks.len(), 1);
+        assert!(unheard.webhooks.is_empty());
+        assert_eq!(heard.messages, unheard.messages);
+        assert_eq!(heard.events.len(), unheard.events.len());
     }
 
     #[test]

@@ -193,17 +193,31 @@ impl WebhookEvent {
             MessageStatus::Failed => "message.failed",
             MessageStatus::Sending => return None,
         };
-        let data = json!({
-            "id": m.id,
-            "status": m.status.as_str(),
-            "to": m.recipient,
-            "channel": m.channel_id,
-            "kind": m.kind,
-            "wamid": m.wamid,
-            "error": m.error,
-        });
-        Some(Self::new(&m.workspace_id, kind, data.to_string(), at))
+        let data = MessageEventData {
+            channel: &m.channel_id,
+            error: m.error.as_ref(),
+            id: &m.id,
+            kind: &m.kind,
+            status: m.status.as_str(),
+            to: &m.recipient,
+            wamid: m.wamid.as_deref(),
+        };
+        // Serializing these few fields cannot fail.
+        let data = serde_json::to_string(&data).unwrap_or_default();
+        Some(Self::new(&m.workspace_id, kind, data, at))
     }
+}
+
+/// The `data` of a `message.*` event; fields in alphabetical order, as the JSON always had them.
+#[derive(serde::Serialize)]
+struct MessageEventData<'a> {
+    channel: &'a str,
+    error: Option<&'a chasqui_domain::MetaError>,
+    id: &'a str,
+    kind: &'a str,
+    status: &'a str,
+    to: &'a str,
+    wamid: Option<&'a str>,
 }
 
 impl WebhookEvent {

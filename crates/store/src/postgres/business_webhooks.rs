@@ -71,6 +71,23 @@ impl<'a> WebhookColumns<'a> {
     }
 }
 
+/// Which of `workspaces` have an enabled endpoint: events of the others need not be built.
+pub(super) async fn listeners(
+    c: &mut PgConnection,
+    workspaces: Vec<String>,
+) -> Result<Vec<String>> {
+    if workspaces.is_empty() {
+        return Ok(workspaces);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT workspace_id FROM webhook_endpoints \
+         WHERE enabled AND workspace_id = ANY($1)",
+    )
+    .bind(workspaces)
+    .fetch_all(&mut *c)
+    .await?)
+}
+
 /// Writes events (with their deliveries) in the caller's transaction.
 pub(super) async fn emit(c: &mut PgConnection, events: &[WebhookEvent]) -> Result<()> {
     if events.is_empty() {

@@ -613,8 +613,14 @@ async fn record(c: &mut PgConnection, owner: &str, outcomes: Vec<OutcomeRecord>)
     let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.clone()).collect();
     let messages = lock_messages(c, &ids, &[]).await?;
     let outbox = lock_outbox(c, &ids).await?;
-    let snap = Snapshot::new(messages, outbox, Vec::new());
+    let snap = with_listeners(c, Snapshot::new(messages, outbox, Vec::new())).await?;
     write(c, &batch::record_outcomes(snap, owner, outcomes)).await
+}
+
+/// The snapshot with its workspaces' business webhook listeners.
+async fn with_listeners(c: &mut PgConnection, snap: Snapshot) -> Result<Snapshot> {
+    let listeners = business_webhooks::listeners(c, snap.workspaces()).await?;
+    Ok(snap.with_listeners(listeners))
 }
 
 async fn apply(
@@ -626,11 +632,8 @@ async fn apply(
     let messages = lock_messages(c, &batch::callback_ids(updates), &wamids).await?;
     let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
     let dedupe = dedupe_keys(c, &ids).await?;
-    let (writes, report) = batch::apply_statuses(
-        Snapshot::new(messages, Vec::new(), dedupe),
-        channels,
-        updates,
-    );
+    let snap = with_listeners(c, Snapshot::new(messages, Vec::new(), dedupe)).await?;
+    let (writes, report) = batch::apply_statuses(snap, channels, updates);
     write(c, &writes).await?;
     Ok(report)
 }

@@ -26,6 +26,28 @@ fn endpoint_from_row(r: &Row<'_>) -> rusqlite::Result<WebhookEndpoint> {
 
 /// Writes `ev` with one pending delivery per matching endpoint, or nothing when none matches
 /// (so a workspace without endpoints pays one indexed lookup).
+/// Whether the workspace has an enabled endpoint: when it has none, an event need not be built.
+pub(super) fn listens(conn: &Connection, workspace_id: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT 1 FROM webhook_endpoints WHERE workspace_id = ?1 AND enabled LIMIT 1",
+        )?
+        .query_row([workspace_id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Which of `workspaces` have an enabled endpoint.
+pub(super) fn listeners(conn: &Connection, workspaces: Vec<String>) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for ws in workspaces {
+        if listens(conn, &ws)? {
+            out.push(ws);
+        }
+    }
+    Ok(out)
+}
+
 pub(super) fn emit(conn: &Connection, ev: &WebhookEvent) -> Result<()> {
     let sql = format!(
         "INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_attempt_at, created_at) \

@@ -239,7 +239,11 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
     ])?;
     let seq = conn.last_insert_rowid();
     let queued = MessageRecord::queued(m.clone(), seq);
-    if let Some(ev) = WebhookEvent::message(&queued, m.created_at) {
+    let heard = business_webhooks::listens(conn, &m.workspace_id)?;
+    if let Some(ev) = heard
+        .then(|| WebhookEvent::message(&queued, m.created_at))
+        .flatten()
+    {
         business_webhooks::emit(conn, &ev)?;
     }
     if let Some(client) = &m.client_message {
@@ -264,7 +268,10 @@ fn accept(conn: &Connection, m: &NewMessage) -> Result<AcceptOutcome> {
         .execute(params![m.id, error.code, error.title, error.details])?;
     }
     insert_event(conn, &m.id, &failure)?;
-    if let Some(ev) = WebhookEvent::message(&record, m.created_at) {
+    if let Some(ev) = heard
+        .then(|| WebhookEvent::message(&record, m.created_at))
+        .flatten()
+    {
         business_webhooks::emit(conn, &ev)?;
     }
     Ok(AcceptOutcome::Created(record))
@@ -378,7 +385,9 @@ fn snapshot(
             }
         }
     }
-    Ok(Snapshot::new(messages, outbox, dedupe))
+    let snap = Snapshot::new(messages, outbox, dedupe);
+    let listeners = business_webhooks::listeners(conn, snap.workspaces())?;
+    Ok(snap.with_listeners(listeners))
 }
 
 /// Executes a batch's writes.
@@ -428,10 +437,13 @@ fn write(conn: &Connection, w: &Writes) -> Result<()> {
     Ok(())
 }
 
-fn record(conn: &Connection, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
+fn record(conn: &Connection, owner: &str, outcomes: &[OutcomeRecord]) -> Result<()> {
     let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.clone()).collect();
     let snap = snapshot(conn, load_messages(conn, &ids)?, true, false)?;
-    write(conn, &batch::record_outcomes(snap, owner, outcomes))
+    write(
+        conn,
+        &batch::record_outcomes(snap, owner, outcomes.to_vec()),
+    )
 }
 
 fn apply(
@@ -563,7 +575,7 @@ impl Store for SqliteStore {
             .write(move |c| {
                 c.execute(
                     "UPDATE channels SET dispatch_owner = NULL, dispatch_lease_until = 0 WHERE dispatch_owner = ?1",
-                    [owner],
+                    [&owner],
                 )?;
                 Ok(())
             })
@@ -577,7 +589,7 @@ impl Store for SqliteStore {
 
     async fn record_outcomes(&self, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
         let owner = owner.to_string();
-        self.rt.write(move |c| record(c, &owner, outcomes)).await
+        self.rt.write(move |c| record(c, &owner, &outcomes)).await
     }
 
     async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {

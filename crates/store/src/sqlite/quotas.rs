@@ -110,7 +110,7 @@ impl QuotaStore for SqliteStore {
         self.rt
             .write(move |c| {
                 c.prepare_cached("DELETE FROM inflight_requests WHERE id = ?1")?
-                    .execute([id])?;
+                    .execute([&id])?;
                 Ok(())
             })
             .await

@@ -1,10 +1,14 @@
 //! The SQLite execution model: one writer thread that group-commits, and reader connections.
 //!
-//! Every write job runs inside one shared `BEGIN IMMEDIATE … COMMIT`, each in its own savepoint
-//! so a failing job does not undo the others; callers are answered only after the commit is on
-//! disk (`wal_sync` fsyncs it while the writer goes on with the next batch). Concurrent requests
-//! thus share one fsync instead of queueing for one each, which is what lifts accepted messages
-//! per second.
+//! Every write job runs inside one shared `BEGIN IMMEDIATE … COMMIT`; callers are answered only
+//! after the commit is on disk (`wal_sync` fsyncs it while the writer goes on with the next
+//! batch). Concurrent requests thus share one fsync instead of queueing for one each, which is
+//! what lifts accepted messages per second.
+//!
+//! A failing job must not undo the others, nor leave half its writes in their commit. Jobs run
+//! without a savepoint each (one costs two statements and a copy of every page the job touches);
+//! when one fails, the whole transaction is rolled back and the batch runs again with each job in
+//! its own savepoint. So a job may run twice: it must only touch the database.
 
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
@@ -35,8 +39,53 @@ const READER_CACHE_KIB: i64 = 2 * 1024;
 /// short.
 const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 
-/// A job gets the writer's connection, or `None` when the transaction could not begin.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> Answer + Send>;
+/// A write job queued for the writer.
+trait Job: Send {
+    /// Runs the work on the writer's connection, in a savepoint of its own if `isolated`;
+    /// answers whether it succeeded. A later run replaces the earlier one's result.
+    fn run(&mut self, conn: &Connection, isolated: bool) -> bool;
+    /// Fails the job without running it.
+    fn fail(&mut self, error: StoreError);
+    /// The answer to its caller, given the outcome of the commit.
+    fn answer(self: Box<Self>) -> Answer;
+}
+
+/// A closure, its last result and its caller.
+struct Work<T, F> {
+    f: F,
+    result: Option<Result<T>>,
+    caller: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> Job for Work<T, F>
+where
+    T: Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(&mut self, conn: &Connection, isolated: bool) -> bool {
+        let result = if isolated {
+            in_savepoint(conn, &self.f)
+        } else {
+            (self.f)(conn)
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn fail(&mut self, error: StoreError) {
+        self.result = Some(Err(error));
+    }
+
+    fn answer(self: Box<Self>) -> Answer {
+        let Work { result, caller, .. } = *self;
+        Box::new(move |commit: Result<()>| {
+            let result =
+                result.unwrap_or_else(|| Err(StoreError::Commit("the job never ran".into())));
+            let _ = caller.send(commit.and(result));
+        })
+    }
+}
 
 /// Opens a connection with Chasqui's pragmas.
 pub(super) fn open_connection(path: &Path) -> Result<Connection> {
@@ -60,7 +109,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
 
 /// The writer thread's handle plus a pool of reader connections.
 pub(super) struct Runtime {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Box<dyn Job>>,
     /// Dropped with the runtime, which stops the checkpoint thread.
     _checkpoints: mpsc::Sender<()>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -73,7 +122,7 @@ impl Runtime {
         // Commits no longer fsync themselves: the sync thread does, before anyone is answered.
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         let durable = wal_sync::start(&path);
-        let (tx, rx) = mpsc::channel::<Job>();
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("chasqui-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx, durable))
@@ -89,21 +138,18 @@ impl Runtime {
         })
     }
 
-    /// Runs `f` in the writer's transaction and answers after the commit.
+    /// Runs `f` in the writer's transaction and answers after the commit. `f` may run twice
+    /// (see the module's documentation): it must only touch the database.
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Some(conn) => in_savepoint(conn, f),
-                None => Err(StoreError::Commit("could not begin a transaction".into())),
-            };
-            Box::new(move |commit: Result<()>| {
-                let _ = tx.send(commit.and(result));
-            })
+        let (caller, rx) = oneshot::channel::<Result<T>>();
+        let job: Box<dyn Job> = Box::new(Work {
+            f,
+            result: None,
+            caller,
         });
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -159,30 +205,75 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
     result
 }
 
-fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, durable: mpsc::Sender<Vec<Answer>>) {
-    while let Ok(first) = rx.recv() {
-        let mut completions: Vec<Answer> = Vec::with_capacity(64);
+/// Runs a batch's jobs in one transaction: as they arrive and without savepoints while all
+/// succeed; after a failure, all of them again from a fresh transaction, each isolated.
+/// Answers whether the transaction is still open (the caller commits it).
+fn run_batch(
+    conn: &Connection,
+    first: Box<dyn Job>,
+    rx: &mpsc::Receiver<Box<dyn Job>>,
+) -> (Vec<Box<dyn Job>>, bool) {
+    let mut jobs = vec![first];
+    let mut isolated = false;
+    let mut i = 0;
+    while i < jobs.len() {
+        if !jobs[i].run(conn, isolated) && !isolated {
+            // Some of its writes may have stuck: start over, every job in its own savepoint.
+            tracing::debug!(
+                jobs = jobs.len(),
+                "a write job failed; its batch runs again isolated"
+            );
+            isolated = true;
+            let restarted = conn
+                .execute_batch("ROLLBACK; BEGIN IMMEDIATE")
+                .map_err(|e| StoreError::Commit(e.to_string()));
+            if let Err(e) = restarted {
+                tracing::error!(error = %e, "SQLite writer could not restart a failed batch");
+                for job in &mut jobs {
+                    job.fail(StoreError::Commit(e.to_string()));
+                }
+                return (jobs, false);
+            }
+            i = 0;
+            continue;
+        }
+        i += 1;
+        if i == jobs.len() && jobs.len() < MAX_BATCH {
+            if let Ok(job) = rx.try_recv() {
+                jobs.push(job);
+            }
+        }
+    }
+    (jobs, true)
+}
+
+fn writer_loop(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    durable: mpsc::Sender<Vec<Answer>>,
+) {
+    while let Ok(mut first) = rx.recv() {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "SQLite writer could not begin a transaction");
-            first(None)(Err(StoreError::Commit(e.to_string())));
+            first.fail(StoreError::Commit(e.to_string()));
+            first.answer()(Ok(()));
             continue;
         }
         let started = std::time::Instant::now();
-        completions.push(first(Some(&conn)));
-        while completions.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => completions.push(job(Some(&conn))),
-                Err(_) => break,
-            }
-        }
+        let (jobs, open) = run_batch(&conn, first, &rx);
         let executed = started.elapsed();
-        let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let commit = if open {
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())
+        } else {
+            Ok(())
+        };
         tracing::trace!(
-            jobs = completions.len(),
+            jobs = jobs.len(),
             exec_us = executed.as_micros() as u64,
             commit_us = (started.elapsed() - executed).as_micros() as u64,
             "sqlite batch"
         );
+        let completions: Vec<Answer> = jobs.into_iter().map(|j| j.answer()).collect();
         match commit {
             Ok(()) => {
                 if let Err(mpsc::SendError(completions)) = durable.send(completions) {
@@ -198,5 +289,70 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, durable: mpsc::Sender<
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A job inserting `k`, failing after its insert when `fail` is set.
+    fn insert(k: String, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<Result<()>>) {
+        let (caller, rx) = oneshot::channel();
+        let f = move |c: &Connection| {
+            c.execute("INSERT INTO t (k) VALUES (?1)", [&k])?;
+            if fail {
+                return Err(StoreError::Conflict(format!("{k} refused after writing")));
+            }
+            Ok(())
+        };
+        let job: Box<dyn Job> = Box::new(Work {
+            f,
+            result: None,
+            caller,
+        });
+        (job, rx)
+    }
+
+    #[test]
+    fn a_failing_job_leaves_nothing_and_undoes_no_other_job_of_its_batch() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let mut answers = Vec::new();
+        let mut first = None;
+        for i in 0..50 {
+            let (job, answer) = insert(format!("k{i:02}"), i % 7 == 3);
+            answers.push(answer);
+            match first {
+                None => first = Some(job),
+                Some(_) => tx.send(job).unwrap(),
+            }
+        }
+        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (jobs, open) = run_batch(&conn, first.unwrap(), &rx);
+        assert!(open);
+        assert_eq!(jobs.len(), 50, "every queued job shares the transaction");
+        conn.execute_batch("COMMIT").unwrap();
+        for job in jobs {
+            job.answer()(Ok(()));
+        }
+        for (i, mut answer) in answers.into_iter().enumerate() {
+            let result = answer.try_recv().unwrap();
+            assert_eq!(result.is_ok(), i % 7 != 3, "job {i}: {result:?}");
+        }
+        let keys: Vec<String> = conn
+            .prepare("SELECT k FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected: Vec<String> = (0..50)
+            .filter(|i| i % 7 != 3)
+            .map(|i| format!("k{i:02}"))
+            .collect();
+        assert_eq!(keys, expected);
     }
 }

@@ -255,7 +255,7 @@ impl UserStore for SqliteStore {
         self.rt
             .write(move |c| {
                 c.prepare_cached("DELETE FROM login_throttle WHERE username = ?1")?
-                    .execute([name])?;
+                    .execute([&name])?;
                 Ok(())
             })
             .await
