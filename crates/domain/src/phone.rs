@@ -1,10 +1,22 @@
 //! Recipient phone numbers in E.164, parsed with the `phonenumber` library.
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use phonenumber::Mode;
 use serde::{Serialize, Serializer};
 
 /// Longer inputs are refused before parsing: no real number needs more, and it bounds the work.
 const MAX_INPUT_CHARS: usize = 40;
+
+/// Inputs whose parse is remembered; the memo is emptied when full.
+const MEMO_CAPACITY: usize = 16_384;
+
+/// Parses by input: libphonenumber's pattern matching costs tens of microseconds per number, and
+/// a business writes to the same recipients again and again (and the sandbox parses each send
+/// once more). A pure function memoized: the answer for an input never changes.
+static MEMO: LazyLock<Mutex<HashMap<String, Result<PhoneNumber, PhoneError>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// Mexico's country code; its numbers are still written with the old mobile `1` (see `parse`).
 const MEXICO: u16 = 52;
@@ -41,6 +53,21 @@ impl PhoneNumber {
         if !well_formed {
             return Err(PhoneError::Unparseable);
         }
+        if let Some(known) = MEMO.lock().ok().and_then(|m| m.get(rest).cloned()) {
+            return known;
+        }
+        let parsed = Self::parse_digits(rest);
+        if let Ok(mut memo) = MEMO.lock() {
+            if memo.len() >= MEMO_CAPACITY {
+                memo.clear();
+            }
+            memo.insert(rest.to_owned(), parsed.clone());
+        }
+        parsed
+    }
+
+    /// Parses well-formed input (digits and separators, without `+`) with the library.
+    fn parse_digits(rest: &str) -> Result<Self, PhoneError> {
         // The legacy Mexican mobile form is what Mexican wa_ids look like; judging it by its
         // modern form straight away parses once instead of twice.
         if let Some(modern) = legacy_mexican_mobile_digits(rest) {
@@ -125,6 +152,16 @@ pub fn wa_id_variants(digits: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remembered_parse_answers_like_the_library() {
+        for input in ["+5215512345678", "+52 1 55 1234 5678", "+15550001234", "+52123", "16505551234"] {
+            let rest = input.trim_start_matches('+');
+            let first = PhoneNumber::parse(input);
+            assert_eq!(first, PhoneNumber::parse_digits(rest), "{input}");
+            assert_eq!(PhoneNumber::parse(input), first, "{input}, remembered");
+        }
+    }
 
     #[test]
     fn mexican_and_argentine_mobiles_match_both_forms() {

@@ -14,6 +14,7 @@ mod users;
 mod wal_sync;
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;
@@ -56,6 +57,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0009_users.sql")),
         M::up(include_str!("../../migrations/sqlite/0010_quotas.sql")),
         M::up(include_str!("../../migrations/sqlite/0011_dialect_ids.sql")),
+        M::up(include_str!("../../migrations/sqlite/0012_outbox_clustered.sql")),
     ])
 }
 
@@ -162,18 +164,6 @@ fn insert_event(conn: &Connection, message_id: &str, ev: &NewEvent) -> Result<bo
             ev.dedupe_key
         ])?;
     Ok(n == 1)
-}
-
-fn outbox_row(conn: &Connection, message_id: &str) -> Result<Option<OutboxRow>> {
-    Ok(conn
-        .prepare_cached("SELECT state, lease_owner FROM outbox WHERE message_id = ?1")?
-        .query_row([message_id], |r| {
-            Ok(OutboxRow {
-                state: r.get(0)?,
-                lease_owner: r.get(1)?,
-            })
-        })
-        .optional()?)
 }
 
 fn change_outbox(conn: &Connection, message_id: &str, change: &OutboxChange) -> Result<()> {
@@ -298,34 +288,31 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
             },
         )?;
     }
-    let heads: Vec<(String, String)> = conn
+    // An outbox row's seq is its message's rowid.
+    let out: Vec<Claimed> = conn
         .prepare_cached(
-            "SELECT o.message_id, o.recipient FROM outbox o \
+            "SELECT o.message_id, o.recipient, m.body, m.attempts, m.created_at \
+             FROM outbox o JOIN messages m ON m.seq = o.seq \
              WHERE o.channel_id = ?1 AND o.state = 'ready' AND o.due_at <= ?2 \
              AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.channel_id = o.channel_id \
                              AND p.recipient = o.recipient AND p.seq < o.seq) \
              ORDER BY o.seq LIMIT ?3",
         )?
         .query_map(params![req.channel_id, req.now, req.limit], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok(Claimed {
+                message_id: r.get(0)?,
+                recipient: r.get(1)?,
+                body: r.get(2)?,
+                attempts: r.get(3)?,
+                created_at: r.get(4)?,
+            })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let mut out = Vec::with_capacity(heads.len());
-    for (id, recipient) in heads {
+    for claimed in &out {
         conn.prepare_cached(
             "UPDATE outbox SET state = 'leased', lease_owner = ?2, lease_until = ?3 WHERE message_id = ?1",
         )?
-        .execute(params![id, req.owner, req.now + req.lease_ms])?;
-        let (body, attempts, created_at) = conn
-            .prepare_cached("SELECT body, attempts, created_at FROM messages WHERE id = ?1")?
-            .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        out.push(Claimed {
-            message_id: id,
-            recipient,
-            body,
-            attempts,
-            created_at,
-        });
+        .execute(params![claimed.message_id, req.owner, req.now + req.lease_ms])?;
     }
     Ok(out)
 }
@@ -361,31 +348,63 @@ fn load_by_wamids(
     Ok(())
 }
 
-/// A batch's snapshot: the loaded messages with their outbox rows or stored dedupe keys.
-fn snapshot(
-    conn: &Connection,
-    messages: Vec<MessageRecord>,
-    with_outbox: bool,
-    with_dedupe: bool,
-) -> Result<Snapshot> {
-    let mut outbox = Vec::new();
-    let mut dedupe = Vec::new();
-    for m in &messages {
-        if with_outbox {
-            if let Some(row) = outbox_row(conn, &m.id)? {
-                outbox.push((m.id.clone(), row));
+/// A message with its outbox row (if any), in one query: `messages` columns, then the row's.
+static MESSAGE_WITH_OUTBOX: LazyLock<String> = LazyLock::new(|| {
+    let columns: Vec<String> = MESSAGE_COLUMNS
+        .split(',')
+        .map(|c| format!("m.{}", c.trim()))
+        .collect();
+    format!(
+        "SELECT {}, o.state, o.lease_owner FROM messages m \
+         LEFT JOIN outbox o ON o.message_id = m.id WHERE m.id = ?1",
+        columns.join(", ")
+    )
+});
+
+/// The snapshot for recording outcomes: the messages with their outbox rows.
+fn outcome_snapshot(conn: &Connection, ids: &[String]) -> Result<Snapshot> {
+    let mut messages = Vec::with_capacity(ids.len());
+    let mut outbox = Vec::with_capacity(ids.len());
+    let mut stmt = conn.prepare_cached(&MESSAGE_WITH_OUTBOX)?;
+    for id in ids {
+        let found = stmt
+            .query_row([id], |r| {
+                let row = match r.get::<_, Option<String>>(15)? {
+                    Some(state) => Some(OutboxRow {
+                        state,
+                        lease_owner: r.get(16)?,
+                    }),
+                    None => None,
+                };
+                Ok((message_from_row(r)?, row))
+            })
+            .optional()?;
+        if let Some((message, row)) = found {
+            if let Some(row) = row {
+                outbox.push((message.id.clone(), row));
             }
-        }
-        if with_dedupe {
-            let mut stmt = conn.prepare_cached(
-                "SELECT dedupe_key FROM message_events WHERE message_id = ?1 AND dedupe_key IS NOT NULL",
-            )?;
-            for key in stmt.query_map([&m.id], |r| r.get::<_, String>(0))? {
-                dedupe.push((m.id.clone(), key?));
-            }
+            messages.push(message);
         }
     }
-    let snap = Snapshot::new(messages, outbox, dedupe);
+    with_listeners(conn, Snapshot::new(messages, outbox, Vec::new()))
+}
+
+/// The snapshot for applying statuses: the messages with their stored dedupe keys.
+fn status_snapshot(conn: &Connection, messages: Vec<MessageRecord>) -> Result<Snapshot> {
+    let mut dedupe = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT dedupe_key FROM message_events WHERE message_id = ?1 AND dedupe_key IS NOT NULL",
+    )?;
+    for m in &messages {
+        for key in stmt.query_map([&m.id], |r| r.get::<_, String>(0))? {
+            dedupe.push((m.id.clone(), key?));
+        }
+    }
+    with_listeners(conn, Snapshot::new(messages, Vec::new(), dedupe))
+}
+
+/// The snapshot with its workspaces' business webhook listeners.
+fn with_listeners(conn: &Connection, snap: Snapshot) -> Result<Snapshot> {
     let listeners = business_webhooks::listeners(conn, snap.workspaces())?;
     Ok(snap.with_listeners(listeners))
 }
@@ -439,7 +458,7 @@ fn write(conn: &Connection, w: &Writes) -> Result<()> {
 
 fn record(conn: &Connection, owner: &str, outcomes: &[OutcomeRecord]) -> Result<()> {
     let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.clone()).collect();
-    let snap = snapshot(conn, load_messages(conn, &ids)?, true, false)?;
+    let snap = outcome_snapshot(conn, &ids)?;
     write(
         conn,
         &batch::record_outcomes(snap, owner, outcomes.to_vec()),
@@ -458,7 +477,7 @@ fn apply(
         &mut messages,
     )?;
     let (writes, report) =
-        batch::apply_statuses(snapshot(conn, messages, false, true)?, channels, updates);
+        batch::apply_statuses(status_snapshot(conn, messages)?, channels, updates);
     write(conn, &writes)?;
     Ok(report)
 }
