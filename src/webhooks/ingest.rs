@@ -121,7 +121,7 @@ impl Ingest {
                 }
             }
         }
-        for (channels, updates, seqs) in &groups {
+        for (channels, updates, seqs) in groups {
             match self.store.apply_statuses(channels, updates, now_ms()).await {
                 Ok(report) if report.unmatched > 0 => {
                     tracing::debug!(

@@ -155,7 +155,13 @@ mod tests {
 
     #[test]
     fn a_remembered_parse_answers_like_the_library() {
-        for input in ["+5215512345678", "+52 1 55 1234 5678", "+15550001234", "+52123", "16505551234"] {
+        for input in [
+            "+5215512345678",
+            "+52 1 55 1234 5678",
+            "+15550001234",
+            "+52123",
+            "16505551234",
+        ] {
             let rest = input.trim_start_matches('+');
             let first = PhoneNumber::parse(input);
             assert_eq!(first, PhoneNumber::parse_digits(rest), "{input}");

@@ -105,7 +105,7 @@ pub trait Store:
     async fn apply_statuses(
         &self,
         channels: &[(String, String)],
-        updates: &[chasqui_domain::webhook::StatusUpdate],
+        updates: Vec<chasqui_domain::webhook::StatusUpdate>,
         now: Millis,
     ) -> Result<ApplyReport>;
 }

@@ -806,9 +806,10 @@ impl Store for PgStore {
     async fn apply_statuses(
         &self,
         channels: &[(String, String)],
-        updates: &[StatusUpdate],
+        updates: Vec<StatusUpdate>,
         _now: Millis,
     ) -> Result<ApplyReport> {
+        let updates = updates.as_slice();
         let mut attempt = 0;
         loop {
             let mut tx = self.pool.begin().await?;

@@ -57,7 +57,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/0009_users.sql")),
         M::up(include_str!("../../migrations/sqlite/0010_quotas.sql")),
         M::up(include_str!("../../migrations/sqlite/0011_dialect_ids.sql")),
-        M::up(include_str!("../../migrations/sqlite/0012_outbox_clustered.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0012_outbox_clustered.sql"
+        )),
     ])
 }
 
@@ -651,10 +653,10 @@ impl Store for SqliteStore {
     async fn apply_statuses(
         &self,
         channels: &[(String, String)],
-        updates: &[StatusUpdate],
+        updates: Vec<StatusUpdate>,
         _now: Millis,
     ) -> Result<ApplyReport> {
-        let (channels, updates) = (channels.to_vec(), updates.to_vec());
+        let channels = channels.to_vec();
         self.rt.write(move |c| apply(c, &channels, &updates)).await
     }
 }
