@@ -12,7 +12,7 @@ use std::time::Duration;
 use chasqui_domain::backoff::Backoff;
 use chasqui_domain::inbound::inbound_events;
 use chasqui_domain::webhook::{status_updates, StatusUpdate};
-use chasqui_store::{InboxItem, Store};
+use chasqui_store::{InboxFinish, InboxItem, Store};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
 
@@ -142,7 +142,8 @@ impl Ingest {
                 errors.insert(item.seq, e);
             }
         }
-        let mut finishing = tokio::task::JoinSet::new();
+        let now = now_ms();
+        let mut finished = Vec::with_capacity(items.len());
         for item in &items {
             let error = match errors.remove(&item.seq) {
                 Some(e) if item.attempts + 1 >= MAX_ATTEMPTS => {
@@ -151,16 +152,16 @@ impl Ingest {
                 }
                 other => other,
             };
-            let now = now_ms();
             let attempt = u32::try_from(item.attempts + 1).unwrap_or(u32::MAX);
             let delay = RETRY.delay(attempt, rand::random::<f64>());
             let retry_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-            let (store, seq) = (self.store.clone(), item.seq);
-            finishing.spawn(async move { store.finish_webhook(seq, error, now, retry_at).await });
+            finished.push(InboxFinish {
+                seq: item.seq,
+                error,
+                retry_at,
+            });
         }
-        while let Some(done) = finishing.join_next().await {
-            done.map_err(|_| chasqui_store::StoreError::Closed)??;
-        }
+        self.store.finish_webhooks(finished, now).await?;
         Ok(items.len())
     }
 

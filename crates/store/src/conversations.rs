@@ -19,6 +19,17 @@ pub struct InboxItem {
     pub attempts: i64,
 }
 
+/// How processing an inbox item ended.
+#[derive(Debug, Clone)]
+pub struct InboxFinish {
+    /// The item's position in the inbox.
+    pub seq: i64,
+    /// `None`: processed; otherwise why it failed, to be tried again at `retry_at`.
+    pub error: Option<String>,
+    /// When a failed item is tried again.
+    pub retry_at: Millis,
+}
+
 /// A person seen in a webhook (`contacts[]` or a message's sender).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactSighting {
@@ -245,15 +256,8 @@ pub trait ConversationStore: Send + Sync {
     ) -> Result<Vec<InboxItem>>;
     /// Deliveries stored but not yet processed.
     async fn pending_webhooks(&self) -> Result<i64>;
-    /// Marks an inbox item processed (`error == None`) or records a failed attempt, to be tried
-    /// again at `retry_at`.
-    async fn finish_webhook(
-        &self,
-        seq: i64,
-        error: Option<String>,
-        now: Millis,
-        retry_at: Millis,
-    ) -> Result<()>;
+    /// Marks inbox items processed or records their failed attempts, all in one transaction.
+    async fn finish_webhooks(&self, items: Vec<InboxFinish>, now: Millis) -> Result<()>;
     /// Records contacts and inbound messages: contacts upserted, each message stored once,
     /// conversations created and their window renewed.
     async fn record_inbound(

@@ -268,23 +268,24 @@ impl ConversationStore for PgStore {
         )
     }
 
-    async fn finish_webhook(
-        &self,
-        seq: i64,
-        error: Option<String>,
-        now: Millis,
-        retry_at: Millis,
-    ) -> Result<()> {
+    async fn finish_webhooks(&self, items: Vec<InboxFinish>, now: Millis) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+        let errors: Vec<Option<String>> = items.iter().map(|i| i.error.clone()).collect();
+        let retry_at: Vec<i64> = items.iter().map(|i| i.retry_at).collect();
         sqlx::query(
-            "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $2, \
-             processed_at = CASE WHEN $2::text IS NULL THEN $3 ELSE NULL END, \
-             lease_owner = NULL, lease_until = CASE WHEN $2::text IS NULL THEN 0 ELSE $4 END \
-             WHERE seq = $1",
+            "UPDATE webhook_inbox w SET attempts = w.attempts + 1, last_error = f.error, \
+             processed_at = CASE WHEN f.error IS NULL THEN $4 ELSE NULL END, \
+             lease_owner = NULL, lease_until = CASE WHEN f.error IS NULL THEN 0 ELSE f.retry_at END \
+             FROM UNNEST($1::int8[], $2::text[], $3::int8[]) AS f(seq, error, retry_at) \
+             WHERE w.seq = f.seq",
         )
-        .bind(seq)
-        .bind(error)
-        .bind(now)
+        .bind(seqs)
+        .bind(errors)
         .bind(retry_at)
+        .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(())

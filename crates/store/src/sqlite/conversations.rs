@@ -283,22 +283,18 @@ impl ConversationStore for SqliteStore {
             .await
     }
 
-    async fn finish_webhook(
-        &self,
-        seq: i64,
-        error: Option<String>,
-        now: Millis,
-        retry_at: Millis,
-    ) -> Result<()> {
+    async fn finish_webhooks(&self, items: Vec<InboxFinish>, now: Millis) -> Result<()> {
         self.rt
             .write(move |c| {
-                c.prepare_cached(
+                let mut stmt = c.prepare_cached(
                     "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = ?2, \
                      processed_at = CASE WHEN ?2 IS NULL THEN ?3 ELSE NULL END, \
                      lease_owner = NULL, lease_until = CASE WHEN ?2 IS NULL THEN 0 ELSE ?4 END \
                      WHERE seq = ?1",
-                )?
-                .execute(params![seq, error, now, retry_at])?;
+                )?;
+                for item in &items {
+                    stmt.execute(params![item.seq, item.error, now, item.retry_at])?;
+                }
                 Ok(())
             })
             .await
