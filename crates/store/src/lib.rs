@@ -8,6 +8,7 @@ mod business_webhooks;
 mod conversations;
 mod dialect_ids;
 mod error;
+mod listing;
 mod media;
 mod model;
 mod plan;

@@ -19,6 +19,7 @@ use sqlx::{PgConnection, PgPool, Row};
 
 use crate::batch::{self, MessageUpdate, Snapshot, Writes};
 use crate::business_webhooks::WebhookEvent;
+use crate::listing::{message_listing, Bound};
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail, MessageEvent,
@@ -705,22 +706,15 @@ impl Store for PgStore {
         workspace_id: &str,
         f: &MessageFilter,
     ) -> Result<Vec<MessageRecord>> {
-        let sql = format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 \
-             AND ($2::text IS NULL OR recipient = $2) AND ($3::text IS NULL OR status = $3) \
-             AND ($4::bigint IS NULL OR created_at >= $4) AND ($5::bigint IS NULL OR created_at < $5) \
-             AND ($6::bigint IS NULL OR seq < $6) ORDER BY seq DESC LIMIT $7"
-        );
-        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(workspace_id)
-            .bind(&f.recipient)
-            .bind(f.status.map(|s| s.as_str()))
-            .bind(f.created_from)
-            .bind(f.created_to)
-            .bind(f.before_seq)
-            .bind(f.limit)
-            .fetch_all(&self.pool)
-            .await?;
+        let (sql, values) = message_listing(MESSAGE_COLUMNS, workspace_id, f, |n| format!("${n}"));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in values {
+            query = match value {
+                Bound::Text(text) => query.bind(text),
+                Bound::Int(n) => query.bind(n),
+            };
+        }
+        let found = query.fetch_all(&self.pool).await?;
         rows(found, message_from_row)
     }
 

@@ -19,11 +19,13 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::MessageStatus;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, ToSql};
 use rusqlite_migration::{Migrations, M};
 
 use crate::batch::{self, Snapshot, Writes};
 use crate::business_webhooks::WebhookEvent;
+use crate::listing::{message_listing, Bound};
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::{
     AcceptOutcome, ApplyReport, Channel, ClaimRequest, Claimed, MessageDetail, MessageEvent,
@@ -60,6 +62,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0012_outbox_clustered.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0013_messages_by_status.sql"
+        )),
     ])
 }
 
@@ -87,6 +92,15 @@ const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit, num";
+
+impl ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Bound::Text(text) => text.to_sql(),
+            Bound::Int(n) => n.to_sql(),
+        }
+    }
+}
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     let status: String = r.get(7)?;
@@ -545,26 +559,10 @@ impl Store for SqliteStore {
         let f = f.clone();
         self.rt
             .read(move |c| {
-                let sql = format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = ?1 \
-                     AND (?2 IS NULL OR recipient = ?2) AND (?3 IS NULL OR status = ?3) \
-                     AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5) \
-                     AND (?6 IS NULL OR seq < ?6) ORDER BY seq DESC LIMIT ?7"
-                );
+                let (sql, values) = message_listing(MESSAGE_COLUMNS, &ws, &f, |n| format!("?{n}"));
                 let rows = c
                     .prepare_cached(&sql)?
-                    .query_map(
-                        params![
-                            ws,
-                            f.recipient,
-                            f.status.map(|s| s.as_str()),
-                            f.created_from,
-                            f.created_to,
-                            f.before_seq,
-                            f.limit
-                        ],
-                        message_from_row,
-                    )?
+                    .query_map(params_from_iter(values), message_from_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 Ok(rows)
             })
@@ -658,5 +656,44 @@ impl Store for SqliteStore {
     ) -> Result<ApplyReport> {
         let channels = channels.to_vec();
         self.rt.write(move |c| apply(c, &channels, &updates)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for a message listing with `filter`, one line per step.
+    fn listing_plan(filter: &MessageFilter) -> String {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let (sql, values) = message_listing(MESSAGE_COLUMNS, "ws", filter, |n| format!("?{n}"));
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt
+            .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
+            .unwrap();
+        steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn a_status_or_recipient_filter_reads_its_own_index() {
+        let by_status = MessageFilter {
+            status: Some(MessageStatus::Failed),
+            limit: 50,
+            ..MessageFilter::default()
+        };
+        let plan = listing_plan(&by_status);
+        assert!(plan.contains("messages_workspace_status"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "sorted in memory: {plan}");
+
+        let by_recipient = MessageFilter {
+            recipient: Some("5215512345678".into()),
+            before_seq: Some(1_000),
+            limit: 50,
+            ..MessageFilter::default()
+        };
+        let plan = listing_plan(&by_recipient);
+        assert!(plan.contains("messages_workspace_recipient"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "sorted in memory: {plan}");
     }
 }
