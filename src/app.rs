@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
 use crate::api::{self, AppState};
@@ -236,7 +236,7 @@ impl App {
             router,
         );
         let served = axum::serve(
-            self.listener,
+            no_delay(self.listener),
             axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
         )
         .with_graceful_shutdown(async move {
@@ -266,4 +266,15 @@ impl App {
         }
         served
     }
+}
+
+/// `listener` with `TCP_NODELAY` on every accepted connection: an answer leaves at once instead
+/// of waiting (up to the peer's delayed-ACK timer) behind an unacknowledged earlier write.
+fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp: &mut TcpStream| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY; serving the connection anyway");
+        }
+    })
 }
