@@ -107,6 +107,13 @@ webhook_batch_ms = 20
     })
 }
 
+/// Bytes the process `pid` has caused to be written to storage so far.
+fn written_bytes(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn peak_rss_mb(pid: u32) -> Option<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -120,9 +127,30 @@ fn cpu_secs(pid: u32) -> Option<f64> {
     // Fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / ticks_per_sec()?)
+}
+
+/// The kernel's clock ticks per second, the unit of `/proc`'s CPU times.
+fn ticks_per_sec() -> Option<f64> {
     // SAFETY: sysconf only reads a system constant.
     let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    (per_sec > 0).then(|| ticks / per_sec as f64)
+    (per_sec > 0).then_some(per_sec as f64)
+}
+
+/// Seconds all cores of the machine have spent idle (or waiting for I/O) since boot, and seconds
+/// the hypervisor gave them to other guests (steal).
+fn machine_idle_and_steal_secs() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let ticks: Vec<f64> = cpu
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let per_sec = ticks_per_sec()?;
+    Some((
+        (ticks.get(3)? + ticks.get(4)?) / per_sec,
+        ticks.get(7)? / per_sec,
+    ))
 }
 
 /// Runs `concurrency` loops of `request` for `seconds`; returns (ok count, latencies in µs, errors).
@@ -239,6 +267,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let (h, recipients) = (http.clone(), args.recipients.max(1));
     let started = Instant::now();
     let cpu_before = cpu_secs(server.child.id());
+    let written_before = written_bytes(server.child.id());
+    let own_cpu_before = cpu_secs(std::process::id());
+    let machine_before = machine_idle_and_steal_secs();
     // The load generator shares the cores with the server: each request is written directly,
     // not built through a JSON tree.
     let url = format!("{}/v1/messages", server.base);
@@ -260,6 +291,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let accept_cpu = cpu_secs(server.child.id())
         .zip(cpu_before)
         .map(|(after, before)| after - before);
+    let own_cpu = cpu_secs(std::process::id())
+        .zip(own_cpu_before)
+        .map(|(after, before)| after - before);
+    let idle = machine_idle_and_steal_secs()
+        .zip(machine_before)
+        .map(|(after, before)| (after.0 - before.0, after.1 - before.1));
     let accepted_rate = accepted as f64 / args.seconds as f64;
 
     // 3. End to end: until nothing is queued, sending or merely sent.
@@ -283,6 +320,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         .zip(cpu_before)
         .map(|(after, before)| after - before);
     let rss = peak_rss_mb(server.child.id()).unwrap_or(f64::NAN);
+    let written = written_bytes(server.child.id())
+        .zip(written_before)
+        .map(|(after, before)| after.saturating_sub(before));
 
     println!(
         "chasqui bench: {backend}, {} clients, {} s per phase, {} cores",
@@ -322,6 +362,25 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             per_msg(total),
             per_msg(during),
             during / accept_secs
+        );
+        // What is left of the machine says whether the run was bound by CPU or by waiting.
+        if let (Some(own), Some((idle, steal))) = (own_cpu, idle) {
+            println!(
+                "  load generator CPU             {:>10.0} µs per request ({:.2} cores); of the machine's {} cores, {:.2} idle and {:.2} taken by the host during the load",
+                1e6 * own / ((accepted + errors).max(1) as f64),
+                own / accept_secs,
+                num_cores(),
+                idle / accept_secs,
+                steal / accept_secs,
+            );
+        }
+    }
+    if let (Some(bytes), "sqlite") = (written, backend) {
+        // The WAL rewrites every page a commit touches: this says how much each message costs the disk.
+        println!(
+            "  server disk writes             {:>10.1} KB per message ({:.0} MB in all)",
+            bytes as f64 / 1024.0 / (accepted.max(1) as f64),
+            bytes as f64 / 1048576.0
         );
     }
     println!("  server peak RSS                {rss:>10.1} MB");
