@@ -16,19 +16,32 @@ use super::runtime::open_connection;
 /// How often the checkpointer copies committed pages back to the database file.
 const INTERVAL: Duration = Duration::from_millis(250);
 
-/// Starts the checkpointer of the database at `database`; it stops when the returned sender is
-/// dropped.
-pub(super) fn start(database: &Path) -> mpsc::Sender<()> {
-    let (tx, rx) = mpsc::channel::<()>();
+/// The running checkpointer.
+pub(super) struct Checkpointer {
+    stop: mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    /// Stops the checkpointer and waits until its connection is closed.
+    pub(super) fn stop(self) {
+        drop(self.stop);
+        if let Some(thread) = self.thread {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts the checkpointer of the database at `database`.
+pub(super) fn start(database: &Path) -> Checkpointer {
+    let (stop, rx) = mpsc::channel::<()>();
     let path = database.to_path_buf();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("chasqui-sqlite-checkpoint".into())
         .spawn(move || checkpoint_loop(path, rx))
-        .map(|_| ())
-        .unwrap_or_else(
-            |e| tracing::error!(error = %e, "cannot start the SQLite checkpoint thread"),
-        );
-    tx
+        .inspect_err(|e| tracing::error!(error = %e, "cannot start the SQLite checkpoint thread"))
+        .ok();
+    Checkpointer { stop, thread }
 }
 
 fn checkpoint_loop(path: PathBuf, stop: mpsc::Receiver<()>) {

@@ -109,11 +109,32 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
 
 /// The writer thread's handle plus a pool of reader connections.
 pub(super) struct Runtime {
-    jobs: mpsc::Sender<Box<dyn Job>>,
-    /// Dropped with the runtime, which stops the checkpoint thread.
-    _checkpoints: mpsc::Sender<()>,
+    /// Taken when the runtime is dropped: closing the queue is what stops the writer.
+    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    checkpoints: Option<checkpoint::Checkpointer>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+}
+
+impl Drop for Runtime {
+    /// Closes every other connection first, then waits for the writer to finish its queue and
+    /// close: the last connection to close checkpoints the WAL and deletes it, so a stopped
+    /// Chasqui leaves one self-contained database file (safe to copy alone).
+    fn drop(&mut self) {
+        if let Some(checkpoints) = self.checkpoints.take() {
+            checkpoints.stop();
+        }
+        if let Ok(mut idle) = self.readers.lock() {
+            idle.clear();
+        }
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            if writer.thread().id() != std::thread::current().id() {
+                let _ = writer.join();
+            }
+        }
+    }
 }
 
 impl Runtime {
@@ -123,16 +144,16 @@ impl Runtime {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         let durable = wal_sync::start(&path);
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("chasqui-sqlite-writer".into())
             .spawn(move || writer_loop(writer, rx, durable))
-            .map(|_| ())
-            .unwrap_or_else(
-                |e| tracing::error!(error = %e, "cannot start the SQLite writer thread"),
-            );
+            .map_err(|e| {
+                StoreError::Commit(format!("cannot start the SQLite writer thread: {e}"))
+            })?;
         Ok(Self {
-            jobs: tx,
-            _checkpoints: checkpoint::start(&path),
+            jobs: Some(tx),
+            writer: Some(writer),
+            checkpoints: Some(checkpoint::start(&path)),
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
         })
@@ -151,7 +172,11 @@ impl Runtime {
             result: None,
             caller,
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
