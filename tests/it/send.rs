@@ -76,10 +76,12 @@ async fn every_message_type_reaches_read(backend: Backend) {
         .wait_for(&ids, &["read"], Duration::from_secs(30))
         .await;
     // Status webhooks can settle a message before the dispatcher's batched outcome write lands;
-    // its `sending` entry follows shortly.
+    // its `sending` entry follows shortly. Each webhook is posted on its own, like Meta's, so a
+    // `delivered` can also land after `read`.
     let mut done = Vec::new();
     for id in &ids {
-        done.push(server.wait_for_timeline(id, "sending").await);
+        server.wait_for_timeline(id, "sending").await;
+        done.push(server.wait_for_timeline(id, "delivered").await);
     }
     let received = server.sandbox_messages().await;
     for (body, msg) in bodies.iter().zip(&done) {

@@ -357,8 +357,13 @@ pub fn template(t: &Value) -> Result<Value, RespondError> {
     Ok(out)
 }
 
-/// A message's status array: each transition once, in order (`queued` → `pending`); the
-/// dispatcher's own steps (`sending`, `retry`, `unknown`, `resend`) are not respond.io's.
+/// respond.io's status values in the order a message moves through them.
+const STATUS_ORDER: [&str; 5] = ["pending", "sent", "delivered", "read", "failed"];
+
+/// A message's status array: each transition once (`queued` → `pending`), in the order a
+/// message moves through them even when Meta's webhooks arrived out of order (a `delivered`
+/// applied after `read`); the dispatcher's own steps (`sending`, `retry`, `unknown`, `resend`)
+/// are not respond.io's.
 pub fn status_array(events: &[MessageEvent]) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
     let mut seen: Vec<&'static str> = Vec::new();
@@ -388,6 +393,12 @@ pub fn status_array(events: &[MessageEvent]) -> Vec<Value> {
         }
         out.push(entry);
     }
+    out.sort_by_key(|entry| {
+        STATUS_ORDER
+            .iter()
+            .position(|v| entry["value"] == *v)
+            .unwrap_or(STATUS_ORDER.len())
+    });
     out
 }
 

@@ -164,6 +164,22 @@ fn event(status: &str, at: i64) -> MessageEvent {
 }
 
 #[test]
+fn status_array_keeps_the_transitions_order_when_webhooks_came_out_of_order() {
+    let events = vec![
+        event("queued", 1_000),
+        event("sent", 2_000),
+        event("read", 3_000),
+        event("delivered", 4_000),
+    ];
+    let s = status_array(&events);
+    let values: Vec<&str> = s.iter().filter_map(|e| e["value"].as_str()).collect();
+    assert_eq!(values, ["pending", "sent", "delivered", "read"]);
+    // Each keeps the time Chasqui learned it.
+    assert_eq!(s[2]["timestamp"], 4);
+    assert_eq!(s[3]["timestamp"], 3);
+}
+
+#[test]
 fn status_array_is_transitions_in_seconds() {
     let mut failed = event("failed", 9_000);
     failed.error = Some(chasqui_domain::MetaError {
