@@ -151,7 +151,9 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.default_channel.window_policy = "off".into();
     cfg.sandbox.sent_after_ms = 5;
     cfg.sandbox.delivered_after_ms = 10;
-    cfg.sandbox.read_after_ms = Some(15);
+    // Each status webhook is posted on its own (as Meta may): `read` comes several batch windows
+    // after `delivered`, so a test that wants the whole history in order seldom sees them swap.
+    cfg.sandbox.read_after_ms = Some(40);
     cfg.sandbox.webhook_batch_ms = 5;
     cfg.sandbox.hang_ms = 3_000;
     cfg.sandbox.template_approval_ms = 0;
