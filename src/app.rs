@@ -36,7 +36,10 @@ pub enum StartError {
     #[error(transparent)]
     Users(#[from] crate::users::PasswordError),
     /// The listen address could not be bound.
-    #[error("cannot listen on {0}: {1}")]
+    #[error(
+        "cannot listen on {0}: {1}. Choose another address with `--listen 127.0.0.1:8081`, \
+         the CHASQUI_LISTEN environment variable or `listen` in the configuration file"
+    )]
     Bind(SocketAddr, std::io::Error),
 }
 
@@ -201,12 +204,15 @@ impl App {
         let dispatcher = self.dispatcher.map(|d| tokio::spawn(d.run(stop_rx)));
         let refresher = {
             let channels = self.state.channels.clone();
+            let store = self.state.store.clone();
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     if let Err(e) = channels.refresh().await {
                         tracing::warn!(error = %e, "refreshing channels failed");
                     }
+                    // Channels made or changed elsewhere (the CLI, another instance).
+                    crate::templates::sync_changed(&store, &channels);
                 }
             })
         };

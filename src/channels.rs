@@ -2,7 +2,7 @@
 //! Refreshed from the store, so channels changed elsewhere (another instance, the CLI) show up.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chasqui_provider::cloud_api::CloudApiConfig;
 use chasqui_provider::dialog360::Dialog360Config;
@@ -34,6 +34,20 @@ pub struct ChannelDirectory {
     /// Provider call timeout, for the in-process sandbox (the HTTP client has its own).
     timeout: std::time::Duration,
     live: RwLock<HashMap<String, Arc<LiveChannel>>>,
+    /// Channels that appeared, or whose provider changed, since the first refresh: their
+    /// templates are to be synced (`take_template_syncs`).
+    template_syncs: Mutex<Vec<String>>,
+}
+
+/// Whether what `after` reaches differs from `before`: another provider, endpoint, number,
+/// credentials or WhatsApp Business Account, so its templates may differ too.
+pub fn provider_changed(before: &Channel, after: &Channel) -> bool {
+    before.provider != after.provider
+        || before.base_url != after.base_url
+        || before.api_version != after.api_version
+        || before.phone_number_id != after.phone_number_id
+        || before.access_token != after.access_token
+        || before.waba_id != after.waba_id
 }
 
 impl ChannelDirectory {
@@ -52,6 +66,7 @@ impl ChannelDirectory {
             sandbox,
             timeout,
             live: RwLock::new(HashMap::new()),
+            template_syncs: Mutex::new(Vec::new()),
         }
     }
 
@@ -59,22 +74,48 @@ impl ChannelDirectory {
     pub async fn refresh(&self) -> Result<(), chasqui_store::StoreError> {
         let channels = self.store.all_channels().await?;
         let current = self.snapshot();
+        // The first fill is start-up, whose templates the periodic sync's first round covers.
+        let first_fill = current.is_empty();
         let mut next = HashMap::with_capacity(channels.len());
+        let mut changed = Vec::new();
         for ch in channels {
             let live = match current.get(&ch.id) {
                 Some(existing) if existing.channel == ch => existing.clone(),
-                _ => Arc::new(self.build(ch)),
+                before => {
+                    if !first_fill && before.is_none_or(|b| provider_changed(&b.channel, &ch)) {
+                        changed.push(ch.id.clone());
+                    }
+                    Arc::new(self.build(ch))
+                }
             };
             next.insert(live.channel.id.clone(), live);
         }
         if let Ok(mut guard) = self.live.write() {
             *guard = next;
         }
+        if !changed.is_empty() {
+            if let Ok(mut pending) = self.template_syncs.lock() {
+                pending.extend(changed);
+            }
+        }
         Ok(())
     }
 
     fn snapshot(&self) -> HashMap<String, Arc<LiveChannel>> {
         self.live.read().map(|g| g.clone()).unwrap_or_default()
+    }
+
+    /// The channels whose templates are due to be synced since the last call (new channels and
+    /// changed providers), each once.
+    pub fn take_template_syncs(&self) -> Vec<Arc<LiveChannel>> {
+        let mut ids = self
+            .template_syncs
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default();
+        ids.sort();
+        ids.dedup();
+        ids.iter().filter_map(|id| self.get(id)).collect()
     }
 
     /// The channel with `id`.

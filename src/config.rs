@@ -21,6 +21,9 @@ pub struct Config {
     pub secret_key_file: PathBuf,
     /// Logging filter (`info`, `chasqui=debug`, ...); `RUST_LOG` overrides it.
     pub log: String,
+    /// Colours in the log: `auto` (only on a terminal, and not when `NO_COLOR` is set),
+    /// `always` or `never`.
+    pub log_color: LogColor,
     /// The dispatcher.
     pub dispatcher: DispatcherConfig,
     /// The channel `serve` creates or updates in the default workspace.
@@ -39,6 +42,35 @@ pub struct Config {
     pub users: UsersConfig,
     /// Vendor-compatible endpoints, each switched on or off.
     pub dialects: DialectsConfig,
+}
+
+/// When the log is written with ANSI colour codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogColor {
+    /// Only when standard error is a terminal and `NO_COLOR` is not set: a file or a pipe
+    /// (journald, a log shipper) gets plain text.
+    #[default]
+    Auto,
+    /// Always, e.g. for a pager that renders them.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl LogColor {
+    /// Whether to colour a log written to standard error.
+    pub fn enabled(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => {
+                std::io::stderr().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 /// `[dialects]`: which vendor-compatible endpoints are served, and their settings. Each
@@ -235,6 +267,7 @@ impl Default for Config {
             secret_key: String::new(),
             secret_key_file: PathBuf::from("chasqui.key"),
             log: "info".into(),
+            log_color: LogColor::Auto,
             dispatcher: DispatcherConfig::default(),
             default_channel: DefaultChannelConfig::default(),
             sandbox: SandboxSettings::default(),

@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod bootstrap;
+pub mod build_info;
 pub mod business_webhooks;
 pub mod channels;
 pub mod cli;

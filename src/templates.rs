@@ -195,6 +195,30 @@ pub fn sync_later(store: Arc<dyn Store>, live: Arc<LiveChannel>) {
     });
 }
 
+/// Syncs, in the background, the channels that appeared or changed provider since the last
+/// call: a new channel can send its approved templates without waiting for the periodic sync.
+pub fn sync_changed(store: &Arc<dyn Store>, channels: &ChannelDirectory) {
+    for live in channels.take_template_syncs() {
+        if live.channel.waba_id.is_some() {
+            sync_later(store.clone(), live);
+        }
+    }
+}
+
+/// Syncs `after`'s templates when it is new (`before` is `None`) or its provider changed, and
+/// it has a WABA id; `None` when there was nothing to sync.
+pub async fn sync_if_changed(
+    store: &dyn Store,
+    before: Option<&chasqui_store::Channel>,
+    after: &LiveChannel,
+) -> Option<Result<ChannelSync, TemplateError>> {
+    let changed = before.is_none_or(|b| crate::channels::provider_changed(b, &after.channel));
+    if !changed || after.channel.waba_id.is_none() {
+        return None;
+    }
+    Some(sync_channel(store, after).await)
+}
+
 /// Syncs every channel at start and then every `interval`.
 pub fn spawn_periodic(
     store: Arc<dyn Store>,

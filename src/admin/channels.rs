@@ -71,12 +71,25 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
         ch.phone_number_id = id;
     }
     if let Some(number) = fields.string("display_phone_number", 32) {
-        match PhoneNumber::parse(&number) {
+        // Sandbox channels stand in for Meta's test numbers, which use the 555 range.
+        let parsed = if ch.provider == "sandbox" {
+            PhoneNumber::parse_test_sender(&number)
+        } else {
+            PhoneNumber::parse(&number)
+        };
+        match parsed {
             Ok(n) => ch.display_phone_number = n.digits().to_string(),
-            Err(_) => fields.reject(
+            Err(e) => fields.reject(
                 "display_phone_number",
                 code::INVALID_PHONE_NUMBER,
-                "must be a phone number in international format, e.g. +5215512345678",
+                format!(
+                    "{number:?} is {e}{}",
+                    if ch.provider == "sandbox" {
+                        " (a sandbox channel also takes Meta's test range, +1 555 XXX XXXX)"
+                    } else {
+                        ""
+                    }
+                ),
             ),
         }
     }
@@ -163,7 +176,8 @@ fn check_complete(fields: &mut Fields, ch: &Channel) {
         ),
     ];
     for (field, present) in required {
-        if !present {
+        // A field given but refused already has its problem: "required" would contradict it.
+        if !present && !fields.has_problem(field) {
             fields.reject(
                 field,
                 code::REQUIRED,

@@ -146,6 +146,11 @@ impl Fields {
         }
     }
 
+    /// Whether `field` already has a problem.
+    pub fn has_problem(&self, field: &str) -> bool {
+        self.problems.iter().any(|p| p.field == field)
+    }
+
     /// Records a problem found by the caller's own check.
     pub fn reject(&mut self, field: &str, code: &'static str, message: impl Into<String>) {
         self.problem(field, code, message.into());

@@ -133,10 +133,35 @@ pub async fn create_channel(
     )
     .await?;
     state.channels.refresh().await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(views::channel(&state.sealer, &ch)),
-    ))
+    let mut view = views::channel(&state.sealer, &ch);
+    sync_templates(&state, None, &ch, &mut view).await;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Syncs a new or re-credentialed channel's templates before answering, so its approved
+/// templates can be sent at once; the answer's `template_sync` says what came of it (a failed
+/// sync does not undo the change: the periodic sync tries again).
+async fn sync_templates(
+    state: &AppState,
+    before: Option<&chasqui_store::Channel>,
+    after: &chasqui_store::Channel,
+    view: &mut Value,
+) {
+    let Some(live) = state.channels.get(&after.id) else {
+        return;
+    };
+    let outcome = match crate::templates::sync_if_changed(state.store.as_ref(), before, &live).await
+    {
+        None => return,
+        Some(Ok(done)) => json!({"templates": done.templates, "unreadable": done.unreadable}),
+        Some(Err(e)) => {
+            tracing::warn!(channel = %after.id, error = %e, "template sync after a channel change failed");
+            json!({"error": e.to_string()})
+        }
+    };
+    if let Some(fields) = view.as_object_mut() {
+        fields.insert("template_sync".into(), outcome);
+    }
 }
 
 /// `GET /v1/admin/channels/{id}`.
@@ -151,9 +176,12 @@ pub async fn update_channel(
     Path(id): Path<String>,
     body: JsonBody,
 ) -> Answer {
+    let before = channels::get(state.store.as_ref(), &id).await?;
     let ch = channels::update(state.store.as_ref(), &state.sealer, &id, body.value).await?;
     state.channels.refresh().await?;
-    Ok(Json(views::channel(&state.sealer, &ch)))
+    let mut view = views::channel(&state.sealer, &ch);
+    sync_templates(&state, Some(&before), &ch, &mut view).await;
+    Ok(Json(view))
 }
 
 /// `DELETE /v1/admin/channels/{id}`.

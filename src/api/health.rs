@@ -12,6 +12,14 @@ pub async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /version`: what runs, so an operator can tell which build answers.
+pub async fn version() -> Json<Value> {
+    Json(json!({
+        "version": crate::build_info::VERSION,
+        "commit": crate::build_info::COMMIT,
+    }))
+}
+
 /// `GET /readyz`: the database answers; also tells how many Meta webhook deliveries wait to be
 /// processed (a growing number means processing is failing or falling behind).
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -22,6 +30,8 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         .map_err(|_| ApiError::Unavailable)?;
     Ok(Json(json!({
         "status": "ready",
+        "version": crate::build_info::VERSION,
+        "commit": crate::build_info::COMMIT,
         "webhook_inbox": { "pending": pending },
     })))
 }

@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .route("/healthz", get(health::live))
         .route("/readyz", get(health::ready))
+        .route("/version", get(health::version))
         // Public: login checks a password, logout the bearer token it ends.
         .route("/v1/auth/login", post(users::login))
         .route("/v1/auth/logout", post(users::logout))

@@ -8,12 +8,12 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chasqui_domain::template_registry::parse_submission;
-use chasqui_domain::Problem;
+use chasqui_domain::{Problem, Scope};
 use chasqui_provider::ManageError;
 use chasqui_store::{StoredTemplate, TemplateFilter};
 use serde_json::{json, Value};
 
-use super::auth::Caller;
+use super::auth::{Caller, Principal};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::AppState;
@@ -75,14 +75,40 @@ pub(crate) async fn live_channel(
             None => state.store.default_channel(workspace).await?,
         },
     };
-    let Some(channel) = found else {
-        return Ok(None);
-    };
-    if state.channels.get(&channel.id).is_none() {
-        // Added since the directory's last refresh (another instance, the CLI).
+    match found {
+        Some(channel) => ready(state, &channel.id).await,
+        None => Ok(None),
+    }
+}
+
+/// The channel `id` from the directory, refreshed when it was added since the last refresh
+/// (another instance, the CLI).
+async fn ready(state: &AppState, id: &str) -> Result<Option<Arc<LiveChannel>>, ApiError> {
+    if state.channels.get(id).is_none() {
         state.channels.refresh().await?;
     }
-    Ok(state.channels.get(&channel.id))
+    Ok(state.channels.get(id))
+}
+
+/// The channel a template call names: one of the caller's workspace, or, for an operator
+/// (`admin` scope), any workspace's channel by its id, as in the admin API.
+async fn template_channel(
+    state: &AppState,
+    caller: &Principal,
+    key: Option<&str>,
+) -> Result<Option<Arc<LiveChannel>>, ApiError> {
+    if let Some(live) = live_channel(state, &caller.workspace_id, key).await? {
+        return Ok(Some(live));
+    }
+    match key {
+        Some(id) if caller.scopes.contains(Scope::Admin) => {
+            match state.store.get_channel(id).await? {
+                Some(channel) => ready(state, &channel.id).await,
+                None => Ok(None),
+            }
+        }
+        _ => Ok(None),
+    }
 }
 
 fn bad(field: &str, message: &str) -> ApiError {
@@ -100,13 +126,15 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let mut filter = TemplateFilter::default();
+    let mut workspace = key.workspace_id.clone();
     for (k, v) in &q {
         match k.as_str() {
             "channel" => {
-                let live = live_channel(&state, &key.workspace_id, Some(v.trim()))
+                let live = template_channel(&state, &key, Some(v.trim()))
                     .await?
                     .ok_or_else(|| bad("channel", "no such channel in this workspace"))?;
                 filter.channel_id = Some(live.channel.id.clone());
+                workspace = live.channel.workspace_id.clone();
             }
             "status" => filter.status = Some(v.trim().to_ascii_uppercase()),
             "name" => filter.name = Some(v.trim().to_owned()),
@@ -119,10 +147,7 @@ pub async fn list(
             }
         }
     }
-    let templates = state
-        .store
-        .list_templates(&key.workspace_id, &filter)
-        .await?;
+    let templates = state.store.list_templates(&workspace, &filter).await?;
     Ok(Json(json!({
         "data": templates.iter().map(view).collect::<Vec<_>>(),
     })))
@@ -204,7 +229,7 @@ pub async fn sync(
             json!({"templates": total, "channels": synced, "failed": failed}),
         ));
     };
-    let live = live_channel(&state, &key.workspace_id, Some(&requested))
+    let live = template_channel(&state, &key, Some(&requested))
         .await?
         .ok_or_else(|| {
             ApiError::Validation(vec![Problem::new(
@@ -236,9 +261,9 @@ pub async fn create(
     let parsed = parse_submission(&value);
     let mut problems = parsed.as_ref().err().cloned().unwrap_or_default();
     let live = match &requested {
-        None | Some(Value::Null) => live_channel(&state, &key.workspace_id, None).await?,
+        None | Some(Value::Null) => template_channel(&state, &key, None).await?,
         Some(Value::String(c)) if !c.trim().is_empty() => {
-            live_channel(&state, &key.workspace_id, Some(c.trim())).await?
+            template_channel(&state, &key, Some(c.trim())).await?
         }
         Some(_) => {
             problems.push(Problem::new(

@@ -43,9 +43,17 @@ pub fn detail(d: &MessageDetail) -> Value {
         .events
         .iter()
         .map(|e| {
+            // Meta's own time for the status, whole seconds (`at` is when Chasqui recorded it).
+            let reported_at = e
+                .data
+                .as_ref()
+                .and_then(|d| d.get("timestamp"))
+                .and_then(Value::as_i64)
+                .map(|secs| rfc3339(secs.saturating_mul(1000)));
             json!({
                 "status": e.status,
                 "at": rfc3339(e.at),
+                "reported_at": reported_at,
                 "source": e.source,
                 "wamid": e.wamid,
                 "error": e.error,

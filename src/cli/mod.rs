@@ -14,7 +14,7 @@ use crate::config::Config;
 
 /// Chasqui: a self-hosted WhatsApp Business messaging gateway.
 #[derive(Debug, Parser)]
-#[command(name = "chasqui", version, about)]
+#[command(name = "chasqui", version = crate::build_info::LONG_VERSION, about)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,17 +110,18 @@ async fn open_for_admin(
     common: &Common,
 ) -> Result<(Config, std::sync::Arc<dyn chasqui_store::Store>), String> {
     let cfg = load(common)?;
-    init_logging("warn");
+    init_logging("warn", cfg.log_color);
     let store = app::open_store(&cfg).await.map_err(|e| e.to_string())?;
     Ok((cfg, store))
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, color: crate::config::LogColor) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color.enabled())
         .try_init();
 }
 
@@ -173,7 +174,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
-            init_logging(&cfg.log);
+            init_logging(&cfg.log, cfg.log_color);
             let app = App::build(cfg).await.map_err(|e| e.to_string())?;
             if let Some(key) = app.new_api_key() {
                 println!("Created the default workspace's first API key (shown only this once):\n\n    {key}\n");
@@ -183,7 +184,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate { common } => {
             let cfg = load(&common)?;
-            init_logging(&cfg.log);
+            init_logging(&cfg.log, cfg.log_color);
             app::open_store(&cfg).await.map_err(|e| e.to_string())?;
             eprintln!("migrations applied");
             Ok(())
@@ -213,7 +214,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             app_secret,
             access_token,
         } => {
-            init_logging("info");
+            init_logging("info", crate::config::LogColor::Auto);
             let settings = chasqui_provider::sandbox::SandboxSettings {
                 webhook_url,
                 app_secret,

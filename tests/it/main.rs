@@ -13,6 +13,7 @@ mod dialect_innova;
 mod dialect_respond;
 mod dialect_wolkvox;
 mod faults;
+mod first_hour;
 mod idempotency;
 mod isolation;
 mod limits;

@@ -66,6 +66,32 @@ impl PhoneNumber {
         parsed
     }
 
+    /// Like [`PhoneNumber::parse`], but also takes Meta's test numbers: North American numbers in
+    /// the 555 area code (`+1 555 XXX XXXX`), which no numbering plan assigns, so the library
+    /// calls them invalid, and which Meta gives to test WhatsApp Business Accounts. Only for
+    /// the sender numbers of test channels (the sandbox), never for recipients.
+    pub fn parse_test_sender(input: &str) -> Result<Self, PhoneError> {
+        let refused = match Self::parse(input) {
+            Ok(n) => return Ok(n),
+            Err(e) => e,
+        };
+        let digits: String = input
+            .trim()
+            .trim_start_matches('+')
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let separators_only = input
+            .trim()
+            .trim_start_matches('+')
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '(' | ')' | '.'));
+        match digits.strip_prefix("1555") {
+            Some(rest) if separators_only && rest.len() == 7 => Ok(Self(digits)),
+            _ => Err(refused),
+        }
+    }
+
     /// Parses well-formed input (digits and separators, without `+`) with the library.
     fn parse_digits(rest: &str) -> Result<Self, PhoneError> {
         // The legacy Mexican mobile form is what Mexican wa_ids look like; judging it by its
@@ -280,6 +306,32 @@ mod tests {
             PhoneNumber::parse("+165055512345678"),
             Err(PhoneError::Invalid)
         );
+    }
+
+    #[test]
+    fn test_senders_take_the_555_range_and_nothing_else_new() {
+        for (input, expected) in [
+            ("+15550000002", "15550000002"),
+            ("+1 555 000 0002", "15550000002"),
+            ("1-555-123-4567", "15551234567"),
+            ("+5215512345678", "5215512345678"),
+        ] {
+            assert_eq!(
+                PhoneNumber::parse_test_sender(input).map(|n| n.digits().to_owned()),
+                Ok(expected.to_owned()),
+                "{input}"
+            );
+        }
+        assert!(PhoneNumber::parse("+15550000002").is_err());
+        for input in [
+            "+1555000000",
+            "+155500000021",
+            "+1555abc0002",
+            "+25550000002",
+            "",
+        ] {
+            assert!(PhoneNumber::parse_test_sender(input).is_err(), "{input:?}");
+        }
     }
 
     proptest! {

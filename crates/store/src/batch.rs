@@ -261,6 +261,7 @@ pub(crate) fn apply_statuses(
     snap: Snapshot,
     channels: &[(String, String)],
     updates: &[StatusUpdate],
+    now: Millis,
 ) -> (Writes, ApplyReport) {
     let mut r = Replay::new(snap);
     let mut report = ApplyReport::default();
@@ -286,7 +287,7 @@ pub(crate) fn apply_statuses(
             report.unmatched += 1;
             continue;
         };
-        if !r.add_event(&id, plan::webhook_event(u)) {
+        if !r.add_event(&id, plan::webhook_event(u, now)) {
             report.duplicates += 1;
             continue;
         }
@@ -305,7 +306,7 @@ pub(crate) fn apply_statuses(
             Some(&u.wamid),
             u.error.as_ref(),
             false,
-            u.timestamp.saturating_mul(1000),
+            now,
         );
     }
     (r.finish(), report)
@@ -399,13 +400,19 @@ mod tests {
             status("m1", "w1", MessageStatus::Delivered, 2),
             status("m1", "w1", MessageStatus::Read, 3),
         ];
-        let (writes, report) = apply_statuses(snap, &channels(), &updates);
+        let (writes, report) = apply_statuses(snap, &channels(), &updates, 5_123);
         assert_eq!((report.applied, report.duplicates), (2, 1));
         assert_eq!(writes.events.len(), 2);
+        // Recorded at Chasqui's clock, Meta's own second kept beside it.
+        let (_, read) = &writes.events[1];
+        assert_eq!(read.at, 5_123);
+        let data: serde_json::Value =
+            serde_json::from_str(read.data.as_deref().unwrap_or("null")).expect("data");
+        assert_eq!(data["timestamp"], 3);
         assert_eq!(writes.messages.len(), 1);
         assert_eq!(writes.messages[0].status, MessageStatus::Read);
         assert_eq!(writes.messages[0].wamid.as_deref(), Some("w1"));
-        assert_eq!(writes.messages[0].updated_at, 3000);
+        assert_eq!(writes.messages[0].updated_at, 5_123);
         let kinds: Vec<_> = writes.webhooks.iter().map(|w| w.kind).collect();
         assert_eq!(kinds, ["message.delivered", "message.read"]);
     }
@@ -418,11 +425,13 @@ mod tests {
             snap().with_listeners(["ws".to_string()]),
             &channels(),
             &updates,
+            7,
         );
         let (unheard, _) = apply_statuses(
             snap().with_listeners(["other".to_string()]),
             &channels(),
             &updates,
+            7,
         );
         assert_eq!(heard.webhooks.len(), 1);
         assert!(unheard.webhooks.is_empty());
@@ -438,7 +447,7 @@ mod tests {
             vec![("m1".into(), "webhook:delivered".into())],
         );
         let updates = [status("m1", "w1", MessageStatus::Delivered, 2)];
-        let (writes, report) = apply_statuses(snap, &channels(), &updates);
+        let (writes, report) = apply_statuses(snap, &channels(), &updates, 7);
         assert_eq!(report.duplicates, 1);
         assert!(writes.is_empty());
     }
@@ -451,6 +460,7 @@ mod tests {
             Snapshot::new(vec![m], vec![], vec![]),
             &channels(),
             &[status("m1", "w1", MessageStatus::Delivered, 2)],
+            7,
         );
         assert_eq!(report.unmatched, 1);
         assert!(writes.is_empty());
@@ -472,7 +482,7 @@ mod tests {
         let mut by_wamid = status("m1", "w9", MessageStatus::Delivered, 5);
         by_wamid.callback_data = None;
         let updates = [status("m1", "w9", MessageStatus::Sent, 4), by_wamid];
-        let (writes, report) = apply_statuses(snap, &channels(), &updates);
+        let (writes, report) = apply_statuses(snap, &channels(), &updates, 7);
         assert_eq!(report.applied, 2);
         assert_eq!(writes.outbox_deletes, ["m1"]);
         assert_eq!(writes.messages[0].status, MessageStatus::Delivered);
@@ -538,7 +548,7 @@ mod tests {
                 ("m2", "sending"),
                 ("m2", "retry"),
                 ("m1", "sending"),
-                ("m1", "sent")
+                ("m1", "accepted")
             ]
         );
         assert_eq!(writes.messages.len(), 2);

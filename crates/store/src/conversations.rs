@@ -151,6 +151,16 @@ pub struct ContactFilter {
     pub limit: i64,
 }
 
+/// The columns a [`Conversation`] is read from, the same on both back ends: the row's own, then
+/// its latest outbound message's acceptance time, which no write on the send path keeps (an
+/// accepted message must not cost a conversation row update).
+pub(crate) const CONVERSATION_COLUMNS: &str =
+    "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at, \
+     (SELECT m.created_at FROM messages m JOIN contacts ct ON ct.id = conversations.contact_id \
+      WHERE m.workspace_id = conversations.workspace_id \
+      AND m.channel_id = conversations.channel_id \
+      AND (m.recipient = ct.wa_id OR m.recipient = ct.phone) ORDER BY m.seq DESC LIMIT 1)";
+
 /// A conversation: one contact on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conversation {
@@ -165,7 +175,8 @@ pub struct Conversation {
     pub contact_id: String,
     /// Last inbound user message (opens the window).
     pub last_inbound_at: Option<Millis>,
-    /// Last message either way.
+    /// Last message either way: an inbound one's receipt or an outbound one's acceptance (one
+    /// clock, as the entries' `at`).
     pub last_message_at: Millis,
     /// Creation time.
     pub created_at: Millis,

@@ -261,11 +261,13 @@ pub struct MessageRecord {
 /// One entry of a message's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageEvent {
-    /// `queued`, `sending`, `sent`, `delivered`, `read`, `failed`, or the dispatcher's own
-    /// `retry` (a retryable failure; another attempt follows), `unknown` (outcome of a call not
-    /// known; waiting for a status webhook), `resend` (no webhook came; sending again).
+    /// `queued`, `sending`, `accepted` (Meta's API answered with the wamid), `sent`,
+    /// `delivered`, `read` (Meta's webhooks), `failed`, or the dispatcher's own `retry` (a
+    /// retryable failure; another attempt follows), `unknown` (outcome of a call not known;
+    /// waiting for a status webhook), `resend` (no webhook came; sending again).
     pub status: String,
-    /// When it happened.
+    /// When Chasqui recorded it, in milliseconds on its own clock; entries are kept in the order
+    /// they were recorded, which is causal.
     pub at: Millis,
     /// `api`, `dispatcher` or `webhook`.
     pub source: String,
@@ -275,7 +277,8 @@ pub struct MessageEvent {
     pub error: Option<MetaError>,
     /// A short explanation (retry time, why the outcome is unknown, ...).
     pub detail: Option<String>,
-    /// Meta's `conversation` and `pricing` objects, for webhook statuses.
+    /// For webhook statuses: Meta's `timestamp` (unix seconds) and its `conversation` and
+    /// `pricing` objects.
     pub data: Option<serde_json::Value>,
 }
 

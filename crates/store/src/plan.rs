@@ -88,7 +88,8 @@ pub(crate) fn plan_outcome(
         Outcome::Sent { wamid, at } => {
             // The attempt happened even if a status webhook already settled the message.
             sending(&mut events);
-            let mut ev = NewEvent::new("sent", at, "dispatcher");
+            // Meta's API took it and named its wamid; the webhook's own `sent` follows.
+            let mut ev = NewEvent::new("accepted", at, "dispatcher");
             ev.wamid = Some(wamid.clone());
             ev.dedupe_key = Some("provider:sent".into());
             events.push(ev);
@@ -268,25 +269,22 @@ pub(crate) fn meta_error(
 }
 
 /// The event a webhook status writes; its dedupe key makes a repeated status a no-op.
-pub(crate) fn webhook_event(u: &StatusUpdate) -> NewEvent {
-    let mut ev = NewEvent::new(
-        u.status.as_str(),
-        u.timestamp.saturating_mul(1000),
-        "webhook",
-    );
+pub(crate) fn webhook_event(u: &StatusUpdate, now: Millis) -> NewEvent {
+    // Recorded at Chasqui's own clock, as every other entry: Meta's whole-second `timestamp`
+    // would sort before the dispatcher's millisecond entries it follows. Meta's time is kept.
+    let mut ev = NewEvent::new(u.status.as_str(), now, "webhook");
     ev.wamid = Some(u.wamid.clone());
     ev.error = u.error.clone();
     ev.dedupe_key = Some(format!("webhook:{}", u.status.as_str()));
-    if u.conversation.is_some() || u.pricing.is_some() {
-        let mut data = serde_json::Map::new();
-        if let Some(c) = &u.conversation {
-            data.insert("conversation".into(), c.clone());
-        }
-        if let Some(p) = &u.pricing {
-            data.insert("pricing".into(), p.clone());
-        }
-        ev.data = Some(serde_json::Value::Object(data).to_string());
+    let mut data = serde_json::Map::new();
+    data.insert("timestamp".into(), u.timestamp.into());
+    if let Some(c) = &u.conversation {
+        data.insert("conversation".into(), c.clone());
     }
+    if let Some(p) = &u.pricing {
+        data.insert("pricing".into(), p.clone());
+    }
+    ev.data = Some(serde_json::Value::Object(data).to_string());
     ev
 }
 
@@ -327,7 +325,7 @@ mod tests {
                 .iter()
                 .map(|e| e.status.as_str())
                 .collect::<Vec<_>>(),
-            ["sending", "sent"]
+            ["sending", "accepted"]
         );
     }
 

@@ -13,9 +13,6 @@ pub(super) const CONTACT_COLUMNS: &str =
     "id, workspace_id, wa_id, user_id, phone, name, profile_name, \
      email, tags, custom_fields, opted_out, created_at, updated_at, num";
 
-const CONVERSATION_COLUMNS: &str =
-    "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at";
-
 pub(super) fn contact_from_row(r: &PgRow) -> Result<Contact> {
     let tags: String = r.try_get(8)?;
     let fields: String = r.try_get(9)?;
@@ -44,7 +41,9 @@ fn conversation_from_row(r: &PgRow) -> Result<Conversation> {
         channel_id: r.try_get(2)?,
         contact_id: r.try_get(3)?,
         last_inbound_at: r.try_get(4)?,
-        last_message_at: r.try_get(5)?,
+        last_message_at: r
+            .try_get::<Millis, _>(5)?
+            .max(r.try_get::<Option<Millis>, _>(7)?.unwrap_or(0)),
         created_at: r.try_get(6)?,
     })
 }
@@ -175,13 +174,14 @@ async fn record_inbound(
         report.stored += 1;
         events.push(WebhookEvent::inbound(m, &contact_id, &conversation, now));
         sqlx::query(
-            "UPDATE conversations SET last_message_at = GREATEST(last_message_at, $2), \
+            "UPDATE conversations SET last_message_at = GREATEST(last_message_at, $4), \
              last_inbound_at = CASE WHEN $3 THEN GREATEST(COALESCE(last_inbound_at, 0), $2) \
              ELSE last_inbound_at END WHERE id = $1",
         )
         .bind(&conversation)
         .bind(m.sent_at)
         .bind(m.opens_window)
+        .bind(now)
         .execute(&mut *c)
         .await?;
     }

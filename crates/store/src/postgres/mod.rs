@@ -628,13 +628,14 @@ async fn apply(
     c: &mut PgConnection,
     channels: &[(String, String)],
     updates: &[StatusUpdate],
+    now: Millis,
 ) -> Result<ApplyReport> {
     let wamids: Vec<String> = updates.iter().map(|u| u.wamid.clone()).collect();
     let messages = lock_messages(c, &batch::callback_ids(updates), &wamids).await?;
     let ids: Vec<String> = messages.iter().map(|m| m.id.clone()).collect();
     let dedupe = dedupe_keys(c, &ids).await?;
     let snap = with_listeners(c, Snapshot::new(messages, Vec::new(), dedupe)).await?;
-    let (writes, report) = batch::apply_statuses(snap, channels, updates);
+    let (writes, report) = batch::apply_statuses(snap, channels, updates, now);
     write(c, &writes).await?;
     Ok(report)
 }
@@ -801,13 +802,13 @@ impl Store for PgStore {
         &self,
         channels: &[(String, String)],
         updates: Vec<StatusUpdate>,
-        _now: Millis,
+        now: Millis,
     ) -> Result<ApplyReport> {
         let updates = updates.as_slice();
         let mut attempt = 0;
         loop {
             let mut tx = self.pool.begin().await?;
-            match apply(&mut tx, channels, updates).await {
+            match apply(&mut tx, channels, updates, now).await {
                 Ok(report) => {
                     tx.commit().await?;
                     return Ok(report);

@@ -12,9 +12,6 @@ pub(super) const CONTACT_COLUMNS: &str =
     "id, workspace_id, wa_id, user_id, phone, name, profile_name, \
      email, tags, custom_fields, opted_out, created_at, updated_at, num";
 
-const CONVERSATION_COLUMNS: &str =
-    "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at";
-
 pub(super) fn contact_from_row(r: &Row<'_>) -> rusqlite::Result<Contact> {
     let tags: String = r.get(8)?;
     let fields: String = r.get(9)?;
@@ -43,7 +40,9 @@ fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
         channel_id: r.get(2)?,
         contact_id: r.get(3)?,
         last_inbound_at: r.get(4)?,
-        last_message_at: r.get(5)?,
+        last_message_at: r
+            .get::<_, Millis>(5)?
+            .max(r.get::<_, Option<Millis>>(7)?.unwrap_or(0)),
         created_at: r.get(6)?,
     })
 }
@@ -152,11 +151,11 @@ fn record_inbound(
         let ev = WebhookEvent::inbound(m, &contact_id, &conversation, now);
         super::business_webhooks::emit(conn, &ev)?;
         conn.prepare_cached(
-            "UPDATE conversations SET last_message_at = max(last_message_at, ?2), \
+            "UPDATE conversations SET last_message_at = max(last_message_at, ?4), \
              last_inbound_at = CASE WHEN ?3 THEN max(COALESCE(last_inbound_at, 0), ?2) \
              ELSE last_inbound_at END WHERE id = ?1",
         )?
-        .execute(params![conversation, m.sent_at, m.opens_window])?;
+        .execute(params![conversation, m.sent_at, m.opens_window, now])?;
     }
     Ok(report)
 }

@@ -485,6 +485,7 @@ fn apply(
     conn: &Connection,
     channels: &[(String, String)],
     updates: &[StatusUpdate],
+    now: Millis,
 ) -> Result<ApplyReport> {
     let mut messages = load_messages(conn, &batch::callback_ids(updates))?;
     load_by_wamids(
@@ -493,7 +494,7 @@ fn apply(
         &mut messages,
     )?;
     let (writes, report) =
-        batch::apply_statuses(status_snapshot(conn, messages)?, channels, updates);
+        batch::apply_statuses(status_snapshot(conn, messages)?, channels, updates, now);
     write(conn, &writes)?;
     Ok(report)
 }
@@ -652,10 +653,12 @@ impl Store for SqliteStore {
         &self,
         channels: &[(String, String)],
         updates: Vec<StatusUpdate>,
-        _now: Millis,
+        now: Millis,
     ) -> Result<ApplyReport> {
         let channels = channels.to_vec();
-        self.rt.write(move |c| apply(c, &channels, &updates)).await
+        self.rt
+            .write(move |c| apply(c, &channels, &updates, now))
+            .await
     }
 }
 

@@ -370,7 +370,8 @@ pub fn status_array(events: &[MessageEvent]) -> Vec<Value> {
     for e in events {
         let value = match e.status.as_str() {
             "queued" => "pending",
-            "sent" => "sent",
+            // Meta's API accepting it is the first moment respond.io calls it sent.
+            "accepted" | "sent" => "sent",
             "delivered" => "delivered",
             "read" => "read",
             "failed" => "failed",

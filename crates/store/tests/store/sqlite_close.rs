@@ -1,9 +1,7 @@
 //! A stopped Chasqui's SQLite database is one self-contained file: what an operator copies as a
 //! backup after stopping the service must hold everything that was committed.
 
-mod common;
-
-use common::Db;
+use crate::common::Db;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_store_folds_the_wal_into_the_database_file() {

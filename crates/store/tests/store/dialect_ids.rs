@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use chasqui_store::{Channel, ContactSighting, NewContact, Store, StoreError};
 
-mod common;
-
-use common::Db;
+use crate::common::Db;
 
 fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
     Channel {

@@ -8,9 +8,7 @@ use chasqui_store::{
     ChargeOutcome, Counter, InflightOutcome, RecipientOutcome, Store, MESSAGING_WINDOW_MS,
 };
 
-mod common;
-
-use common::Db;
+use crate::common::Db;
 
 fn counter(subject: &str, limit: i64) -> Counter {
     Counter {

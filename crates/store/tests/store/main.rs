@@ -1,0 +1,8 @@
+//! The store's integration tests, one binary: each case on a fresh database, on both back ends
+//! where the behaviour is shared.
+
+mod common;
+
+mod dialect_ids;
+mod quotas;
+mod sqlite_close;
