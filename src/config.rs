@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chasqui_provider::sandbox::SandboxSettings;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything `chasqui serve` needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     /// Address the HTTP server listens on.
@@ -45,7 +45,7 @@ pub struct Config {
 }
 
 /// When the log is written with ANSI colour codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogColor {
     /// Only when standard error is a terminal and `NO_COLOR` is not set: a file or a pipe
@@ -75,7 +75,7 @@ impl LogColor {
 
 /// `[dialects]`: which vendor-compatible endpoints are served, and their settings. Each
 /// dialect takes a boolean (`wolkvox = false`) or a table (`[dialects.wolkvox] licences = 3`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DialectsConfig {
     /// Curbe "Corporativo API" (`/api/login`, `/api/WhatsappIntegration/send/message`).
@@ -126,7 +126,7 @@ where
 }
 
 /// `[dialects.wolkvox]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WolkvoxDialect {
     /// Whether the endpoints are served.
@@ -157,7 +157,7 @@ impl Switchable for WolkvoxDialect {
 }
 
 /// `[dialects.innova]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InnovaDialect {
     /// Whether the endpoint is served.
@@ -186,7 +186,7 @@ impl Switchable for InnovaDialect {
 }
 
 /// `[limits]` configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LimitsConfig {
     /// IANA time zone whose midnight resets daily quotas, unless a workspace names its own.
@@ -213,7 +213,7 @@ impl Default for LimitsConfig {
 }
 
 /// Users, their sessions and login throttling (`[users]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UsersConfig {
     /// How long a login token works, in seconds.
@@ -244,7 +244,7 @@ impl Default for UsersConfig {
 }
 
 /// Media files (`[media]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MediaConfig {
     /// Directory where uploaded and received media files are kept.
@@ -282,7 +282,7 @@ impl Default for Config {
 }
 
 /// The template registry's periodic sync.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TemplatesConfig {
     /// Seconds between syncs of every channel's templates from its provider (the first at
@@ -299,7 +299,7 @@ impl Default for TemplatesConfig {
 }
 
 /// Delivery of webhooks to the business.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct BusinessWebhooksConfig {
     /// Run the delivery worker in this process.
@@ -337,7 +337,7 @@ impl Default for BusinessWebhooksConfig {
 
 /// What the dispatcher does when a provider call's outcome is unknown and no status webhook
 /// named the message within `unknown_outcome_wait_ms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UnknownOutcomePolicy {
     /// Send again (at-least-once: a duplicate is possible only if Meta had it and never said so).
@@ -347,7 +347,7 @@ pub enum UnknownOutcomePolicy {
 }
 
 /// Dispatcher tuning.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DispatcherConfig {
     /// Run the dispatcher in this process.
@@ -396,7 +396,7 @@ impl Default for DispatcherConfig {
 }
 
 /// The default channel.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DefaultChannelConfig {
     /// `sandbox`, `cloud_api` or `dialog360`.
@@ -547,6 +547,65 @@ mod tests {
             .build()
             .and_then(|c| c.try_deserialize())
             .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// The sample configuration shipped beside the README.
+    const SAMPLE: &str = include_str!("../chasqui.example.toml");
+
+    /// Every leaf of `value` with its dotted path.
+    fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    leaves(&path, v, out);
+                }
+            }
+            other => out.push((prefix.to_string(), other.clone())),
+        }
+    }
+
+    /// The sample sets every option to its real default (or names it in a comment when its
+    /// default is "unset", which TOML cannot write), and nothing that is not an option.
+    #[test]
+    fn the_sample_configuration_lists_every_option_with_its_default() {
+        let sample = serde_json::to_value(from_toml(SAMPLE)).expect("sample");
+        let defaults = serde_json::to_value(Config::default()).expect("defaults");
+        let given: serde_json::Value = config::Config::builder()
+            .add_source(config::File::from_str(SAMPLE, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("sample parses");
+        let (mut expected, mut written) = (Vec::new(), Vec::new());
+        leaves("", &defaults, &mut expected);
+        leaves("", &given, &mut written);
+        assert_eq!(sample, defaults, "the sample's values are the defaults");
+        let mut missing = Vec::new();
+        for (path, value) in &expected {
+            let key = path.rsplit('.').next().unwrap_or(path);
+            let present = if value.is_null() {
+                SAMPLE.contains(&format!("# {key} = "))
+            } else {
+                written.iter().any(|(p, _)| p == path)
+            };
+            if !present {
+                missing.push(path.clone());
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "options missing from the sample: {missing:?}"
+        );
+        let unknown: Vec<&String> = written
+            .iter()
+            .map(|(p, _)| p)
+            .filter(|p| !expected.iter().any(|(e, _)| e == *p))
+            .collect();
+        assert!(unknown.is_empty(), "not options: {unknown:?}");
     }
 
     #[test]

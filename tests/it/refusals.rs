@@ -201,7 +201,8 @@ async fn health_and_readiness_answer(backend: Backend) {
         server.get_json("/readyz").await,
         (
             200,
-            json!({"status": "ready", "webhook_inbox": {"pending": 0}})
+            json!({"status": "ready", "webhook_inbox": {"pending": 0},
+                   "version": env!("CARGO_PKG_VERSION"), "commit": chasqui::build_info::COMMIT})
         )
     );
     server.stop().await;
