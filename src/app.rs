@@ -38,6 +38,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
+    /// The HTTP client for business webhooks could not be built.
+    #[error("cannot build the business webhook HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// A gateway ready to run: bound, migrated and bootstrapped.
@@ -50,6 +53,7 @@ pub struct App {
     template_sync_secs: u64,
     quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
+    webhook_client: reqwest::Client,
 }
 
 /// Opens and migrates the configured database.
@@ -97,6 +101,14 @@ impl App {
         let client = chasqui_provider::http_client(timeout);
         let sealer_for_hooks = sealer.clone();
         let business_webhooks = config.business_webhooks.clone();
+        let address_policy = Arc::new(crate::net::AddressPolicy::new(
+            business_webhooks.allow_private.clone(),
+        ));
+        let webhook_client = crate::net::guard::guarded_client(
+            address_policy.clone(),
+            Duration::from_millis(business_webhooks.timeout_ms),
+        )
+        .map_err(StartError::HttpClient)?;
         let channels = Arc::new(ChannelDirectory::new(
             store.clone(),
             sealer,
@@ -140,6 +152,7 @@ impl App {
                 &config,
             )),
             users,
+            address_policy,
         };
         Ok(Self {
             listener,
@@ -150,6 +163,7 @@ impl App {
             template_sync_secs: config.templates.sync_interval_secs,
             quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
+            webhook_client,
         })
     }
 
@@ -185,6 +199,8 @@ impl App {
             let notifier = crate::business_webhooks::Notifier::new(
                 self.state.store.clone(),
                 self.state.sealer.clone(),
+                self.webhook_client.clone(),
+                self.state.address_policy.clone(),
                 self.business_webhooks.clone(),
                 ids::prefixed("notifier_"),
             );

@@ -285,6 +285,35 @@ pub struct BusinessWebhooksConfig {
     pub max_in_flight: usize,
     /// Most deliveries in flight to one endpoint.
     pub per_endpoint_in_flight: usize,
+    /// Internal ranges endpoints may point to after all (CIDR, e.g. `["10.1.2.0/24", "::1/128"]`,
+    /// or one comma-separated string in `CHASQUI_BUSINESS_WEBHOOKS__ALLOW_PRIVATE`). Empty by
+    /// default: loopback, private, link-local, unique-local, multicast, unspecified and other
+    /// special-purpose addresses are refused, at registration and at every delivery.
+    #[serde(deserialize_with = "cidr_list")]
+    pub allow_private: Vec<ipnet::IpNet>,
+}
+
+/// A list of CIDR ranges, as a list or as one comma-separated string (environment variables).
+fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        List::Many(items) => items,
+    };
+    items
+        .iter()
+        .map(|t| crate::net::address_policy::parse_range(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Default for BusinessWebhooksConfig {
@@ -298,6 +327,7 @@ impl Default for BusinessWebhooksConfig {
             retry_window_ms: 25 * 3_600_000,
             max_in_flight: 64,
             per_endpoint_in_flight: 4,
+            allow_private: Vec::new(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod ids;
 pub mod limits;
 pub mod media;
+pub mod net;
 pub mod secrets;
 pub mod templates;
 pub mod users;

@@ -1,0 +1,1 @@
+//! Slow and idle clients are closed; other clients are served meanwhile.
