@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::api::{self, AppState};
@@ -54,6 +54,7 @@ pub struct App {
     quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
     webhook_client: reqwest::Client,
+    server: crate::server::Settings,
 }
 
 /// Opens and migrates the configured database.
@@ -164,6 +165,7 @@ impl App {
             quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
             webhook_client,
+            server: crate::server::Settings::from(&config.server),
         })
     }
 
@@ -251,11 +253,7 @@ impl App {
             &axum::middleware::map_request(api::dialects::fold_case),
             router,
         );
-        let served = axum::serve(
-            no_delay(self.listener),
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-        )
-        .with_graceful_shutdown(async move {
+        let served = crate::server::serve(self.listener, app, self.server, async move {
             shutdown.await;
             tracing::info!("shutting down: no new claims; finishing in-flight work");
             let _ = stop_tx.send(true);
@@ -282,15 +280,4 @@ impl App {
         }
         served
     }
-}
-
-/// `listener` with `TCP_NODELAY` on every accepted connection: an answer leaves at once instead
-/// of waiting (up to the peer's delayed-ACK timer) behind an unacknowledged earlier write.
-fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|tcp: &mut TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY; serving the connection anyway");
-        }
-    })
 }

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod media;
 pub mod net;
 pub mod secrets;
+pub mod server;
 pub mod templates;
 pub mod users;
 pub mod webhooks;
