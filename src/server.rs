@@ -123,9 +123,15 @@ impl ConnState {
         self.opened + Duration::from_millis(at)
     }
 
-    /// Asks the connection to close: at once when idle, after its request otherwise.
+    /// Asks the connection to close: after its request if one is in flight; at once while a
+    /// head is coming in (nothing of ours is left to send); otherwise within [`CLOSE_GRACE`].
     fn close_soon(&self) {
-        let at = self.now_ms().saturating_add(CLOSE_GRACE.as_millis() as u64);
+        let grace = if self.head_since.load(Ordering::Acquire) == NONE {
+            CLOSE_GRACE.as_millis() as u64
+        } else {
+            0
+        };
+        let at = self.now_ms().saturating_add(grace);
         if self
             .close_at
             .compare_exchange(NONE, at, Ordering::AcqRel, Ordering::Acquire)
