@@ -514,3 +514,51 @@ async fn connection<S>(
     }
     registry.remove(id);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(60),
+            idle: Duration::from_secs(75),
+            max_connections: 4,
+        }
+    }
+
+    fn after(state: &ConnState, d: Option<Instant>) -> Option<Duration> {
+        d.map(|d| d.saturating_duration_since(state.opened))
+    }
+
+    #[test]
+    fn each_phase_has_its_own_clock() {
+        let s = settings();
+        let state = Arc::new(ConnState::new());
+        // A new connection owes its first head within the header timeout.
+        assert_eq!(after(&state, state.deadline(&s)), Some(s.header));
+        // In flight: no deadline here (the body has its own, the handler none).
+        let request = InFlight::start(state.clone());
+        state.on_bytes();
+        assert_eq!(state.deadline(&s), None);
+        drop(request);
+        // Idle: the idle timeout from the end of the response.
+        let idle = after(&state, state.deadline(&s)).expect("deadline");
+        assert!(idle >= s.idle && idle < s.idle + s.header, "{idle:?}");
+        // The next head's first byte starts the header clock.
+        state.on_bytes();
+        let head = after(&state, state.deadline(&s)).expect("deadline");
+        assert!(head >= s.header && head < s.idle, "{head:?}");
+    }
+
+    #[test]
+    fn a_connection_told_to_close_goes_at_once_while_a_head_comes_in() {
+        let s = settings();
+        let state = ConnState::new();
+        state.close_soon();
+        assert!(state.closing());
+        let at = after(&state, state.deadline(&s)).expect("deadline");
+        assert!(at < Duration::from_millis(100), "{at:?}");
+    }
+}
