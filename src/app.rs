@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chasqui_provider::sandbox::Sandbox;
 use chasqui_store::Store;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 
 use crate::api::{self, AppState};
@@ -41,6 +41,9 @@ pub enum StartError {
          the CHASQUI_LISTEN environment variable or `listen` in the configuration file"
     )]
     Bind(SocketAddr, std::io::Error),
+    /// The HTTP client for business webhooks could not be built.
+    #[error("cannot build the business webhook HTTP client: {0}")]
+    HttpClient(#[source] reqwest::Error),
 }
 
 /// A gateway ready to run: bound, migrated and bootstrapped.
@@ -53,6 +56,8 @@ pub struct App {
     template_sync_secs: u64,
     quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
+    webhook_client: reqwest::Client,
+    server: crate::server::Settings,
 }
 
 /// Opens and migrates the configured database.
@@ -100,6 +105,14 @@ impl App {
         let client = chasqui_provider::http_client(timeout);
         let sealer_for_hooks = sealer.clone();
         let business_webhooks = config.business_webhooks.clone();
+        let address_policy = Arc::new(crate::net::AddressPolicy::new(
+            business_webhooks.allow_private.clone(),
+        ));
+        let webhook_client = crate::net::guard::guarded_client(
+            address_policy.clone(),
+            Duration::from_millis(business_webhooks.timeout_ms),
+        )
+        .map_err(StartError::HttpClient)?;
         let channels = Arc::new(ChannelDirectory::new(
             store.clone(),
             sealer,
@@ -143,6 +156,7 @@ impl App {
                 &config,
             )),
             users,
+            address_policy,
         };
         Ok(Self {
             listener,
@@ -153,6 +167,8 @@ impl App {
             template_sync_secs: config.templates.sync_interval_secs,
             quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
+            webhook_client,
+            server: crate::server::Settings::from(&config.server),
         })
     }
 
@@ -188,6 +204,8 @@ impl App {
             let notifier = crate::business_webhooks::Notifier::new(
                 self.state.store.clone(),
                 self.state.sealer.clone(),
+                self.webhook_client.clone(),
+                self.state.address_policy.clone(),
                 self.business_webhooks.clone(),
                 ids::prefixed("notifier_"),
             );
@@ -241,11 +259,7 @@ impl App {
             &axum::middleware::map_request(api::dialects::fold_case),
             router,
         );
-        let served = axum::serve(
-            no_delay(self.listener),
-            axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
-        )
-        .with_graceful_shutdown(async move {
+        let served = crate::server::serve(self.listener, app, self.server, async move {
             shutdown.await;
             tracing::info!("shutting down: no new claims; finishing in-flight work");
             let _ = stop_tx.send(true);
@@ -272,15 +286,4 @@ impl App {
         }
         served
     }
-}
-
-/// `listener` with `TCP_NODELAY` on every accepted connection: an answer leaves at once instead
-/// of waiting (up to the peer's delayed-ACK timer) behind an unacknowledged earlier write.
-fn no_delay(listener: TcpListener) -> axum::serve::TapIo<TcpListener, fn(&mut TcpStream)> {
-    use axum::serve::ListenerExt;
-    listener.tap_io(|tcp: &mut TcpStream| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY; serving the connection anyway");
-        }
-    })
 }

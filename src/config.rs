@@ -42,6 +42,42 @@ pub struct Config {
     pub users: UsersConfig,
     /// Vendor-compatible endpoints, each switched on or off.
     pub dialects: DialectsConfig,
+    /// The HTTP server's timeouts and connection cap.
+    pub server: ServerConfig,
+}
+
+/// `[server]`: how long clients may take and how many may be connected, so slow or idle
+/// connections cannot use up the process's file descriptors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Milliseconds a client has to send a complete request head, counted from connecting (or
+    /// from the first byte of a next request). 10 s: a head is a few KB, even mobile links send
+    /// it in well under a second.
+    pub header_timeout_ms: u64,
+    /// Milliseconds to receive a whole request body once its head arrived; the request is
+    /// answered 408 `request_timeout`. 60 s: a 16 MB video upload needs about 2.2 Mbit/s; raise
+    /// it for 100 MB documents over slow links.
+    pub body_timeout_ms: u64,
+    /// Milliseconds a kept-alive connection may wait for its next request. 75 s: longer than
+    /// the 60 s upstream idle timeouts of common reverse proxies and load balancers, so they
+    /// close first and never reuse a connection Chasqui just closed.
+    pub idle_timeout_ms: u64,
+    /// Most client connections open at once; at the cap, the connection idle the longest is
+    /// closed for a new one. 512: under the usual 1,024-file limit, with room for database,
+    /// provider and webhook connections and media files.
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            header_timeout_ms: 10_000,
+            body_timeout_ms: 60_000,
+            idle_timeout_ms: 75_000,
+            max_connections: 512,
+        }
+    }
 }
 
 /// When the log is written with ANSI colour codes.
@@ -277,6 +313,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             users: UsersConfig::default(),
             dialects: DialectsConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -318,6 +355,35 @@ pub struct BusinessWebhooksConfig {
     pub max_in_flight: usize,
     /// Most deliveries in flight to one endpoint.
     pub per_endpoint_in_flight: usize,
+    /// Internal ranges endpoints may point to after all (CIDR, e.g. `["10.1.2.0/24", "::1/128"]`,
+    /// or one comma-separated string in `CHASQUI_BUSINESS_WEBHOOKS__ALLOW_PRIVATE`). Empty by
+    /// default: loopback, private, link-local, unique-local, multicast, unspecified and other
+    /// special-purpose addresses are refused, at registration and at every delivery.
+    #[serde(deserialize_with = "cidr_list")]
+    pub allow_private: Vec<ipnet::IpNet>,
+}
+
+/// A list of CIDR ranges, as a list or as one comma-separated string (environment variables).
+fn cidr_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum List {
+        One(String),
+        Many(Vec<String>),
+    }
+    let items = match List::deserialize(d)? {
+        List::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        List::Many(items) => items,
+    };
+    items
+        .iter()
+        .map(|t| crate::net::address_policy::parse_range(t).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl Default for BusinessWebhooksConfig {
@@ -331,6 +397,7 @@ impl Default for BusinessWebhooksConfig {
             retry_window_ms: 25 * 3_600_000,
             max_in_flight: 64,
             per_endpoint_in_flight: 4,
+            allow_private: Vec::new(),
         }
     }
 }
@@ -527,6 +594,18 @@ impl Config {
                     .into(),
             ));
         }
+        let sv = &self.server;
+        if sv.header_timeout_ms == 0
+            || sv.body_timeout_ms == 0
+            || sv.idle_timeout_ms == 0
+            || sv.max_connections == 0
+        {
+            return Err(ConfigError(
+                "server.header_timeout_ms, server.body_timeout_ms, server.idle_timeout_ms and \
+                 server.max_connections must be at least 1"
+                    .into(),
+            ));
+        }
         // Argon2 itself refuses less than 8 KiB per lane.
         if u.argon2_memory_kib < 8 {
             return Err(ConfigError(
@@ -623,5 +702,30 @@ mod tests {
         assert!(d.wolkvox.enabled && !d.innova.enabled);
         assert_eq!(d.wolkvox.licences, 3);
         assert_eq!(d.innova.daily_limit, Some(50));
+    }
+
+    #[test]
+    fn allow_private_takes_a_list_or_a_comma_separated_string() {
+        let list = from_toml("[business_webhooks]\nallow_private = [\"10.1.2.0/24\", \"::1\"]\n");
+        let text = from_toml("[business_webhooks]\nallow_private = \"10.1.2.0/24, ::1/128\"\n");
+        let want = vec!["10.1.2.0/24".to_string(), "::1/128".to_string()];
+        for cfg in [list, text] {
+            let got: Vec<String> = cfg
+                .business_webhooks
+                .allow_private
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            assert_eq!(got, want);
+        }
+        assert!(from_toml("").business_webhooks.allow_private.is_empty());
+        let bad = config::Config::builder()
+            .add_source(config::File::from_str(
+                "[business_webhooks]\nallow_private = [\"intranet\"]\n",
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .and_then(|c| c.try_deserialize::<Config>());
+        assert!(bad.is_err());
     }
 }

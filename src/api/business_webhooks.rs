@@ -82,6 +82,27 @@ fn check_url(v: &Value, problems: &mut Vec<Problem>) -> Option<String> {
     Some(url.to_string())
 }
 
+/// Refuses a URL whose host is, or resolves to, an address the policy forbids. The message
+/// says no more than that: which class, or what a name resolved to, stays the operator's.
+async fn check_address(state: &AppState, url: &str, problems: &mut Vec<Problem>) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    if crate::net::guard::check_url(&state.address_policy, &parsed)
+        .await
+        .is_ok()
+    {
+        return true;
+    }
+    problems.push(Problem::new(
+        "url",
+        code::FORBIDDEN_URL,
+        "must not point to a loopback, private, link-local or other internal address \
+         (the operator may allow ranges with business_webhooks.allow_private)",
+    ));
+    false
+}
+
 /// The stored filter (`*` or a JSON array) of an `events` value.
 fn check_events(v: &Value, problems: &mut Vec<Problem>) -> Option<String> {
     let Some(list) = v.as_array() else {
@@ -138,13 +159,18 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let obj = object(&body.value)?;
     let mut problems = Vec::new();
-    let url = match obj.get("url") {
+    let mut url = match obj.get("url") {
         Some(v) => check_url(v, &mut problems),
         None => {
             problems.push(Problem::new("url", code::REQUIRED, "is required"));
             None
         }
     };
+    if let Some(u) = &url {
+        if !check_address(&state, u, &mut problems).await {
+            url = None;
+        }
+    }
     let events = match obj.get("events") {
         Some(v) => check_events(v, &mut problems),
         None => Some("*".into()),
@@ -235,6 +261,9 @@ pub async fn update(
             },
             _ => problems.push(Problem::new(k, code::UNKNOWN_FIELD, "unknown field")),
         }
+    }
+    if let Some(u) = &patch.url {
+        check_address(&state, u, &mut problems).await;
     }
     if !problems.is_empty() {
         return Err(ApiError::Validation(problems));

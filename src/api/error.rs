@@ -81,6 +81,9 @@ pub enum ApiError {
     /// The route exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request body did not arrive within `server.body_timeout_ms`.
+    #[error("the request body was not received in time")]
+    RequestTimeout,
     /// The database did not answer.
     #[error("the service is not ready")]
     Unavailable,
@@ -121,6 +124,7 @@ impl ApiError {
                 ("internal_error", StatusCode::INTERNAL_SERVER_ERROR)
             }
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
+            Self::RequestTimeout => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             Self::Unavailable => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
             Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
         }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub channel_defaults: Arc<crate::admin::channels::ChannelDefaults>,
     /// Users: password hashing, login and the throttle settings.
     pub users: crate::users::Users,
+    /// Which addresses tenant URLs (business webhooks) may point to.
+    pub address_policy: Arc<crate::net::AddressPolicy>,
 }
 
 /// The whole HTTP surface: the public routes, then every route of the table behind its scope.

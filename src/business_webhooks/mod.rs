@@ -16,6 +16,7 @@ use tokio::sync::{watch, Semaphore};
 
 use crate::clock::{now_ms, rfc3339};
 use crate::config::BusinessWebhooksConfig;
+use crate::net::{guard, AddressPolicy};
 use crate::secrets::Sealer;
 
 /// The delivery worker.
@@ -23,6 +24,7 @@ pub struct Notifier {
     store: Arc<dyn Store>,
     sealer: Sealer,
     client: reqwest::Client,
+    policy: Arc<AddressPolicy>,
     cfg: BusinessWebhooksConfig,
     owner: String,
     busy: Mutex<HashMap<String, usize>>,
@@ -56,23 +58,22 @@ pub fn backoff_ms(cfg: &BusinessWebhooksConfig, n: i64) -> i64 {
 }
 
 impl Notifier {
-    /// A worker named `owner` (its leases carry that name).
+    /// A worker named `owner` (its leases carry that name); `client` must be
+    /// [`guard::guarded_client`] under `policy`, which also checks IP-literal hosts.
     pub fn new(
         store: Arc<dyn Store>,
         sealer: Sealer,
+        client: reqwest::Client,
+        policy: Arc<AddressPolicy>,
         cfg: BusinessWebhooksConfig,
         owner: String,
     ) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(cfg.timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         let slots = Arc::new(Semaphore::new(cfg.max_in_flight.max(1)));
         Arc::new(Self {
             store,
             sealer,
             client,
+            policy,
             cfg,
             owner,
             busy: Mutex::new(HashMap::new()),
@@ -210,13 +211,18 @@ impl Notifier {
             .sealer
             .open(&d.secret)
             .map_err(|_| "the endpoint's secret cannot be opened".to_string())?;
+        let url =
+            reqwest::Url::parse(&d.url).map_err(|_| "the endpoint URL is not valid".to_string())?;
+        // Names are checked by the client's resolver, on the addresses it connects to.
+        guard::check_literal(&self.policy, &url)
+            .map_err(|_| guard::REFUSED_BY_POLICY.to_string())?;
         let body = event_body(d);
         let ts = now_ms() / 1000;
         let signature = sign::sign(&secret, &d.event_id, ts, &body)
             .ok_or_else(|| "the endpoint's secret is malformed".to_string())?;
         let resp = self
             .client
-            .post(&d.url)
+            .post(url)
             .header("content-type", "application/json")
             .header("user-agent", "Chasqui-Webhooks/1")
             .header("webhook-id", &d.event_id)
@@ -226,7 +232,9 @@ impl Notifier {
             .send()
             .await
             .map_err(|e| {
-                if e.is_timeout() {
+                if guard::is_refusal(&e) {
+                    guard::REFUSED_BY_POLICY.to_string()
+                } else if e.is_timeout() {
                     "timed out".to_string()
                 } else if e.is_connect() {
                     "connection failed".to_string()

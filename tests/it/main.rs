@@ -21,6 +21,8 @@ mod listing;
 mod media;
 mod refusals;
 mod send;
+mod slow_clients;
 mod templates;
 mod users;
+mod webhook_addresses;
 mod webhooks;

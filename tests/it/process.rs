@@ -23,6 +23,11 @@ pub fn chasqui(db: &TestDb) -> Command {
         .env("RUST_LOG", "warn")
         // These scenarios write to people who never wrote first.
         .env("CHASQUI_DEFAULT_CHANNEL__WINDOW_POLICY", "off")
+        // The tests' webhook receivers listen on loopback.
+        .env(
+            "CHASQUI_BUSINESS_WEBHOOKS__ALLOW_PRIVATE",
+            "127.0.0.0/8, ::1/128",
+        )
         .current_dir(db.dir());
     cmd
 }

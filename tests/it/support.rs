@@ -157,6 +157,11 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.sandbox.webhook_batch_ms = 5;
     cfg.sandbox.hang_ms = 3_000;
     cfg.sandbox.template_approval_ms = 0;
+    // The tests' webhook receivers listen on loopback; the address-policy tests turn this off.
+    cfg.business_webhooks.allow_private = vec![
+        "127.0.0.0/8".parse().expect("range"),
+        "::1/128".parse().expect("range"),
+    ];
     cfg
 }
 

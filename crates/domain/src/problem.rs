@@ -52,6 +52,8 @@ pub mod code {
     pub const DUPLICATE: &str = "duplicate";
     /// Not an http or https URL.
     pub const INVALID_URL: &str = "invalid_url";
+    /// A URL Chasqui would fetch points to an internal address (loopback, private, ...).
+    pub const FORBIDDEN_URL: &str = "forbidden_url";
     /// A field Chasqui sets itself.
     pub const RESERVED: &str = "reserved";
     /// Parts that must agree with each other do not.

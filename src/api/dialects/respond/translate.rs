@@ -148,6 +148,7 @@ impl From<ApiError> for RespondError {
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests")
             },
             E::MethodNotAllowed => Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            e @ E::RequestTimeout => Self::new(StatusCode::REQUEST_TIMEOUT, e.to_string()),
             E::Internal(detail) | E::Limited(LimitError::Store(detail)) => {
                 tracing::error!(error = %detail, "internal error (respond.io dialect)");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED)
