@@ -48,7 +48,7 @@ pub struct Config {
 
 /// `[server]`: how long clients may take and how many may be connected, so slow or idle
 /// connections cannot use up the process's file descriptors.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     /// Milliseconds a client has to send a complete request head, counted from connecting (or
