@@ -12,6 +12,7 @@ mod dialect_curbe;
 mod dialect_innova;
 mod dialect_respond;
 mod dialect_wolkvox;
+mod edge;
 mod faults;
 mod idempotency;
 mod isolation;
