@@ -50,6 +50,7 @@ pub struct App {
     template_sync_secs: u64,
     quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
+    inbox_lease_ms: i64,
 }
 
 /// Opens and migrates the configured database.
@@ -150,6 +151,7 @@ impl App {
             template_sync_secs: config.templates.sync_interval_secs,
             quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
+            inbox_lease_ms: config.webhooks.inbox_lease_ms,
         })
     }
 
@@ -179,6 +181,7 @@ impl App {
             self.state.channels.clone(),
             self.state.ingest.clone(),
             ids::prefixed("ingest_"),
+            self.inbox_lease_ms,
         );
         let ingest = tokio::spawn(ingest.run(stop_rx.clone()));
         let notifier = self.business_webhooks.enabled.then(|| {

@@ -15,6 +15,7 @@ mod dialect_wolkvox;
 mod edge;
 mod faults;
 mod idempotency;
+mod inbox_lease;
 mod isolation;
 mod limits;
 mod listing;
