@@ -101,3 +101,46 @@ on_both_backends!(
     a_dead_instances_delivery_is_applied_within_its_lease,
     serve_refuses_a_wait_shorter_than_the_lease,
 );
+
+/// Why a restarted process does not shorten the dispatcher's lease: it cannot tell a dead
+/// predecessor's claims from a live peer's (owner ids are per process), and a lease shorter than
+/// a live provider call turns that call into an unknown outcome while it is still running. Here
+/// the lease (300 ms) is shorter than the provider's answer (800 ms): every send is recorded as
+/// an unknown outcome first, and only the status webhook settles it.
+async fn a_lease_shorter_than_a_live_call_makes_it_unknown(backend: Backend) {
+    let s = TestServer::start_with(backend, |cfg| {
+        cfg.dispatcher.lease_ms = 300;
+        cfg.sandbox.latency_ms = 800;
+        cfg.dispatcher.provider_timeout_ms = 3_000;
+        cfg.dispatcher.unknown_outcome_wait_ms = 5_000;
+    })
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(
+            s.send_ok(&json!({"to": format!("+521551234100{n}"), "type": "text",
+                              "text": {"body": "hola"}}))
+                .await,
+        );
+    }
+    let done = s
+        .wait_for(&ids, &["delivered", "read"], Duration::from_secs(20))
+        .await;
+    for m in &done {
+        let statuses: Vec<&str> = m["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter_map(|e| e["status"].as_str())
+            .collect();
+        assert!(
+            statuses.contains(&"unknown"),
+            "a live call outlived its lease and was taken for dead: {statuses:?}"
+        );
+    }
+    // Settled by the webhooks, not by a resend: each went out once.
+    assert_eq!(s.sandbox_messages().await.len(), 3);
+    s.stop().await;
+}
+
+on_both_backends!(a_lease_shorter_than_a_live_call_makes_it_unknown);
