@@ -44,6 +44,26 @@ pub struct Config {
     pub dialects: DialectsConfig,
     /// The HTTP server's timeouts and connection cap.
     pub server: ServerConfig,
+    /// Meta's webhooks as received.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `[webhooks]`: processing of the Meta webhook deliveries Chasqui has stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhooksConfig {
+    /// How long a claimed delivery stays this process's without a renewal: after a crash,
+    /// another instance (or this one restarted) applies it this long after the claim. Renewed
+    /// every third of it while the batch is processed, so a slow batch is not taken over.
+    pub inbox_lease_ms: i64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            inbox_lease_ms: 5_000,
+        }
+    }
 }
 
 /// `[server]`: how long clients may take and how many may be connected, so slow or idle
@@ -314,6 +334,7 @@ impl Default for Config {
             users: UsersConfig::default(),
             dialects: DialectsConfig::default(),
             server: ServerConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -551,7 +572,8 @@ impl Config {
         Ok(cfg)
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Refuses settings that cannot work together, naming them.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let ch = &self.default_channel;
         if !["sandbox", "cloud_api", "dialog360"].contains(&ch.provider.as_str()) {
             return Err(ConfigError(format!(
@@ -585,6 +607,22 @@ impl Config {
             return Err(ConfigError(
                 "dispatcher.batch and dispatcher.max_in_flight must be at least 1".into(),
             ));
+        }
+        let lease = self.webhooks.inbox_lease_ms;
+        if lease < 100 {
+            return Err(ConfigError(format!(
+                "webhooks.inbox_lease_ms must be at least 100, not {lease}"
+            )));
+        }
+        // A status webhook already stored may wait for a dead process's lease on it; ending the
+        // unknown-outcome wait before that lease could resend a message Meta already has.
+        if self.dispatcher.unknown_outcome_wait_ms <= lease {
+            return Err(ConfigError(format!(
+                "dispatcher.unknown_outcome_wait_ms ({}) must be longer than \
+                 webhooks.inbox_lease_ms ({lease}): a status webhook held by a crashed \
+                 instance's lease would come too late, and the message could be sent twice",
+                self.dispatcher.unknown_outcome_wait_ms
+            )));
         }
         let u = &self.users;
         if u.session_ttl_secs == 0 || u.max_failed_logins == 0 || u.argon2_iterations == 0 {
@@ -685,6 +723,27 @@ mod tests {
             .filter(|p| !expected.iter().any(|(e, _)| e == *p))
             .collect();
         assert!(unknown.is_empty(), "not options: {unknown:?}");
+    }
+
+    #[test]
+    fn the_unknown_outcome_wait_must_outlast_the_inbox_lease() {
+        assert!(Config::default().validate().is_ok());
+        assert_eq!(from_toml("").webhooks.inbox_lease_ms, 5_000);
+        let cfg = from_toml(
+            "[webhooks]\ninbox_lease_ms = 2000\n[dispatcher]\nunknown_outcome_wait_ms = 2000\n",
+        );
+        let err = cfg.validate().expect_err("equal is refused").to_string();
+        assert!(
+            err.contains("dispatcher.unknown_outcome_wait_ms (2000)")
+                && err.contains("webhooks.inbox_lease_ms (2000)"),
+            "{err}"
+        );
+        let cfg = from_toml(
+            "[webhooks]\ninbox_lease_ms = 2000\n[dispatcher]\nunknown_outcome_wait_ms = 2001\n",
+        );
+        assert!(cfg.validate().is_ok());
+        let cfg = from_toml("[webhooks]\ninbox_lease_ms = 0\n");
+        assert!(cfg.validate().is_err());
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! `/v1/admin/...`: the operator's API over workspaces, channels and keys (scope `admin`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::extract::Path;
 use super::AppState;
 use crate::admin::{channels, keys, views, workspaces, AdminError};
 

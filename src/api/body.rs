@@ -1,11 +1,14 @@
-//! Reading a JSON request body: content type, size limit and syntax, each refused with its own code.
+//! Reading a request body: content type, size limit and syntax, each refused with its own code.
+//! Every JSON request body (native and vendor) is parsed by [`super::json::parse`], which refuses
+//! repeated keys and the NUL character.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde_json::Value;
 
 use super::error::ApiError;
+use super::json;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -35,11 +38,27 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        let raw = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))?;
-        let value =
-            serde_json::from_slice(&raw).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        let raw = read(req.into_body()).await?;
+        let value = json::parse(&raw)?;
         Ok(Self { value, raw })
     }
+}
+
+/// A body taken as bytes (up to [`MAX_BODY_BYTES`]), refused as Chasqui's own problem rather
+/// than axum's plain-text rejection.
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read(req.into_body()).await.map(Self)
+    }
+}
+
+/// Reads a whole body of at most [`MAX_BODY_BYTES`].
+pub async fn read(body: Body) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))
 }

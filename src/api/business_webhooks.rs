@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chasqui_domain::problem::code;
@@ -15,6 +15,7 @@ use serde_json::{json, Map, Value};
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::paging::{limit_param, unknown_param};
 use super::AppState;
 use crate::business_webhooks::sign;

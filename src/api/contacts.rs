@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use chasqui_domain::problem::code;
 use chasqui_domain::{PhoneNumber, Problem};
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::paging::{limit_param, unknown_param};
 use super::{views, AppState};
 use crate::clock::now_ms;

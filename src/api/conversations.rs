@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::paging::{limit_param, unknown_param};
 use super::{views, AppState};
 

@@ -5,7 +5,13 @@ use axum::response::{IntoResponse, Response};
 use chasqui_domain::Problem;
 use serde_json::json;
 
+use super::json::JsonError;
 use crate::limits::LimitError;
+
+/// The problem code of a NUL character (U+0000) in a field, a path segment or a parameter.
+pub const INVALID_CHARACTER: &str = "invalid_character";
+/// What is wrong with such a value.
+pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
 
 /// Every way an API request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +43,14 @@ pub enum ApiError {
     /// The body is not JSON, or a JSON value of the wrong shape.
     #[error("the body is not valid JSON: {0}")]
     InvalidJson(String),
+    /// The body names one key twice in an object: which value counts is ambiguous.
+    #[error("the body is not valid JSON: the key \"{key}\" appears more than once at `{path}`")]
+    DuplicateKey {
+        /// The field path of the repeated key.
+        path: String,
+        /// The key.
+        key: String,
+    },
     /// The request broke WhatsApp's rules: every problem, with its field.
     #[error("the request has {} problem(s)", .0.len())]
     Validation(Vec<Problem>),
@@ -54,6 +68,12 @@ pub enum ApiError {
         field: String,
         /// What is wrong.
         message: String,
+    },
+    /// A path segment or query parameter holds the NUL character.
+    #[error("`{field}` {}", NUL_MESSAGE)]
+    NulInParameter {
+        /// The path parameter or query parameter.
+        field: String,
     },
     /// The `Idempotency-Key` was used with another body.
     #[error("the Idempotency-Key was already used with a different body (message {0})")]
@@ -105,11 +125,15 @@ impl ApiError {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
             Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
-            Self::InvalidJson(_) => ("invalid_json", StatusCode::BAD_REQUEST),
+            Self::InvalidJson(_) | Self::DuplicateKey { .. } => {
+                ("invalid_json", StatusCode::BAD_REQUEST)
+            }
             Self::Validation(_) => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY),
             Self::Refused(p) => (p.code, StatusCode::UNPROCESSABLE_ENTITY),
             Self::Conflict(_) => ("conflict", StatusCode::CONFLICT),
-            Self::BadParameter { .. } => ("invalid_parameter", StatusCode::BAD_REQUEST),
+            Self::BadParameter { .. } | Self::NulInParameter { .. } => {
+                ("invalid_parameter", StatusCode::BAD_REQUEST)
+            }
             Self::IdempotencyConflict(_) => ("idempotency_conflict", StatusCode::CONFLICT),
             Self::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Self::TemplateNotFound { .. } => {
@@ -136,6 +160,21 @@ impl From<chasqui_store::StoreError> for ApiError {
         match e {
             chasqui_store::StoreError::Conflict(what) => Self::Conflict(what),
             e => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<JsonError> for ApiError {
+    fn from(e: JsonError) -> Self {
+        match e {
+            JsonError::Syntax(detail) => Self::InvalidJson(detail),
+            JsonError::DuplicateKey { path, key } => Self::DuplicateKey { path, key },
+            JsonError::Nul(fields) => Self::Validation(
+                fields
+                    .into_iter()
+                    .map(|f| Problem::new(f, INVALID_CHARACTER, NUL_MESSAGE))
+                    .collect(),
+            ),
         }
     }
 }
@@ -171,6 +210,17 @@ impl IntoResponse for ApiError {
             Self::BadParameter { field, message } => {
                 body["errors"] =
                     json!([{ "field": field, "code": "invalid_value", "message": message }])
+            }
+            Self::NulInParameter { field } => {
+                body["errors"] =
+                    json!([{ "field": field, "code": INVALID_CHARACTER, "message": NUL_MESSAGE }])
+            }
+            Self::DuplicateKey { path, key } => {
+                body["errors"] = json!([{
+                    "field": path,
+                    "code": "duplicate_key",
+                    "message": format!("the key \"{key}\" appears more than once in this object"),
+                }])
             }
             Self::TemplateNotFound { .. } => {
                 body["errors"] = json!([{

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::paging::unknown_param;
 use super::AppState;
 use crate::clock::now_ms;

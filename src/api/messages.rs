@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chasqui_domain::{parse_outbound, MessageStatus, PhoneNumber, Problem};
@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::extract::{Path, Query};
 use super::paging::{limit_param, unknown_param};
 use super::send::{self, SendRequest};
 use super::{views, AppState};

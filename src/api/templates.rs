@@ -3,8 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chasqui_domain::template_registry::parse_submission;
@@ -13,9 +12,15 @@ use chasqui_provider::ManageError;
 use chasqui_store::{StoredTemplate, TemplateFilter};
 use serde_json::{json, Value};
 
+<<<<<<< HEAD
 use super::auth::{Caller, Principal};
 use super::body::JsonBody;
+=======
+use super::auth::Caller;
+use super::body::{JsonBody, RawBody};
+>>>>>>> hardening-edge
 use super::error::ApiError;
+use super::extract::Query;
 use super::AppState;
 use crate::channels::LiveChannel;
 use crate::clock::rfc3339;
@@ -160,8 +165,7 @@ fn sync_target(q: &HashMap<String, String>, body: &[u8]) -> Result<Option<String
     }
     let mut channel = q.get("channel").map(|c| c.trim().to_owned());
     if !body.iter().all(u8::is_ascii_whitespace) {
-        let value: Value =
-            serde_json::from_slice(body).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+        let value = super::json::parse(body)?;
         let Value::Object(fields) = value else {
             return Err(ApiError::InvalidJson(
                 "the body must be a JSON object".into(),
@@ -197,7 +201,7 @@ pub async fn sync(
     State(state): State<AppState>,
     Caller(key): Caller,
     Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let target = sync_target(&q, &body)?;
     let Some(requested) = target else {

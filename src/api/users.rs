@@ -1,7 +1,7 @@
 //! `/v1/auth/login` and `/v1/auth/logout` (public: they check credentials themselves), and the
 //! admin API over users (`/v1/admin/...`, scope `admin`).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chasqui_domain::problem::code;
@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use super::auth;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::extract::Path;
 use super::AppState;
 use crate::admin::users;
 use crate::clock::{now_ms, rfc3339};

@@ -6,6 +6,7 @@
 //! after a crash changes nothing the second time.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +23,6 @@ use crate::clock::now_ms;
 
 /// Deliveries processed per round.
 const BATCH: i64 = 32;
-/// How long a claimed delivery stays this worker's if it goes silent.
-const LEASE_MS: i64 = 30_000;
 /// How often to look for deliveries when nothing wakes the worker.
 const POLL: Duration = Duration::from_secs(1);
 /// A delivery that fails this often is set aside (logged) instead of retried forever; with
@@ -45,21 +44,27 @@ pub struct Ingest {
     channels: Arc<ChannelDirectory>,
     wake: Arc<Notify>,
     owner: String,
+    /// How long a claimed delivery stays this worker's if it goes silent
+    /// (`webhooks.inbox_lease_ms`); renewed every third of it while a batch is processed.
+    lease_ms: i64,
 }
 
 impl Ingest {
-    /// A processor; `wake` is notified by the receiver after each stored delivery.
+    /// A processor; `wake` is notified by the receiver after each stored delivery, `lease_ms`
+    /// is how long its claims outlive it.
     pub fn new(
         store: Arc<dyn Store>,
         channels: Arc<ChannelDirectory>,
         wake: Arc<Notify>,
         owner: String,
+        lease_ms: i64,
     ) -> Self {
         Self {
             store,
             channels,
             wake,
             owner,
+            lease_ms,
         }
     }
 
@@ -90,11 +95,65 @@ impl Ingest {
     async fn round(&self) -> Result<usize, chasqui_store::StoreError> {
         let items = self
             .store
-            .claim_webhooks(&self.owner, now_ms(), LEASE_MS, BATCH)
+            .claim_webhooks(&self.owner, now_ms(), self.lease_ms, BATCH)
             .await?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let mut errors = self.while_leased(&items, self.apply(&items)).await;
+        let now = now_ms();
+        let mut finished = Vec::with_capacity(items.len());
+        for item in &items {
+            let error = match errors.remove(&item.seq) {
+                Some(e) if item.attempts + 1 >= MAX_ATTEMPTS => {
+                    tracing::error!(seq = item.seq, error = %e, "webhook delivery set aside after repeated failures");
+                    None
+                }
+                other => other,
+            };
+            let attempt = u32::try_from(item.attempts + 1).unwrap_or(u32::MAX);
+            let delay = RETRY.delay(attempt, rand::random::<f64>());
+            let retry_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+            finished.push(InboxFinish {
+                seq: item.seq,
+                error,
+                retry_at,
+            });
+        }
+        self.store.finish_webhooks(finished, now).await?;
+        Ok(items.len())
+    }
+
+    /// Runs `work` on claimed `items`, renewing their leases every third of the lease until it
+    /// is done, so a slow batch stays this worker's while a dead worker's lapses quickly.
+    async fn while_leased<T>(&self, items: &[InboxItem], work: impl Future<Output = T>) -> T {
+        let seqs: Vec<i64> = items.iter().map(|i| i.seq).collect();
+        let every = Duration::from_millis(u64::try_from(self.lease_ms / 3).unwrap_or(1).max(1));
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = tokio::time::sleep(every) => {
+                    // Awaited whole (the batch waits those milliseconds) so no renewal is cut
+                    // off midway; a failed one only lets the lease lapse: another worker then
+                    // applies the batch again, which changes nothing twice.
+                    let renewed = self
+                        .store
+                        .renew_webhooks(&self.owner, &seqs, now_ms(), self.lease_ms)
+                        .await;
+                    if let Err(e) = renewed {
+                        tracing::warn!(error = %e, "renewing webhook delivery leases failed");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a claimed batch; answers the deliveries that failed, with why.
+    async fn apply(&self, items: &[InboxItem]) -> HashMap<i64, String> {
         let mut errors: HashMap<i64, String> = HashMap::new();
         let mut payloads = Vec::with_capacity(items.len());
-        for item in &items {
+        for item in items {
             match serde_json::from_str::<Value>(&item.body) {
                 Ok(payload) => payloads.push((item, payload)),
                 Err(e) => {
@@ -142,27 +201,7 @@ impl Ingest {
                 errors.insert(item.seq, e);
             }
         }
-        let now = now_ms();
-        let mut finished = Vec::with_capacity(items.len());
-        for item in &items {
-            let error = match errors.remove(&item.seq) {
-                Some(e) if item.attempts + 1 >= MAX_ATTEMPTS => {
-                    tracing::error!(seq = item.seq, error = %e, "webhook delivery set aside after repeated failures");
-                    None
-                }
-                other => other,
-            };
-            let attempt = u32::try_from(item.attempts + 1).unwrap_or(u32::MAX);
-            let delay = RETRY.delay(attempt, rand::random::<f64>());
-            let retry_at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
-            finished.push(InboxFinish {
-                seq: item.seq,
-                error,
-                retry_at,
-            });
-        }
-        self.store.finish_webhooks(finished, now).await?;
-        Ok(items.len())
+        errors
     }
 
     /// Applies the rest of one delivery (its statuses went in `round`): template events,

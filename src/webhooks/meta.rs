@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,8 +12,13 @@ use serde_json::json;
 
 use super::verify_signature;
 use crate::api::error::ApiError;
+use crate::api::extract::Query;
 use crate::api::AppState;
 use crate::clock::now_ms;
+
+/// Largest delivery accepted: axum's default body limit, which this route had before it read
+/// the body itself (to answer an oversized one as a problem, not plain text).
+const MAX_DELIVERY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The Meta webhook routes.
 pub fn routes() -> Router<AppState> {
@@ -36,7 +41,7 @@ async fn subscribe(
     });
     match (mode_ok && known, q.get("hub.challenge")) {
         (true, Some(challenge)) => (StatusCode::OK, challenge.clone()).into_response(),
-        _ => (StatusCode::FORBIDDEN, "verification failed").into_response(),
+        _ => Refusal::VerificationFailed.into_response(),
     }
 }
 
@@ -46,27 +51,39 @@ enum Refusal {
     MissingSignature,
     #[error("X-Hub-Signature-256 does not match any channel's app secret")]
     BadSignature,
+    #[error("hub.mode must be subscribe and hub.verify_token a channel's verify token")]
+    VerificationFailed,
 }
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let code = match self {
-            Self::MissingSignature => "missing_signature",
-            Self::BadSignature => "invalid_signature",
+        let (code, status) = match self {
+            Self::MissingSignature => ("missing_signature", StatusCode::UNAUTHORIZED),
+            Self::BadSignature => ("invalid_signature", StatusCode::UNAUTHORIZED),
+            Self::VerificationFailed => ("verification_failed", StatusCode::FORBIDDEN),
         };
         let body = json!({
             "type": format!("urn:chasqui:problem:{code}"),
-            "title": "Unauthorized",
-            "status": 401,
+            "title": status.canonical_reason().unwrap_or("error"),
+            "status": status.as_u16(),
             "code": code,
             "detail": self.to_string(),
         });
-        (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
     }
 }
 
 /// Verifies the signature over the raw body and stores the delivery for processing.
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let body = match axum::body::to_bytes(body, MAX_DELIVERY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::PayloadTooLarge(MAX_DELIVERY_BYTES).into_response(),
+    };
     let Some(sig) = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())

@@ -140,6 +140,8 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.dispatcher.retry_max_ms = 200;
     cfg.dispatcher.unknown_outcome_wait_ms = 2_000;
     cfg.dispatcher.channel_lease_ms = 3_000;
+    // Shorter than the unknown-outcome wait above, as `Config::validate` requires.
+    cfg.webhooks.inbox_lease_ms = 1_000;
     cfg.default_channel.rate_per_sec = 0;
     cfg.default_channel.pair_interval_ms = 0;
     cfg.default_channel.app_secret = Some(APP_SECRET.into());

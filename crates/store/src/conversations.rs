@@ -265,6 +265,15 @@ pub trait ConversationStore: Send + Sync {
         lease_ms: i64,
         limit: i64,
     ) -> Result<Vec<InboxItem>>;
+    /// Extends to `now + lease_ms` the leases `owner` still holds on unprocessed items `seqs`
+    /// (while it is still processing them); answers how many it still held.
+    async fn renew_webhooks(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        now: Millis,
+        lease_ms: i64,
+    ) -> Result<u64>;
     /// Deliveries stored but not yet processed.
     async fn pending_webhooks(&self) -> Result<i64>;
     /// Marks inbox items processed or records their failed attempts, all in one transaction.

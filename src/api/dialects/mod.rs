@@ -12,7 +12,6 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::routing::{on, MethodFilter, MethodRouter};
 use chasqui_domain::Scope;
 
-use super::body::MAX_BODY_BYTES;
 use super::error::ApiError;
 use super::AppState;
 use crate::config::DialectsConfig;
@@ -119,9 +118,10 @@ pub(crate) fn idempotency_key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The request body, read only after the caller was admitted, so a slow upload holds its
-/// in-flight slot like any other running request. Over [`MAX_BODY_BYTES`]: `None`.
+/// in-flight slot like any other running request. Over
+/// [`MAX_BODY_BYTES`](super::body::MAX_BODY_BYTES): `None`.
 pub(crate) async fn read_body(body: Body) -> Option<Bytes> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES).await.ok()
+    super::body::read(body).await.ok()
 }
 
 /// Logs what a vendor envelope hides: a gateway failure's details go to the log, never to the

@@ -260,6 +260,26 @@ impl ConversationStore for PgStore {
         Ok(items)
     }
 
+    async fn renew_webhooks(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        now: Millis,
+        lease_ms: i64,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE webhook_inbox SET lease_until = $3 + $4 \
+             WHERE seq = ANY($2) AND lease_owner = $1 AND processed_at IS NULL",
+        )
+        .bind(owner)
+        .bind(seqs)
+        .bind(now)
+        .bind(lease_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     async fn pending_webhooks(&self) -> Result<i64> {
         Ok(
             sqlx::query_scalar("SELECT count(*) FROM webhook_inbox WHERE processed_at IS NULL")

@@ -271,6 +271,29 @@ impl ConversationStore for SqliteStore {
             .await
     }
 
+    async fn renew_webhooks(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        now: Millis,
+        lease_ms: i64,
+    ) -> Result<u64> {
+        let (owner, seqs) = (owner.to_string(), seqs.to_vec());
+        self.rt
+            .write(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "UPDATE webhook_inbox SET lease_until = ?3 + ?4 \
+                     WHERE seq = ?2 AND lease_owner = ?1 AND processed_at IS NULL",
+                )?;
+                let mut renewed = 0u64;
+                for seq in &seqs {
+                    renewed += stmt.execute(params![owner, seq, now, lease_ms])? as u64;
+                }
+                Ok(renewed)
+            })
+            .await
+    }
+
     async fn pending_webhooks(&self) -> Result<i64> {
         self.rt
             .read(|c| {

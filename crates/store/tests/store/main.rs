@@ -4,5 +4,6 @@
 mod common;
 
 mod dialect_ids;
+mod inbox_lease;
 mod quotas;
 mod sqlite_close;

@@ -192,7 +192,8 @@ pub async fn send(
     };
     let body = match body {
         Ok(b) => b,
-        Err(_) => return envelope(StatusCode::BAD_REQUEST, "body invalido"),
+        // Bad JSON, a repeated key or a NUL: the refusal names which and where.
+        Err(e) => return refusal(e),
     };
     let CurbeSend { from, messages } = match translate(&body.value) {
         Ok(s) => s,

@@ -48,8 +48,12 @@ async fn send(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Heade
     let body = read_body(body)
         .await
         .ok_or_else(|| Answer::bad_params("el cuerpo es demasiado grande o no se pudo leer"))?;
-    let value: Value = serde_json::from_slice(&body)
-        .map_err(|e| Answer::bad_params(format!("el cuerpo no es JSON válido ({e})")))?;
+    let value: Value = crate::api::json::parse(&body).map_err(|e| match e {
+        crate::api::json::JsonError::Syntax(e) => {
+            Answer::bad_params(format!("el cuerpo no es JSON válido ({e})"))
+        }
+        e => api(e.into()),
+    })?;
     let message = translate(&value).map_err(Answer::bad_params)?;
     let sent = submit(
         state,

@@ -6,7 +6,8 @@
 pub mod translate;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
@@ -17,6 +18,9 @@ use std::collections::HashMap;
 
 use super::DialectRoute;
 use crate::api::auth::{self, Principal};
+use crate::api::body::RawBody;
+use crate::api::error::ApiError;
+use crate::api::extract::{Path, Query};
 use crate::api::send::{self, SendRequest};
 use crate::api::AppState;
 use crate::clock::now_ms;
@@ -124,8 +128,43 @@ macro_rules! handle {
     }};
 }
 
+/// An extractor whose refusal (a bad path segment or query, an unreadable body) is answered in
+/// respond.io's envelope.
+struct Respond<X>(X);
+
+impl<S, X> FromRequestParts<S> for Respond<X>
+where
+    S: Send + Sync,
+    X: FromRequestParts<S, Rejection = ApiError>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        X::from_request_parts(parts, state)
+            .await
+            .map(Self)
+            .map_err(|e| render(Err(e.into()), None))
+    }
+}
+
+impl<S, X> FromRequest<S> for Respond<X>
+where
+    S: Send + Sync,
+    X: FromRequest<S, Rejection = ApiError>,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        X::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|e| render(Err(e.into()), None))
+    }
+}
+
+/// The body as JSON, strictly (no repeated keys, no NUL), with the problem in the message.
 fn parse_json(body: &Bytes) -> Result<Value, RespondError> {
-    serde_json::from_slice(body).map_err(|_| RespondError::validation())
+    crate::api::json::parse(body).map_err(|e| ApiError::from(e).into())
 }
 
 /// The contact a path's identifier names, in the caller's workspace.
@@ -141,7 +180,7 @@ async fn find_contact(
         Identifier::Email(e) => store.contact_by_email(workspace, &e).await,
         Identifier::Phone(p) => store.contact_by_phone(workspace, &p).await,
     };
-    Ok(found.map_err(crate::api::error::ApiError::from)?)
+    Ok(found.map_err(ApiError::from)?)
 }
 
 async fn contact_or_404(
@@ -155,7 +194,7 @@ async fn contact_or_404(
 }
 
 fn store_err(e: StoreError) -> RespondError {
-    crate::api::error::ApiError::from(e).into()
+    ApiError::from(e).into()
 }
 
 /// The contact's WhatsApp number (`+digits`), the send's `to`.
@@ -187,9 +226,9 @@ async fn last_interacted(
 
 async fn send_message(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Send, |caller| async {
         let body = parse_json(&body)?;
@@ -293,7 +332,7 @@ async fn record(
 
 async fn get_message(
     State(state): State<AppState>,
-    Path((identifier, message_id)): Path<(String, String)>,
+    Respond(Path((identifier, message_id))): Respond<Path<(String, String)>>,
     headers: HeaderMap,
 ) -> Response {
     handle!(state, headers, Scope::Read, |caller| async {
@@ -338,8 +377,8 @@ fn pagination(path: &str, limit: i64, cursor: Option<i64>, next: Option<i64>) ->
 
 async fn list_messages(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Respond(Path(identifier)): Respond<Path<String>>,
+    Respond(Query(q)): Respond<Query<HashMap<String, String>>>,
     headers: HeaderMap,
 ) -> Response {
     handle!(state, headers, Scope::Read, |caller| async {
@@ -378,7 +417,7 @@ async fn list_messages(
 
 async fn get_contact(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
 ) -> Response {
     handle!(state, headers, Scope::Read, |caller| async {
@@ -421,9 +460,9 @@ async fn create(
 
 async fn create_contact(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Contacts, |caller| async {
         let fields = fields_for_create(&identifier, &parse_json(&body)?)?;
@@ -458,9 +497,9 @@ async fn update(
 
 async fn update_contact(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Contacts, |caller| async {
         let fields = translate::ContactFields::parse(&parse_json(&body)?)?;
@@ -472,9 +511,9 @@ async fn update_contact(
 
 async fn create_or_update(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Contacts, |caller| async {
         let body = parse_json(&body)?;
@@ -495,7 +534,7 @@ async fn create_or_update(
 
 async fn delete_contact(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
 ) -> Response {
     handle!(state, headers, Scope::Contacts, |caller| async {
@@ -512,9 +551,9 @@ async fn delete_contact(
 
 async fn list_contacts(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Respond(Query(q)): Respond<Query<HashMap<String, String>>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Read, |caller| async {
         let ws = &caller.workspace_id;
@@ -602,9 +641,9 @@ async fn change_tags(
 
 async fn add_tags(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Contacts, |caller| change_tags(
         &state,
@@ -617,9 +656,9 @@ async fn add_tags(
 
 async fn remove_tags(
     State(state): State<AppState>,
-    Path(identifier): Path<String>,
+    Respond(Path(identifier)): Respond<Path<String>>,
     headers: HeaderMap,
-    body: Bytes,
+    Respond(RawBody(body)): Respond<RawBody>,
 ) -> Response {
     handle!(state, headers, Scope::Contacts, |caller| change_tags(
         &state,
@@ -649,7 +688,7 @@ fn page_by_num<T>(
 
 async fn list_channels(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    Respond(Query(q)): Respond<Query<HashMap<String, String>>>,
     headers: HeaderMap,
 ) -> Response {
     handle!(state, headers, Scope::Read, |caller| async {
@@ -669,8 +708,8 @@ async fn list_channels(
 
 async fn list_templates(
     State(state): State<AppState>,
-    Path(channel_id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
+    Respond(Path(channel_id)): Respond<Path<String>>,
+    Respond(Query(q)): Respond<Query<HashMap<String, String>>>,
     headers: HeaderMap,
 ) -> Response {
     handle!(state, headers, Scope::Templates, |caller| async {

@@ -121,14 +121,19 @@ impl From<ApiError> for RespondError {
                 )
             }
             e @ (E::InvalidJson(_)
+            | E::DuplicateKey { .. }
+            | E::NulInParameter { .. }
             | E::UnsupportedMediaType
             | E::PayloadTooLarge(_)
-            | E::BadParameter { .. }
             | E::Refused(_)
             | E::TemplateNotFound { .. }
             | E::ProviderRejected(_)) => {
                 Self::new(StatusCode::BAD_REQUEST, format!("{VALIDATION_ERROR} {e}"))
             }
+            E::BadParameter { field, message } => Self::new(
+                StatusCode::BAD_REQUEST,
+                format!("{VALIDATION_ERROR} {field}: {message}"),
+            ),
             e @ (E::Conflict(_) | E::IdempotencyConflict(_)) => {
                 Self::new(StatusCode::CONFLICT, e.to_string())
             }

@@ -8,7 +8,7 @@ pub use translate::*;
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use super::{capped, idempotency_key, log_failure, read_body};
 use crate::api::auth::{authenticate_token, Principal};
 use crate::api::error::ApiError;
+use crate::api::extract::Query;
 use crate::api::send::{submit, SendRequest};
 use crate::api::templates::live_channel;
 use crate::api::AppState;
@@ -71,11 +72,14 @@ async fn admit(
 /// `/api/v2/whatsapp.php?api=…`: routed on `api`.
 pub async fn whatsapp(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    q: Result<Query<HashMap<String, String>>, ApiError>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    render(whatsapp_inner(&state, &q, &headers, body).await)
+    match q {
+        Ok(Query(q)) => render(whatsapp_inner(&state, &q, &headers, body).await),
+        Err(e) => render(Err(api_err(e))),
+    }
 }
 
 async fn whatsapp_inner(
@@ -276,10 +280,13 @@ async fn template_language(
 /// `/api/v2/information.php?api=connectors`: the caller's channels as Wolkvox connectors.
 pub async fn information(
     State(state): State<AppState>,
-    Query(q): Query<HashMap<String, String>>,
+    q: Result<Query<HashMap<String, String>>, ApiError>,
     headers: HeaderMap,
 ) -> Response {
-    render(information_inner(&state, &q, &headers).await)
+    match q {
+        Ok(Query(q)) => render(information_inner(&state, &q, &headers).await),
+        Err(e) => render(Err(api_err(e))),
+    }
 }
 
 async fn information_inner(

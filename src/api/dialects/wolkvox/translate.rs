@@ -145,15 +145,16 @@ pub fn fields(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(fields);
     }
-    match serde_json::from_slice::<Value>(body) {
+    match crate::api::json::parse(body) {
         Ok(Value::Object(o)) => {
             fields.extend(o);
             Ok(fields)
         }
         Ok(_) => Err(Envelope::bad_request("THE BODY MUST BE A JSON OBJECT")),
-        Err(e) => Err(Envelope::bad_request(format!(
+        Err(crate::api::json::JsonError::Syntax(e)) => Err(Envelope::bad_request(format!(
             "THE BODY IS NOT VALID JSON: {e}"
         ))),
+        Err(e) => Err(from_api_error(&e.into())),
     }
 }
 
