@@ -56,12 +56,9 @@ pub struct App {
     template_sync_secs: u64,
     quota_prune_secs: u64,
     business_webhooks: crate::config::BusinessWebhooksConfig,
-<<<<<<< HEAD
     webhook_client: reqwest::Client,
     server: crate::server::Settings,
-=======
     inbox_lease_ms: i64,
->>>>>>> hardening-edge
 }
 
 /// Opens and migrates the configured database.
@@ -171,12 +168,9 @@ impl App {
             template_sync_secs: config.templates.sync_interval_secs,
             quota_prune_secs: config.limits.prune_interval_secs,
             business_webhooks,
-<<<<<<< HEAD
             webhook_client,
             server: crate::server::Settings::from(&config.server),
-=======
             inbox_lease_ms: config.webhooks.inbox_lease_ms,
->>>>>>> hardening-edge
         })
     }
 

@@ -12,13 +12,8 @@ use chasqui_provider::ManageError;
 use chasqui_store::{StoredTemplate, TemplateFilter};
 use serde_json::{json, Value};
 
-<<<<<<< HEAD
 use super::auth::{Caller, Principal};
-use super::body::JsonBody;
-=======
-use super::auth::Caller;
 use super::body::{JsonBody, RawBody};
->>>>>>> hardening-edge
 use super::error::ApiError;
 use super::extract::Query;
 use super::AppState;
