@@ -48,6 +48,8 @@ fn serve(db: &TestDb, port: u16, sandbox_port: u16, first: bool) -> (Proc, Optio
         .env("CHASQUI_DISPATCHER__LEASE_MS", "1500")
         .env("CHASQUI_DISPATCHER__CHANNEL_LEASE_MS", "1500")
         .env("CHASQUI_DISPATCHER__UNKNOWN_OUTCOME_WAIT_MS", "3000")
+        // Below the wait, as `serve` requires.
+        .env("CHASQUI_WEBHOOKS__INBOX_LEASE_MS", "1000")
         .env("CHASQUI_DISPATCHER__PROVIDER_TIMEOUT_MS", "2000")
         .env("CHASQUI_DISPATCHER__POLL_MS", "20");
     // Only a first start prints a key; a busy machine may take a while to get there.
