@@ -71,15 +71,15 @@ impl Default for WebhooksConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
-    /// Milliseconds a client has to send a complete request head, counted from connecting (or
-    /// from the first byte of a next request). 10 s: a head is a few KB, even mobile links send
-    /// it in well under a second.
+    /// Milliseconds a client has to send a complete request head, counted from its first byte
+    /// (a connection that sends nothing is idle, and closed at `idle_timeout_ms`). 10 s: a head
+    /// is a few KB, even mobile links send it in well under a second.
     pub header_timeout_ms: u64,
     /// Milliseconds to receive a whole request body once its head arrived; the request is
     /// answered 408 `request_timeout`. 60 s: a 16 MB video upload needs about 2.2 Mbit/s; raise
     /// it for 100 MB documents over slow links.
     pub body_timeout_ms: u64,
-    /// Milliseconds a kept-alive connection may wait for its next request. 75 s: longer than
+    /// Milliseconds a connection may wait for its first or next request. 75 s: longer than
     /// the 60 s upstream idle timeouts of common reverse proxies and load balancers, so they
     /// close first and never reuse a connection Chasqui just closed.
     pub idle_timeout_ms: u64,

@@ -58,8 +58,8 @@ impl From<&ServerConfig> for Settings {
 struct ConnState {
     opened: Instant,
     in_flight: AtomicUsize,
-    /// When the current request head began (the connection's opening for the first one);
-    /// `NONE` while idle or while a request is in flight.
+    /// When the current request head began (its first byte); `NONE` while idle or while a
+    /// request is in flight.
     head_since: AtomicU64,
     /// When the last response finished.
     idle_since: AtomicU64,
@@ -73,7 +73,10 @@ impl ConnState {
         Self {
             opened: Instant::now(),
             in_flight: AtomicUsize::new(0),
-            head_since: AtomicU64::new(0),
+            // A new connection is idle until its first byte: an HTTP client's pool may open one
+            // before it has a request for it (hyper's does, racing a busy connection), and
+            // closing it at the header timeout would reset the request it later sends.
+            head_since: AtomicU64::new(NONE),
             idle_since: AtomicU64::new(0),
             close_at: AtomicU64::new(NONE),
             changed: Notify::new(),
@@ -536,8 +539,11 @@ mod tests {
     fn each_phase_has_its_own_clock() {
         let s = settings();
         let state = Arc::new(ConnState::new());
-        // A new connection owes its first head within the header timeout.
-        assert_eq!(after(&state, state.deadline(&s)), Some(s.header));
+        // A new connection is idle until its first byte, then owes its head.
+        assert_eq!(after(&state, state.deadline(&s)), Some(s.idle));
+        state.on_bytes();
+        let head = after(&state, state.deadline(&s)).expect("deadline");
+        assert!(head >= s.header && head < s.idle, "{head:?}");
         // In flight: no deadline here (the body has its own, the handler none).
         let request = InFlight::start(state.clone());
         state.on_bytes();
@@ -556,6 +562,7 @@ mod tests {
     fn a_connection_told_to_close_goes_at_once_while_a_head_comes_in() {
         let s = settings();
         let state = ConnState::new();
+        state.on_bytes();
         state.close_soon();
         assert!(state.closing());
         let at = after(&state, state.deadline(&s)).expect("deadline");

@@ -154,3 +154,28 @@ async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     // Shutdown closes the silent one too, though its timeouts are far off.
     read_until_closed(&mut silent, "a silent connection at shutdown").await;
 }
+
+/// A connection opened before its client has a request for it (as HTTP client pools do) is
+/// idle, not a slow head: it lives until the idle timeout, and its first request is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_opened_ahead_of_its_request_is_served() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.server.header_timeout_ms = 200;
+        c.server.idle_timeout_ms = 60_000;
+    })
+    .await;
+    let mut tcp = connect(&server).await;
+    // Three header timeouts without a byte: the server must neither answer nor close.
+    let mut buf = [0u8; 1];
+    let quiet = tokio::time::timeout(Duration::from_millis(600), tcp.read(&mut buf)).await;
+    assert!(
+        quiet.is_err(),
+        "closed or answered a silent new connection: {quiet:?}"
+    );
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let answer = read_response(&mut tcp).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.stop().await;
+}
