@@ -37,6 +37,9 @@ pub struct ChannelDirectory {
     /// Channels that appeared, or whose provider changed, since the first refresh: their
     /// templates are to be synced (`take_template_syncs`).
     template_syncs: Mutex<Vec<String>>,
+    /// Told when a refresh finds a channel it did not know: the dispatcher leases it at once
+    /// instead of at its next lease renewal.
+    added: tokio::sync::Notify,
 }
 
 /// Whether what `after` reaches differs from `before`: another provider, endpoint, number,
@@ -67,6 +70,7 @@ impl ChannelDirectory {
             timeout,
             live: RwLock::new(HashMap::new()),
             template_syncs: Mutex::new(Vec::new()),
+            added: tokio::sync::Notify::new(),
         }
     }
 
@@ -78,10 +82,12 @@ impl ChannelDirectory {
         let first_fill = current.is_empty();
         let mut next = HashMap::with_capacity(channels.len());
         let mut changed = Vec::new();
+        let mut any_added = false;
         for ch in channels {
             let live = match current.get(&ch.id) {
                 Some(existing) if existing.channel == ch => existing.clone(),
                 before => {
+                    any_added |= before.is_none();
                     if !first_fill && before.is_none_or(|b| provider_changed(&b.channel, &ch)) {
                         changed.push(ch.id.clone());
                     }
@@ -92,6 +98,9 @@ impl ChannelDirectory {
         }
         if let Ok(mut guard) = self.live.write() {
             *guard = next;
+        }
+        if any_added && !first_fill {
+            self.added.notify_one();
         }
         if !changed.is_empty() {
             if let Ok(mut pending) = self.template_syncs.lock() {
@@ -116,6 +125,12 @@ impl ChannelDirectory {
         ids.sort();
         ids.dedup();
         ids.iter().filter_map(|id| self.get(id)).collect()
+    }
+
+    /// Resolves after a refresh that found a new channel (one waiter; a notice given while
+    /// nobody waits is kept for the next).
+    pub async fn channel_added(&self) {
+        self.added.notified().await;
     }
 
     /// The channel with `id`.

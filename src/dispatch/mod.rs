@@ -83,6 +83,8 @@ impl Dispatcher {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = tokio::time::sleep(renew) => {}
+                // A channel made meanwhile sends its first message without waiting for renewal.
+                _ = self.channels.channel_added() => {}
             }
             if *shutdown.borrow() {
                 break;
