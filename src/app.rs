@@ -23,6 +23,9 @@ use crate::webhooks::ingest::Ingest;
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] chasqui_store::StoreError),
@@ -71,6 +74,9 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
 impl App {
     /// Opens the store, binds the listener and bootstraps the default workspace.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        // `Config::load` checks too; a configuration built in code (tests, embedders) must not
+        // skip the checks that keep delivery safe (the unknown-outcome wait against the lease).
+        config.validate()?;
         let sealer = Sealer::load(&config.secret_key, &config.secret_key_file)?;
         let store = open_store(&config).await?;
         let limits = Arc::new(crate::limits::Limits::new(store.clone(), &config.limits)?);
