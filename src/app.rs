@@ -89,24 +89,24 @@ impl App {
         let boot = bootstrap::run(store.as_ref(), &config, &sealer).await?;
 
         let ch = &config.default_channel;
-        let sandbox = (ch.provider == "sandbox" && ch.base_url.as_deref().unwrap_or("").is_empty())
-            .then(|| {
-                let mut settings = config.sandbox.clone();
-                settings.webhook_url = Some(format!("http://{addr}/webhooks/meta"));
-                settings.app_secret = boot.sandbox_app_secret.clone();
-                // Its Graph API is served publicly under /sandbox/graph: without a configured
-                // token it takes a fresh random one, so no published default opens it.
-                settings.access_token =
-                    Some(ch.access_token.clone().unwrap_or_else(ids::random_token));
-                settings.display_phone_number =
-                    ch.display_phone_number.trim_start_matches('+').to_string();
-                if let Some(waba_id) = ch.waba_id.clone() {
-                    settings.waba_id = waba_id;
-                }
-                let sandbox = Sandbox::new(settings);
-                sandbox.spawn_workers();
-                sandbox
-            });
+        let sandbox = (ch.provider == chasqui_domain::ProviderKind::Sandbox
+            && ch.base_url.as_deref().unwrap_or("").is_empty())
+        .then(|| {
+            let mut settings = config.sandbox.clone();
+            settings.webhook_url = Some(format!("http://{addr}/webhooks/meta"));
+            settings.app_secret = boot.sandbox_app_secret.clone();
+            // Its Graph API is served publicly under /sandbox/graph: without a configured
+            // token it takes a fresh random one, so no published default opens it.
+            settings.access_token = Some(ch.access_token.clone().unwrap_or_else(ids::random_token));
+            settings.display_phone_number =
+                ch.display_phone_number.trim_start_matches('+').to_string();
+            if let Some(waba_id) = ch.waba_id.clone() {
+                settings.waba_id = waba_id;
+            }
+            let sandbox = Sandbox::new(settings);
+            sandbox.spawn_workers();
+            sandbox
+        });
 
         let timeout = Duration::from_millis(config.dispatcher.provider_timeout_ms);
         let client = chasqui_provider::http_client(timeout);

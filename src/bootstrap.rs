@@ -1,8 +1,7 @@
 //! First-start set-up: the default workspace, its default channel (from configuration) and, when
 //! the workspace has none, an API key printed once.
 
-use chasqui_domain::window::WindowPolicy;
-use chasqui_domain::ScopeSet;
+use chasqui_domain::{ProviderKind, ScopeSet};
 use chasqui_store::{Channel, KeyLimits, Store, StoreError};
 
 use crate::clock::now_ms;
@@ -48,14 +47,13 @@ pub async fn run(
         id: DEFAULT_CHANNEL.into(),
         workspace_id: DEFAULT_WORKSPACE.into(),
         name: ch.name.clone(),
-        provider: ch.provider.clone(),
+        provider: ch.provider,
         phone_number_id: ch.phone_number_id.clone(),
         display_phone_number: ch.display_phone_number.trim_start_matches('+').to_string(),
         // Templates belong to a WABA: a sandbox channel gets the sandbox's own when none is set.
-        waba_id: ch
-            .waba_id
-            .clone()
-            .or_else(|| (ch.provider == "sandbox").then(|| config.sandbox.waba_id.clone())),
+        waba_id: ch.waba_id.clone().or_else(|| {
+            (ch.provider == ProviderKind::Sandbox).then(|| config.sandbox.waba_id.clone())
+        }),
         base_url: ch.base_url.clone().filter(|b| !b.is_empty()),
         api_version: ch.api_version.clone(),
         // A channel on the in-process sandbox uses the sandbox's own token, not a stored one; a
@@ -63,7 +61,7 @@ pub async fn run(
         access_token: ch
             .access_token
             .as_deref()
-            .or((ch.provider == "sandbox").then_some("sandbox-token"))
+            .or((ch.provider == ProviderKind::Sandbox).then_some("sandbox-token"))
             .map(|t| sealer.seal(t)),
         app_secret: Some(sealer.seal(&app_secret)),
         verify_token: Some(sealer.seal(&verify_token)),
@@ -75,10 +73,7 @@ pub async fn run(
         messaging_limit: existing.as_ref().and_then(|c| c.messaging_limit),
         // Given by the store.
         num: 0,
-        window_policy: WindowPolicy::parse(&ch.window_policy)
-            .unwrap_or_default()
-            .as_str()
-            .into(),
+        window_policy: ch.window_policy,
     };
     store.upsert_channel(&channel, now).await?;
     let new_api_key = if store.count_api_keys(DEFAULT_WORKSPACE).await? == 0 {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use chasqui_domain::ProviderKind;
 use chasqui_provider::cloud_api::CloudApiConfig;
 use chasqui_provider::dialog360::Dialog360Config;
 use chasqui_provider::sandbox::{InProcessProvider, Sandbox};
@@ -170,8 +171,8 @@ impl ChannelDirectory {
     }
 
     fn build(&self, channel: Channel) -> LiveChannel {
-        if let ("sandbox", None, Some(sandbox)) =
-            (channel.provider.as_str(), &channel.base_url, &self.sandbox)
+        if let (ProviderKind::Sandbox, None, Some(sandbox)) =
+            (channel.provider, &channel.base_url, &self.sandbox)
         {
             // Every channel on the in-process sandbox is simulated by it: its token and the
             // secret its webhooks are signed with are the sandbox's own.
@@ -191,15 +192,17 @@ impl ChannelDirectory {
             };
         }
         let token = self.open(&channel.access_token).unwrap_or_default();
-        let provider: Arc<dyn Provider> = match (channel.provider.as_str(), &channel.base_url) {
-            ("dialog360", base) => {
+        let base = &channel.base_url;
+        let provider: Arc<dyn Provider> = match channel.provider {
+            ProviderKind::Dialog360 => {
                 let mut c = Dialog360Config::new(token);
                 if let Some(base) = base {
                     c.base_url = base.clone();
                 }
                 ProviderConfig::Dialog360(c).build(self.client.clone())
             }
-            (_, base) => {
+            // A sandbox channel with a base URL talks to a standalone `chasqui sandbox` as to Meta.
+            ProviderKind::CloudApi | ProviderKind::Sandbox => {
                 let mut c = CloudApiConfig::new(channel.phone_number_id.clone(), token);
                 c.api_version = channel.api_version.clone();
                 if let Some(base) = base {

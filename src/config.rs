@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::ProviderKind;
 use chasqui_provider::sandbox::SandboxSettings;
 use serde::{Deserialize, Serialize};
 
@@ -488,7 +490,7 @@ impl Default for DispatcherConfig {
 #[serde(default)]
 pub struct DefaultChannelConfig {
     /// `sandbox`, `cloud_api` or `dialog360`.
-    pub provider: String,
+    pub provider: ProviderKind,
     /// Label.
     pub name: String,
     /// Meta's phone number id.
@@ -515,13 +517,13 @@ pub struct DefaultChannelConfig {
     pub pair_burst: i64,
     /// Free-form sends outside the 24-hour customer service window: `enforce` (refused with
     /// 422 `window_closed`), `warn` (sent, with a warning in the answer) or `off`.
-    pub window_policy: String,
+    pub window_policy: WindowPolicy,
 }
 
 impl Default for DefaultChannelConfig {
     fn default() -> Self {
         Self {
-            provider: "sandbox".into(),
+            provider: ProviderKind::Sandbox,
             name: "Sandbox".into(),
             phone_number_id: "100000000000001".into(),
             display_phone_number: "15550000001".into(),
@@ -534,7 +536,7 @@ impl Default for DefaultChannelConfig {
             rate_per_sec: 80,
             pair_interval_ms: 6_000,
             pair_burst: 10,
-            window_policy: "enforce".into(),
+            window_policy: WindowPolicy::Enforce,
         }
     }
 }
@@ -575,28 +577,16 @@ impl Config {
     /// Refuses settings that cannot work together, naming them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ch = &self.default_channel;
-        if !["sandbox", "cloud_api", "dialog360"].contains(&ch.provider.as_str()) {
-            return Err(ConfigError(format!(
-                "default_channel.provider must be sandbox, cloud_api or dialog360, not {:?}",
-                ch.provider
-            )));
-        }
-        if ch.provider != "sandbox" && ch.access_token.is_none() {
+        if ch.provider != ProviderKind::Sandbox && ch.access_token.is_none() {
             return Err(ConfigError(format!(
                 "default_channel.access_token is required for {}",
                 ch.provider
             )));
         }
-        if ch.provider == "cloud_api" && ch.app_secret.is_none() {
+        if ch.provider == ProviderKind::CloudApi && ch.app_secret.is_none() {
             return Err(ConfigError(
                 "default_channel.app_secret is required for cloud_api".into(),
             ));
-        }
-        if chasqui_domain::window::WindowPolicy::parse(&ch.window_policy).is_none() {
-            return Err(ConfigError(format!(
-                "default_channel.window_policy must be enforce, warn or off, not {:?}",
-                ch.window_policy
-            )));
         }
         if !(0..=1000).contains(&ch.rate_per_sec) {
             return Err(ConfigError(

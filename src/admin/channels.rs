@@ -3,7 +3,7 @@
 
 use chasqui_domain::problem::code;
 use chasqui_domain::window::WindowPolicy;
-use chasqui_domain::PhoneNumber;
+use chasqui_domain::{PhoneNumber, ProviderKind};
 use chasqui_store::{Channel, Store};
 use serde_json::Value;
 
@@ -15,8 +15,6 @@ use crate::config::Config;
 use crate::ids;
 use crate::secrets::Sealer;
 
-/// The providers a channel can use.
-pub const PROVIDERS: [&str; 3] = ["cloud_api", "dialog360", "sandbox"];
 /// Meta's highest per-number throughput.
 const MAX_RATE: i64 = 1_000;
 /// Longest secret accepted (Meta's tokens are a few hundred characters).
@@ -54,14 +52,13 @@ impl ChannelDefaults {
 /// Reads every settable field into `ch`; secrets are sealed as they are read.
 fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
     if let Some(p) = fields.string("provider", 32) {
-        if PROVIDERS.contains(&p.as_str()) {
-            ch.provider = p;
-        } else {
-            fields.reject(
+        match ProviderKind::parse(&p) {
+            Some(kind) => ch.provider = kind,
+            None => fields.reject(
                 "provider",
                 code::INVALID_VALUE,
-                format!("must be one of {}", PROVIDERS.join(", ")),
-            );
+                format!("must be {}", ProviderKind::names()),
+            ),
         }
     }
     if let Some(name) = fields.string("name", 100) {
@@ -72,7 +69,7 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
     }
     if let Some(number) = fields.string("display_phone_number", 32) {
         // Sandbox channels stand in for Meta's test numbers, which use the 555 range.
-        let parsed = if ch.provider == "sandbox" {
+        let parsed = if ch.provider == ProviderKind::Sandbox {
             PhoneNumber::parse_test_sender(&number)
         } else {
             PhoneNumber::parse(&number)
@@ -84,7 +81,7 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
                 code::INVALID_PHONE_NUMBER,
                 format!(
                     "{number:?} is {e}{}",
-                    if ch.provider == "sandbox" {
+                    if ch.provider == ProviderKind::Sandbox {
                         " (a sandbox channel also takes Meta's test range, +1 555 XXX XXXX)"
                     } else {
                         ""
@@ -141,7 +138,7 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
     }
     if let Some(p) = fields.string("window_policy", 16) {
         match WindowPolicy::parse(&p) {
-            Some(policy) => ch.window_policy = policy.as_str().into(),
+            Some(policy) => ch.window_policy = policy,
             None => fields.reject(
                 "window_policy",
                 code::INVALID_VALUE,
@@ -167,12 +164,12 @@ fn check_complete(fields: &mut Fields, ch: &Channel) {
         ("display_phone_number", !ch.display_phone_number.is_empty()),
         (
             "access_token",
-            ch.provider == "sandbox" || ch.access_token.is_some(),
+            ch.provider == ProviderKind::Sandbox || ch.access_token.is_some(),
         ),
         // Without it, Meta's status webhooks for this number could not be verified.
         (
             "app_secret",
-            ch.provider != "cloud_api" || ch.app_secret.is_some(),
+            ch.provider != ProviderKind::CloudApi || ch.app_secret.is_some(),
         ),
     ];
     for (field, present) in required {
@@ -197,13 +194,15 @@ pub async fn create(
 ) -> AdminResult<Channel> {
     workspaces::get(store, workspace_id).await?;
     let existing = store.list_channels(workspace_id).await?;
+    let provider_given = body.get("provider").is_some();
     let mut fields = Fields::new(body)?;
     fields.require("provider");
     let mut ch = Channel {
         id: ids::prefixed("ch_"),
         workspace_id: workspace_id.into(),
         name: String::new(),
-        provider: String::new(),
+        // Until the body names it (a channel without one is refused).
+        provider: ProviderKind::CloudApi,
         phone_number_id: String::new(),
         display_phone_number: String::new(),
         waba_id: None,
@@ -216,7 +215,7 @@ pub async fn create(
         pair_interval_ms: defaults.pair_interval_ms,
         pair_burst: defaults.pair_burst,
         is_default: existing.is_empty(),
-        window_policy: WindowPolicy::default().as_str().into(),
+        window_policy: WindowPolicy::default(),
         enabled: true,
         messaging_limit: None,
         // Given by the store.
@@ -226,10 +225,10 @@ pub async fn create(
     if ch.name.is_empty() {
         ch.name = format!("+{}", ch.display_phone_number);
     }
-    if ch.provider == "sandbox" && ch.waba_id.is_none() {
+    if ch.provider == ProviderKind::Sandbox && ch.waba_id.is_none() {
         ch.waba_id = Some(defaults.sandbox_waba_id.clone());
     }
-    if !ch.provider.is_empty() {
+    if provider_given && !fields.has_problem("provider") {
         check_complete(&mut fields, &ch);
     }
     fields.finish()?;

@@ -31,8 +31,7 @@ pub async fn check(
     msg: &OutboundMessage,
     policy: Option<WindowPolicy>,
 ) -> Result<WindowVerdict, ApiError> {
-    let policy =
-        policy.unwrap_or_else(|| WindowPolicy::parse(&channel.window_policy).unwrap_or_default());
+    let policy = policy.unwrap_or(channel.window_policy);
     let recipient = state
         .store
         .recipient_state(

@@ -1,7 +1,8 @@
 //! Processing of stored Meta webhook deliveries: statuses, inbound messages and contacts.
 //!
-//! `POST /webhooks/meta` only verifies and stores the body (so Meta gets its 200 at once and a
-//! crash loses nothing); this worker applies each stored delivery afterwards. Every step is
+//! `POST /webhooks/meta` verifies and stores the body (so Meta gets its 200 at once and a crash
+//! loses nothing); this worker applies each stored delivery afterwards. A delivery of statuses
+//! alone is applied by the receiver itself instead (see [`statuses_only`]). Every step is
 //! idempotent (statuses by dedupe key, messages by Meta's id), so a delivery processed twice
 //! after a crash changes nothing the second time.
 
@@ -34,6 +35,18 @@ const RETRY: Backoff = Backoff {
     base: Duration::from_secs(1),
     max: Duration::from_secs(3_600),
 };
+
+/// The statuses of a delivery that holds nothing else (no messages, contacts, template events
+/// or other changes), which the receiver applies at once; `None` for anything else.
+pub fn statuses_only(payload: &Value) -> Option<Vec<StatusUpdate>> {
+    let updates = status_updates(payload).ok().filter(|u| !u.is_empty())?;
+    let rest = inbound_events(payload).ok()?;
+    let nothing_else = rest.messages.is_empty()
+        && rest.contacts.is_empty()
+        && rest.template_events.is_empty()
+        && rest.ignored_changes == 0;
+    nothing_else.then_some(updates)
+}
 
 /// Statuses of the deliveries verified for the same channels, with those deliveries' seqs.
 type StatusGroup<'a> = (&'a [(String, String)], Vec<StatusUpdate>, Vec<i64>);

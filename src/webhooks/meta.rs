@@ -105,9 +105,26 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     if verified.is_empty() {
         return Refusal::BadSignature.into_response();
     }
-    // Meta only needs to know the delivery is safe: apply it afterwards (`ingest`).
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-        return ApiError::InvalidJson(e.to_string()).into_response();
+    let payload: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => return ApiError::InvalidJson(e.to_string()).into_response(),
+    };
+    // Statuses alone are applied here, in the commit that makes them durable: no inbox round
+    // trip. Anything else waits in the inbox for `ingest`, so Meta gets its 200 at once.
+    if let Some(updates) = super::ingest::statuses_only(&payload) {
+        return match state
+            .store
+            .apply_statuses(&verified, updates, now_ms())
+            .await
+        {
+            Ok(report) => (
+                StatusCode::OK,
+                Json(json!({ "received": true, "applied": report.applied })),
+            )
+                .into_response(),
+            // Not 200: Meta delivers again later, so nothing is lost.
+            Err(e) => ApiError::from(e).into_response(),
+        };
     }
     let text = String::from_utf8_lossy(&body);
     match state

@@ -150,7 +150,7 @@ async fn unknown_types_are_kept_and_bsuid_only_senders_recorded(backend: Backend
 
 async fn the_window_decides_free_form_sends(backend: Backend) {
     let server = TestServer::start_with(backend, |c| {
-        c.default_channel.window_policy = "enforce".into()
+        c.default_channel.window_policy = chasqui_domain::window::WindowPolicy::Enforce
     })
     .await;
     let to = "+5215512349001";
@@ -234,8 +234,10 @@ async fn the_window_decides_free_form_sends(backend: Backend) {
 }
 
 async fn the_warn_policy_sends_and_says_so(backend: Backend) {
-    let server =
-        TestServer::start_with(backend, |c| c.default_channel.window_policy = "warn".into()).await;
+    let server = TestServer::start_with(backend, |c| {
+        c.default_channel.window_policy = chasqui_domain::window::WindowPolicy::Warn
+    })
+    .await;
     let resp = server
         .send(&json!({"to": "+5215512349002", "type": "text", "text": {"body": "hola"}}))
         .await;

@@ -150,7 +150,7 @@ pub fn test_config(db: &TestDb) -> Config {
     cfg.default_channel.access_token = Some("sandbox-token".into());
     // Most scenarios send free-form messages to people who never wrote; the window tests turn
     // enforcement back on.
-    cfg.default_channel.window_policy = "off".into();
+    cfg.default_channel.window_policy = chasqui_domain::window::WindowPolicy::Off;
     cfg.sandbox.sent_after_ms = 5;
     cfg.sandbox.delivered_after_ms = 10;
     // Each status webhook is posted on its own (as Meta may): `read` comes several batch windows

@@ -97,11 +97,62 @@ pub(crate) struct Writes {
 
 impl Writes {
     /// Whether the batch writes nothing.
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.outbox_deletes.is_empty()
             && self.outbox_sets.is_empty()
             && self.events.is_empty()
             && self.messages.is_empty()
+    }
+}
+
+/// Everything a batch writes to one message row: the work (former outbox row) and timeline
+/// live on the row, so this is one `UPDATE`.
+#[derive(Debug)]
+pub(crate) struct RowWrite<'a> {
+    /// The row's columns after the batch.
+    pub message: &'a MessageUpdate,
+    /// What becomes of its pending work.
+    pub work: OutboxChange,
+    /// Timeline lines to append, in order (empty: none).
+    pub append: String,
+}
+
+impl Writes {
+    /// The writes grouped per message row, in id order. Every message with an event or a work
+    /// change is among `messages`, so each row is written once.
+    pub(crate) fn rows(&self) -> Vec<RowWrite<'_>> {
+        let mut rows: BTreeMap<&str, RowWrite<'_>> = self
+            .messages
+            .iter()
+            .map(|m| {
+                let row = RowWrite {
+                    message: m,
+                    work: OutboxChange::Keep,
+                    append: String::new(),
+                };
+                (m.id.as_str(), row)
+            })
+            .collect();
+        for id in &self.outbox_deletes {
+            if let Some(r) = rows.get_mut(id.as_str()) {
+                r.work = OutboxChange::Delete;
+            }
+        }
+        for (id, state, due_at) in &self.outbox_sets {
+            if let Some(r) = rows.get_mut(id.as_str()) {
+                r.work = OutboxChange::Set {
+                    state,
+                    due_at: *due_at,
+                };
+            }
+        }
+        for (id, ev) in &self.events {
+            if let Some(r) = rows.get_mut(id.as_str()) {
+                r.append.push_str(&crate::messages::line(ev));
+            }
+        }
+        rows.into_values().collect()
     }
 }
 
@@ -133,6 +184,7 @@ impl Replay {
             OutboxChange::Delete => {
                 self.snap.outbox.remove(id);
                 self.outbox.insert(id.to_string(), OutboxChange::Delete);
+                self.dirty.insert(id.to_string());
             }
             OutboxChange::Set { state, due_at } => {
                 // An update of a missing row changes nothing.
@@ -141,6 +193,7 @@ impl Replay {
                     row.lease_owner = None;
                     self.outbox
                         .insert(id.to_string(), OutboxChange::Set { state, due_at });
+                    self.dirty.insert(id.to_string());
                 }
             }
         }
@@ -154,6 +207,7 @@ impl Replay {
             }
         }
         self.events.push((id.to_string(), ev));
+        self.dirty.insert(id.to_string());
         true
     }
 
@@ -406,9 +460,7 @@ mod tests {
         // Recorded at Chasqui's clock, Meta's own second kept beside it.
         let (_, read) = &writes.events[1];
         assert_eq!(read.at, 5_123);
-        let data: serde_json::Value =
-            serde_json::from_str(read.data.as_deref().unwrap_or("null")).expect("data");
-        assert_eq!(data["timestamp"], 3);
+        assert_eq!(read.data.as_ref().expect("data")["timestamp"], 3);
         assert_eq!(writes.messages.len(), 1);
         assert_eq!(writes.messages[0].status, MessageStatus::Read);
         assert_eq!(writes.messages[0].wamid.as_deref(), Some("w1"));

@@ -3,6 +3,10 @@
 
 use async_trait::async_trait;
 
+use crate::conversations::{contact, CONTACT_COLUMNS};
+use crate::messages::{message, MESSAGE_COLUMNS};
+use crate::sql::{args, Sql};
+use crate::tenancy::{channel, CHANNEL_COLUMNS};
 use crate::{Channel, Contact, MessageRecord, Result};
 
 /// A contact to create.
@@ -36,4 +40,96 @@ pub trait DialectIdStore: Send + Sync {
     async fn contact_by_email(&self, workspace_id: &str, email: &str) -> Result<Option<Contact>>;
     /// The first contact (lowest number) of a workspace with this phone or WhatsApp id (digits).
     async fn contact_by_phone(&self, workspace_id: &str, digits: &str) -> Result<Option<Contact>>;
+}
+
+#[async_trait]
+impl<B: Sql> DialectIdStore for B {
+    async fn message_by_seq(&self, workspace_id: &str, seq: i64) -> Result<Option<MessageRecord>> {
+        self.lookup((workspace_id.to_string(), seq), |db, (ws, seq)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE workspace_id = $1 AND seq = $2"
+                );
+                db.fetch_one_map(&sql, args![ws, *seq], message).await
+            })
+        })
+        .await
+    }
+
+    async fn client_message(&self, workspace_id: &str, message_id: &str) -> Result<Option<String>> {
+        self.lookup(
+            (workspace_id.to_string(), message_id.to_string()),
+            |db, (ws, id)| {
+                Box::pin(async move {
+                    let row = db
+                    .fetch_optional(
+                        "SELECT client_message FROM messages WHERE workspace_id = $1 AND id = $2",
+                        args![ws, id],
+                    )
+                    .await?;
+                    Ok(match row {
+                        Some(mut r) => r.get::<Option<String>>()?,
+                        None => None,
+                    })
+                })
+            },
+        )
+        .await
+    }
+
+    async fn contact_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Contact>> {
+        self.lookup((workspace_id.to_string(), num), |db, (ws, num)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND num = $2"
+                );
+                db.fetch_one_map(&sql, args![ws, *num], contact).await
+            })
+        })
+        .await
+    }
+
+    async fn channel_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Channel>> {
+        self.lookup((workspace_id.to_string(), num), |db, (ws, num)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {CHANNEL_COLUMNS} FROM channels WHERE workspace_id = $1 AND num = $2"
+                );
+                db.fetch_one_map(&sql, args![ws, *num], channel).await
+            })
+        })
+        .await
+    }
+
+    async fn contact_by_email(&self, workspace_id: &str, email: &str) -> Result<Option<Contact>> {
+        self.read(
+            (workspace_id.to_string(), email.to_string()),
+            |db, (ws, email)| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 \
+                     AND lower(email) = lower($2) ORDER BY num LIMIT 1"
+                    );
+                    db.fetch_one_map(&sql, args![ws, email], contact).await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn contact_by_phone(&self, workspace_id: &str, digits: &str) -> Result<Option<Contact>> {
+        self.read(
+            (workspace_id.to_string(), digits.to_string()),
+            |db, (ws, digits)| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 \
+                     AND (wa_id = $2 OR phone = $2) ORDER BY num LIMIT 1"
+                    );
+                    db.fetch_one_map(&sql, args![ws, digits], contact).await
+                })
+            },
+        )
+        .await
+    }
 }

@@ -31,3 +31,44 @@ pub enum StoreError {
     #[error("store closed")]
     Closed,
 }
+
+/// Which integrity rule a failed statement broke, whichever driver ran it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Constraint {
+    /// A unique index or primary key.
+    Unique,
+    /// A foreign key: the row names one that does not exist (or is still named).
+    ForeignKey,
+    /// A NOT NULL column got none.
+    NotNull,
+    /// A CHECK constraint.
+    Check,
+}
+
+impl StoreError {
+    /// The integrity rule this error reports breaking, if it is one.
+    pub(crate) fn constraint(&self) -> Option<Constraint> {
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+                use rusqlite::ffi;
+                match f.extended_code {
+                    ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                        Some(Constraint::Unique)
+                    }
+                    ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Constraint::ForeignKey),
+                    ffi::SQLITE_CONSTRAINT_NOTNULL => Some(Constraint::NotNull),
+                    ffi::SQLITE_CONSTRAINT_CHECK => Some(Constraint::Check),
+                    _ => None,
+                }
+            }
+            StoreError::Postgres(sqlx::Error::Database(db)) => match db.code().as_deref() {
+                Some("23505") => Some(Constraint::Unique),
+                Some("23503") => Some(Constraint::ForeignKey),
+                Some("23502") => Some(Constraint::NotNull),
+                Some("23514") => Some(Constraint::Check),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}

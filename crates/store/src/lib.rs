@@ -10,10 +10,12 @@ mod dialect_ids;
 mod error;
 mod listing;
 mod media;
+mod messages;
 mod model;
 mod plan;
 mod postgres;
 mod quotas;
+mod sql;
 mod sqlite;
 mod templates;
 mod tenancy;
@@ -29,6 +31,7 @@ pub use conversations::*;
 pub use dialect_ids::{DialectIdStore, NewContact};
 pub use error::StoreError;
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
+pub use messages::MessageStore;
 pub use model::*;
 pub use postgres::PgStore;
 pub use quotas::{
@@ -59,6 +62,7 @@ pub trait Store:
     + QuotaStore
     + DialectIdStore
     + UserStore
+    + MessageStore
     + Send
     + Sync
     + 'static
@@ -71,35 +75,12 @@ pub trait Store:
     /// Commits a new message, its `queued` event, its outbox row and (when given) its idempotency
     /// key, in one transaction. Answers only after the commit is durable.
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome>;
-    /// One message of a workspace with its whole timeline.
-    async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>>;
-    /// A page of a workspace's messages, newest first.
-    async fn list_messages(
-        &self,
-        workspace_id: &str,
-        filter: &MessageFilter,
-    ) -> Result<Vec<MessageRecord>>;
-
-    /// Takes or renews dispatch leases on channels: those unowned, expired, or already `owner`'s.
-    async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>>;
-    /// Gives up `owner`'s channel leases (clean shutdown).
-    async fn release_channels(&self, owner: &str) -> Result<()>;
     /// Claims up to `limit` due messages of a channel, each the oldest unfinished one of its
     /// recipient (per-recipient order), leasing them to `owner` and marking them `sending`.
     /// Leases that expired (a crashed worker) become unknown outcomes first.
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>>;
     /// Records what came of sending (or deferring) claimed messages, in one transaction.
     async fn record_outcomes(&self, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()>;
-    /// Returns `owner`'s claimed-but-unsent messages to the queue (clean shutdown).
-    async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()>;
-    /// Unknown outcomes of a channel whose reconciliation wait has ended.
-    async fn expired_unknowns(
-        &self,
-        channel_id: &str,
-        now: Millis,
-        limit: i64,
-    ) -> Result<Vec<String>>;
-
     /// Applies Meta status webhooks: each status exactly once (duplicates only ignored),
     /// monotonically; `channels` maps `phone_number_id` → channel id of the channels the webhook
     /// was verified for, and statuses for anything else are ignored.

@@ -1,6 +1,7 @@
 //! What the store reads and writes.
 
-use chasqui_domain::{MessageStatus, MetaError, ScopeSet};
+use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::{MessageStatus, MetaError, ProviderKind, ScopeSet};
 use serde::Serialize;
 
 use crate::Millis;
@@ -90,8 +91,8 @@ pub struct Channel {
     pub workspace_id: String,
     /// Operator's label.
     pub name: String,
-    /// `sandbox`, `cloud_api` or `dialog360`.
-    pub provider: String,
+    /// The API its messages go out through.
+    pub provider: ProviderKind,
     /// Meta's phone number id (what webhooks name in `metadata.phone_number_id`).
     pub phone_number_id: String,
     /// The sender number, digits.
@@ -116,8 +117,8 @@ pub struct Channel {
     pub pair_burst: i64,
     /// Whether this is the workspace's default channel.
     pub is_default: bool,
-    /// Free-form sends outside the 24-hour window: `enforce` (refused), `warn` or `off`.
-    pub window_policy: String,
+    /// Free-form sends outside the 24-hour window: refused, warned about, or not checked.
+    pub window_policy: WindowPolicy,
     /// Whether it sends; a disabled channel keeps its queue until enabled again.
     pub enabled: bool,
     /// Meta's messaging limit: unique business-initiated recipients per rolling 24 h (`None`: unlimited).

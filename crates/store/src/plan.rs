@@ -34,7 +34,7 @@ pub(crate) struct NewEvent {
     pub wamid: Option<String>,
     pub error: Option<MetaError>,
     pub detail: Option<String>,
-    pub data: Option<String>,
+    pub data: Option<serde_json::Value>,
     pub dedupe_key: Option<String>,
 }
 
@@ -284,7 +284,7 @@ pub(crate) fn webhook_event(u: &StatusUpdate, now: Millis) -> NewEvent {
     if let Some(p) = &u.pricing {
         data.insert("pricing".into(), p.clone());
     }
-    ev.data = Some(serde_json::Value::Object(data).to_string());
+    ev.data = Some(serde_json::Value::Object(data));
     ev
 }
 

@@ -6,6 +6,9 @@ use chasqui_domain::inbound::{TemplateChange, TemplateEvent};
 use chasqui_domain::template_registry::{parse_template, Template};
 use serde_json::{json, Value};
 
+use crate::business_webhooks::TEMPLATE_EVENT_COLUMNS;
+use crate::business_webhooks::{self, TemplateChange as ChangedTemplate, WebhookEvent};
+use crate::sql::{args, Db, Dialect, Row, Sql};
 use crate::{Millis, Result, StoreError};
 
 /// One channel's template, with what Meta reports beside the template itself.
@@ -87,7 +90,7 @@ pub trait TemplateStore: Send + Sync {
 }
 
 /// A stored row's columns, as both back ends read them.
-pub(crate) struct TemplateRow {
+struct TemplateRow {
     pub workspace_id: String,
     pub channel_id: String,
     pub meta_id: Option<String>,
@@ -103,7 +106,7 @@ pub(crate) struct TemplateRow {
 }
 
 /// The column list [`TemplateRow`] is read from, in order.
-pub(crate) const TEMPLATE_COLUMNS: &str =
+const TEMPLATE_COLUMNS: &str =
     "workspace_id, channel_id, meta_id, name, language, category, status, quality, \
      parameter_format, components, rejected_reason, updated_at";
 
@@ -225,6 +228,249 @@ impl EventChanges {
                 ..Self::default()
             },
         }
+    }
+}
+
+fn template_row(r: &mut Row) -> Result<TemplateRow> {
+    Ok(TemplateRow {
+        workspace_id: r.get()?,
+        channel_id: r.get()?,
+        meta_id: r.get()?,
+        name: r.get()?,
+        language: r.get()?,
+        category: r.get()?,
+        status: r.get()?,
+        quality: r.get()?,
+        parameter_format: r.get()?,
+        components: r.get()?,
+        rejected_reason: r.get()?,
+        updated_at: r.get()?,
+    })
+}
+
+fn template(r: &mut Row) -> Result<StoredTemplate> {
+    template_row(r)?.into_stored()
+}
+
+fn changed_template(r: &mut Row) -> Result<ChangedTemplate> {
+    Ok(ChangedTemplate {
+        workspace_id: r.get()?,
+        channel_id: r.get()?,
+        meta_id: r.get()?,
+        name: r.get()?,
+        language: r.get()?,
+        category: r.get()?,
+        status: r.get()?,
+        quality: r.get()?,
+        rejected_reason: r.get()?,
+    })
+}
+
+/// The larger of two values: a scalar `MAX` on SQLite, `GREATEST` on PostgreSQL.
+fn greatest(db: &dyn Db) -> &'static str {
+    match db.dialect() {
+        Dialect::Sqlite => "MAX",
+        Dialect::Postgres => "GREATEST",
+    }
+}
+
+/// What [`TemplateStore::upsert_templates`] is given.
+struct Upsert {
+    templates: Vec<StoredTemplate>,
+    channel_id: String,
+    complete: bool,
+    status_at: Millis,
+}
+
+async fn upsert(db: &mut dyn Db, u: &Upsert) -> Result<usize> {
+    // A status (or category, reason) learned before the stored one is older news: kept out.
+    let sql = format!(
+        "INSERT INTO templates (workspace_id, channel_id, meta_id, name, language, category, \
+         status, quality, parameter_format, components, rejected_reason, status_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (channel_id, name, language) DO UPDATE SET \
+         meta_id = COALESCE(excluded.meta_id, templates.meta_id), \
+         parameter_format = excluded.parameter_format, components = excluded.components, \
+         quality = CASE WHEN excluded.status_at >= templates.status_at \
+           THEN COALESCE(excluded.quality, templates.quality) ELSE templates.quality END, \
+         category = CASE WHEN excluded.status_at >= templates.status_at \
+           THEN excluded.category ELSE templates.category END, \
+         status = CASE WHEN excluded.status_at >= templates.status_at \
+           THEN excluded.status ELSE templates.status END, \
+         rejected_reason = CASE WHEN excluded.status_at >= templates.status_at \
+           THEN excluded.rejected_reason ELSE templates.rejected_reason END, \
+         status_at = {}(excluded.status_at, templates.status_at), \
+         updated_at = excluded.updated_at",
+        greatest(db)
+    );
+    let mut kept = std::collections::HashSet::new();
+    for t in u.templates.iter().filter(|t| t.channel_id == u.channel_id) {
+        let v = TemplateValues::of(&t.template);
+        db.execute(
+            &sql,
+            args![
+                &t.workspace_id,
+                &t.channel_id,
+                &v.meta_id,
+                &v.name,
+                &v.language,
+                &v.category,
+                &v.status,
+                &t.quality,
+                &v.parameter_format,
+                &v.components,
+                &t.rejected_reason,
+                u.status_at,
+                t.updated_at
+            ],
+        )
+        .await?;
+        kept.insert((v.name, v.language));
+    }
+    if u.complete {
+        // Only rows known before this sync began: a template submitted meanwhile stays.
+        let stored = db
+            .fetch_all(
+                "SELECT name, language FROM templates WHERE channel_id = $1 AND status_at < $2",
+                args![&u.channel_id, u.status_at],
+            )
+            .await?;
+        for mut row in stored {
+            let key: (String, String) = (row.get()?, row.get()?);
+            if !kept.contains(&key) {
+                db.execute(
+                    "DELETE FROM templates WHERE channel_id = $1 AND name = $2 AND language = $3",
+                    args![&u.channel_id, &key.0, &key.1],
+                )
+                .await?;
+            }
+        }
+    }
+    Ok(kept.len())
+}
+
+async fn apply_event(
+    db: &mut dyn Db,
+    channel_ids: &[String],
+    event: &TemplateEvent,
+    now: Millis,
+) -> Result<TemplateEventReport> {
+    let changes = EventChanges::of(event);
+    let (set_reason, reason) = match &changes.rejected_reason {
+        Some(reason) => (true, reason.clone()),
+        None => (false, None),
+    };
+    let sql = format!(
+        "UPDATE templates SET meta_id = $3, \
+         status = COALESCE($6, status), category = COALESCE($7, category), \
+         quality = COALESCE($8, quality), \
+         rejected_reason = CASE WHEN $9 THEN $10 ELSE rejected_reason END, \
+         status_at = {}(status_at, $11), updated_at = $11 \
+         WHERE channel_id = $1 \
+         AND channel_id IN (SELECT id FROM channels WHERE waba_id = $2) \
+         AND (meta_id = $3 OR (name = $4 AND language = $5)) RETURNING {TEMPLATE_EVENT_COLUMNS}",
+        greatest(db)
+    );
+    let mut changed = Vec::new();
+    for channel_id in channel_ids {
+        let args = args![
+            channel_id,
+            &event.waba_id,
+            &event.template_id,
+            &event.name,
+            &event.language,
+            &changes.status,
+            &changes.category,
+            &changes.quality,
+            set_reason,
+            &reason,
+            now
+        ];
+        changed.extend(db.fetch_map(&sql, args, changed_template).await?);
+    }
+    for t in &changed {
+        business_webhooks::emit(db, &WebhookEvent::template(t, now)).await?;
+    }
+    let updated = changed.len();
+    Ok(TemplateEventReport {
+        updated,
+        needs_sync: changes.needs_sync || updated == 0,
+    })
+}
+
+#[async_trait]
+impl<B: Sql> TemplateStore for B {
+    async fn upsert_templates(
+        &self,
+        templates: &[StoredTemplate],
+        channel_id: &str,
+        complete: bool,
+        status_at: Millis,
+    ) -> Result<usize> {
+        let u = Upsert {
+            templates: templates.to_vec(),
+            channel_id: channel_id.to_string(),
+            complete,
+            status_at,
+        };
+        self.write(u, |db, u| Box::pin(upsert(db, u))).await
+    }
+
+    async fn get_template(
+        &self,
+        channel_id: &str,
+        name: &str,
+        language: &str,
+    ) -> Result<Option<StoredTemplate>> {
+        let key = (
+            channel_id.to_string(),
+            name.to_string(),
+            language.to_string(),
+        );
+        self.lookup(key, |db, (channel, name, language)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {TEMPLATE_COLUMNS} FROM templates \
+                     WHERE channel_id = $1 AND name = $2 AND language = $3"
+                );
+                db.fetch_one_map(&sql, args![channel, name, language], template)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn list_templates(
+        &self,
+        workspace_id: &str,
+        filter: &TemplateFilter,
+    ) -> Result<Vec<StoredTemplate>> {
+        self.read((workspace_id.to_string(), filter.clone()), |db, (ws, f)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {TEMPLATE_COLUMNS} FROM templates WHERE workspace_id = $1 \
+                     AND ($2 IS NULL OR channel_id = $2) AND ($3 IS NULL OR status = $3) \
+                     AND ($4 IS NULL OR name = $4) AND ($5 IS NULL OR language = $5) \
+                     ORDER BY name, language, channel_id"
+                );
+                let args = args![ws, &f.channel_id, &f.status, &f.name, &f.language];
+                db.fetch_map(&sql, args, template).await
+            })
+        })
+        .await
+    }
+
+    async fn apply_template_event(
+        &self,
+        channel_ids: &[String],
+        event: &TemplateEvent,
+        now: Millis,
+    ) -> Result<TemplateEventReport> {
+        let state = (channel_ids.to_vec(), event.clone(), now);
+        self.write(state, |db, (ids, event, now)| {
+            Box::pin(apply_event(db, ids, event, *now))
+        })
+        .await
     }
 }
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use sqlx::{PgPool, Row};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::business_webhooks::{emit_ctes, WebhookColumns};
 use super::insert_message;
+use super::webhook_columns::{emit_ctes, WebhookColumns};
 use crate::business_webhooks::WebhookEvent;
 use crate::{MessageRecord, NewMessage, Result, StoreError};
 
@@ -131,17 +131,15 @@ static INSERT_BATCH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
            $5::text[], $6::text[], $7::int8[], $8::text[]) WITH ORDINALITY \
            AS v(id, ws, channel, recipient, kind, body, at, rendered, n)), \
          m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, \
-           status, created_at, updated_at, rendered) \
-           SELECT id, ws, channel, recipient, kind, body, 'queued', at, at, rendered FROM v ORDER BY n \
-           RETURNING id, seq, channel_id, recipient, created_at), \
-         o AS (INSERT INTO outbox (message_id, seq, channel_id, recipient, state, due_at) \
-           SELECT id, seq, channel_id, recipient, 'ready', created_at FROM m), {} \
+           status, created_at, updated_at, rendered, state, due_at) \
+           SELECT id, ws, channel, recipient, kind, body, 'queued', at, at, rendered, 'ready', at \
+           FROM v ORDER BY n RETURNING id, seq), {} \
          SELECT id, seq FROM m",
         emit_ctes(9)
     )
 });
 
-/// Inserts messages, their outbox rows and `message.queued` events in one statement (its own
+/// Inserts messages (with their pending work) and `message.queued` events in one statement (its own
 /// transaction); returns each message's `seq` by id.
 async fn insert_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<HashMap<String, i64>> {
     let events: Vec<WebhookEvent> = msgs

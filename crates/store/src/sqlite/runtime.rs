@@ -43,7 +43,7 @@ const WAL_AUTOCHECKPOINT_PAGES: i64 = 8192;
 trait Job: Send {
     /// Runs the work on the writer's connection, in a savepoint of its own if `isolated`;
     /// answers whether it succeeded. A later run replaces the earlier one's result.
-    fn run(&mut self, conn: &Connection, isolated: bool) -> bool;
+    fn run(&mut self, conn: &mut Connection, isolated: bool) -> bool;
     /// Fails the job without running it.
     fn fail(&mut self, error: StoreError);
     /// The answer to its caller, given the outcome of the commit.
@@ -60,9 +60,9 @@ struct Work<T, F> {
 impl<T, F> Job for Work<T, F>
 where
     T: Send + 'static,
-    F: Fn(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&mut Connection) -> Result<T> + Send + 'static,
 {
-    fn run(&mut self, conn: &Connection, isolated: bool) -> bool {
+    fn run(&mut self, conn: &mut Connection, isolated: bool) -> bool {
         let result = if isolated {
             in_savepoint(conn, &self.f)
         } else {
@@ -108,7 +108,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection> {
 }
 
 /// The writer thread's handle plus a pool of reader connections.
-pub(super) struct Runtime {
+pub(crate) struct Runtime {
     /// Taken when the runtime is dropped: closing the queue is what stops the writer.
     jobs: Option<mpsc::Sender<Box<dyn Job>>>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -166,6 +166,15 @@ impl Runtime {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
+        self.write_mut(move |c| f(c)).await
+    }
+
+    /// [`Runtime::write`], for work that needs the connection `mut` (the shared SQL layer's).
+    pub(crate) async fn write_mut<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&mut Connection) -> Result<T> + Send + 'static,
+    {
         let (caller, rx) = oneshot::channel::<Result<T>>();
         let job: Box<dyn Job> = Box::new(Work {
             f,
@@ -187,6 +196,15 @@ impl Runtime {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.read_mut(move |c| f(c)).await
+    }
+
+    /// [`Runtime::read`], for work that needs the connection `mut` (the shared SQL layer's).
+    pub(crate) async fn read_mut<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
         let readers = self.readers.clone();
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || with_reader(&readers, &path, f))
@@ -196,7 +214,7 @@ impl Runtime {
 
     /// Runs `f` on a reader connection right here: for lookups by key, which take microseconds
     /// (a WAL reader never waits for the writer), less than handing them to another thread.
-    pub(super) fn lookup<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub(crate) fn lookup_mut<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         with_reader(&self.readers, &self.path, f)
     }
 }
@@ -204,14 +222,14 @@ impl Runtime {
 fn with_reader<T>(
     readers: &Mutex<Vec<Connection>>,
     path: &Path,
-    f: impl FnOnce(&Connection) -> Result<T>,
+    f: impl FnOnce(&mut Connection) -> Result<T>,
 ) -> Result<T> {
     let pooled = readers.lock().map_err(|_| StoreError::Closed)?.pop();
-    let conn = match pooled {
+    let mut conn = match pooled {
         Some(c) => c,
         None => open_connection(path)?,
     };
-    let result = f(&conn);
+    let result = f(&mut conn);
     if let Ok(mut pool) = readers.lock() {
         if pool.len() < MAX_IDLE_READERS {
             pool.push(conn);
@@ -220,7 +238,10 @@ fn with_reader<T>(
     result
 }
 
-fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+fn in_savepoint<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let result = f(conn);
     if result.is_err() {
@@ -234,7 +255,7 @@ fn in_savepoint<T>(conn: &Connection, f: impl FnOnce(&Connection) -> Result<T>) 
 /// succeed; after a failure, all of them again from a fresh transaction, each isolated.
 /// Answers whether the transaction is still open (the caller commits it).
 fn run_batch(
-    conn: &Connection,
+    conn: &mut Connection,
     first: Box<dyn Job>,
     rx: &mpsc::Receiver<Box<dyn Job>>,
 ) -> (Vec<Box<dyn Job>>, bool) {
@@ -273,7 +294,7 @@ fn run_batch(
 }
 
 fn writer_loop(
-    conn: Connection,
+    mut conn: Connection,
     rx: mpsc::Receiver<Box<dyn Job>>,
     durable: mpsc::Sender<Vec<Answer>>,
 ) {
@@ -285,7 +306,7 @@ fn writer_loop(
             continue;
         }
         let started = std::time::Instant::now();
-        let (jobs, open) = run_batch(&conn, first, &rx);
+        let (jobs, open) = run_batch(&mut conn, first, &rx);
         let executed = started.elapsed();
         let commit = if open {
             conn.execute_batch("COMMIT").map_err(|e| e.to_string())
@@ -324,7 +345,7 @@ mod tests {
     /// A job inserting `k`, failing after its insert when `fail` is set.
     fn insert(k: String, fail: bool) -> (Box<dyn Job>, oneshot::Receiver<Result<()>>) {
         let (caller, rx) = oneshot::channel();
-        let f = move |c: &Connection| {
+        let f = move |c: &mut Connection| {
             c.execute("INSERT INTO t (k) VALUES (?1)", [&k])?;
             if fail {
                 return Err(StoreError::Conflict(format!("{k} refused after writing")));
@@ -341,7 +362,7 @@ mod tests {
 
     #[test]
     fn a_failing_job_leaves_nothing_and_undoes_no_other_job_of_its_batch() {
-        let conn = Connection::open_in_memory().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
             .unwrap();
         let (tx, rx) = mpsc::channel();
@@ -356,7 +377,7 @@ mod tests {
             }
         }
         conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let (jobs, open) = run_batch(&conn, first.unwrap(), &rx);
+        let (jobs, open) = run_batch(&mut conn, first.unwrap(), &rx);
         assert!(open);
         assert_eq!(jobs.len(), 50, "every queued job shares the transaction");
         conn.execute_batch("COMMIT").unwrap();

@@ -3,6 +3,7 @@
 //! contact and channel objects. No I/O; everything here is unit-tested.
 
 use axum::http::StatusCode;
+use chasqui_domain::ProviderKind;
 use chasqui_store::{Channel, Contact, ContactPatch, MessageEvent, MessageRecord, NewContact};
 use serde_json::{json, Map, Value};
 
@@ -640,10 +641,10 @@ pub fn tags(body: &Value) -> Result<Vec<String>, RespondError> {
 }
 
 /// A channel's `source`: the respond.io name of its provider.
-pub fn channel_source(provider: &str) -> &'static str {
+pub fn channel_source(provider: ProviderKind) -> &'static str {
     match provider {
-        "dialog360" => "360dialog_whatsapp",
-        _ => "whatsapp_cloud",
+        ProviderKind::Dialog360 => "360dialog_whatsapp",
+        ProviderKind::CloudApi | ProviderKind::Sandbox => "whatsapp_cloud",
     }
 }
 
@@ -652,7 +653,7 @@ pub fn channel_object(c: &Channel) -> Value {
     json!({
         "id": c.num,
         "name": c.name,
-        "source": channel_source(&c.provider),
+        "source": channel_source(c.provider),
         "created_at": null,
     })
 }

@@ -341,3 +341,37 @@ pub trait ConversationStore: Send + Sync {
         limit: i64,
     ) -> Result<Vec<ConversationEntry>>;
 }
+
+/// Columns read back as a [`Contact`], in its field order.
+pub(crate) const CONTACT_COLUMNS: &str = "id, workspace_id, wa_id, user_id, phone, name, \
+     profile_name, email, tags, custom_fields, opted_out, created_at, updated_at, num";
+
+/// A JSON column, or corrupt data.
+fn json_column<T: serde::de::DeserializeOwned>(r: &mut crate::sql::Row, what: &str) -> Result<T> {
+    let text: String = r.get()?;
+    serde_json::from_str(&text)
+        .map_err(|e| crate::StoreError::Corrupt(format!("contact {what} {text:?}: {e}")))
+}
+
+/// Reads a contact from [`CONTACT_COLUMNS`].
+pub(crate) fn contact(r: &mut crate::sql::Row) -> Result<Contact> {
+    Ok(Contact {
+        id: r.get()?,
+        workspace_id: r.get()?,
+        wa_id: r.get()?,
+        user_id: r.get()?,
+        phone: r.get()?,
+        name: r.get()?,
+        profile_name: r.get()?,
+        email: r.get()?,
+        tags: json_column(r, "tags")?,
+        custom_fields: json_column(r, "custom_fields")?,
+        opted_out: r.get()?,
+        created_at: r.get()?,
+        updated_at: r.get()?,
+        // Given by the store on insert (a sequence or a trigger), so never missing.
+        num: r.get()?,
+    })
+}
+
+mod store;

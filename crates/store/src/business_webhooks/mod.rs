@@ -365,3 +365,6 @@ pub trait BusinessWebhookStore: Send + Sync {
         now: Millis,
     ) -> Result<Option<u64>>;
 }
+
+mod store;
+pub(crate) use store::{emit, listeners, listens};

@@ -1,0 +1,654 @@
+//! Two-way messaging on either back end: the webhook inbox, contacts, conversations and inbound
+//! messages.
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::business_webhooks::{self, WebhookEvent};
+use crate::error::Constraint;
+use crate::sql::{args, for_update, skip_locked, Db, Dialect, Row, Sql};
+use crate::{Millis, NewContact, Result, StoreError};
+
+fn conversation(r: &mut Row) -> Result<Conversation> {
+    let id = r.get()?;
+    let workspace_id = r.get()?;
+    let channel_id = r.get()?;
+    let contact_id = r.get()?;
+    let last_inbound_at = r.get()?;
+    let last_message_at: Millis = r.get()?;
+    let created_at = r.get()?;
+    let last_outbound: Option<Millis> = r.get()?;
+    Ok(Conversation {
+        id,
+        workspace_id,
+        channel_id,
+        contact_id,
+        last_inbound_at,
+        last_message_at: last_message_at.max(last_outbound.unwrap_or(0)),
+        created_at,
+    })
+}
+
+fn inbox_item(r: &mut Row) -> Result<InboxItem> {
+    let seq = r.get()?;
+    let channels: String = r.get()?;
+    Ok(InboxItem {
+        seq,
+        channels: serde_json::from_str(&channels)
+            .map_err(|e| StoreError::Corrupt(format!("inbox item {seq} channels: {e}")))?,
+        body: r.get()?,
+        attempts: r.get()?,
+    })
+}
+
+/// A JSON column written by the store itself.
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A JSON column of a history entry, or corrupt data.
+fn json_value(text: &str, what: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The larger of two values: a scalar `max` on SQLite, `GREATEST` on PostgreSQL.
+fn greatest(db: &dyn Db) -> &'static str {
+    match db.dialect() {
+        Dialect::Sqlite => "max",
+        Dialect::Postgres => "GREATEST",
+    }
+}
+
+/// Finds the contact a sighting names (by wa_id, then by user_id), creating or completing it.
+/// Returns its id and whether it was created.
+async fn upsert_contact(
+    db: &mut dyn Db,
+    s: &ContactSighting,
+    now: Millis,
+) -> Result<(String, bool)> {
+    let find = format!(
+        "SELECT id FROM contacts WHERE workspace_id = $1 \
+         AND (($2 IS NOT NULL AND wa_id = $2) OR ($3 IS NOT NULL AND user_id = $3)) \
+         ORDER BY (wa_id = $2) DESC NULLS LAST LIMIT 1{}",
+        for_update(db)
+    );
+    // Two tries: a concurrent insert of the same person (another PostgreSQL instance) makes
+    // ours conflict, then it is found.
+    for _ in 0..2 {
+        let found = db
+            .fetch_optional(&find, args![&s.workspace_id, &s.wa_id, &s.user_id])
+            .await?;
+        if let Some(mut row) = found {
+            let id: String = row.get()?;
+            // Fill what was missing; never take an id another contact already holds.
+            db.execute(
+                "UPDATE contacts SET \
+                   wa_id = CASE WHEN wa_id IS NULL AND NOT EXISTS (SELECT 1 FROM contacts o \
+                     WHERE o.workspace_id = $2 AND o.wa_id = $3) THEN $3 ELSE wa_id END, \
+                   phone = COALESCE(phone, $3), \
+                   user_id = CASE WHEN user_id IS NULL AND NOT EXISTS (SELECT 1 FROM contacts o \
+                     WHERE o.workspace_id = $2 AND o.user_id = $4) THEN $4 ELSE user_id END, \
+                   profile_name = COALESCE($5, profile_name), \
+                   name = COALESCE(name, $5), \
+                   updated_at = $6 \
+                 WHERE id = $1",
+                args![&id, &s.workspace_id, &s.wa_id, &s.user_id, &s.name, now],
+            )
+            .await?;
+            return Ok((id, false));
+        }
+        let created = db
+            .fetch_optional(
+                "INSERT INTO contacts (id, workspace_id, wa_id, user_id, phone, name, \
+                 profile_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $3, $5, $5, $6, $6) \
+                 ON CONFLICT DO NOTHING RETURNING id",
+                args![
+                    crate::new_id("ct_"),
+                    &s.workspace_id,
+                    &s.wa_id,
+                    &s.user_id,
+                    &s.name,
+                    now
+                ],
+            )
+            .await?;
+        if let Some(mut row) = created {
+            return Ok((row.get()?, true));
+        }
+    }
+    Err(StoreError::Conflict(format!(
+        "contact {:?} of workspace {} kept changing while it was recorded",
+        s.wa_id, s.workspace_id
+    )))
+}
+
+/// The conversation of a contact on a channel, created if missing.
+async fn conversation_id(
+    db: &mut dyn Db,
+    workspace_id: &str,
+    channel_id: &str,
+    contact_id: &str,
+    now: Millis,
+) -> Result<String> {
+    db.execute(
+        "INSERT INTO conversations (id, workspace_id, channel_id, contact_id, last_message_at, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (channel_id, contact_id) DO NOTHING",
+        args![crate::new_id("cv_"), workspace_id, channel_id, contact_id, now],
+    )
+    .await?;
+    db.scalar(
+        "SELECT id FROM conversations WHERE channel_id = $1 AND contact_id = $2",
+        args![channel_id, contact_id],
+    )
+    .await
+}
+
+/// What [`ConversationStore::record_inbound`] is given.
+struct Inbound {
+    sightings: Vec<ContactSighting>,
+    messages: Vec<InboundRecord>,
+    now: Millis,
+}
+
+async fn record_inbound(db: &mut dyn Db, i: &Inbound) -> Result<InboundReport> {
+    let now = i.now;
+    let mut report = InboundReport::default();
+    for s in &i.sightings {
+        report.contacts_created += usize::from(upsert_contact(db, s, now).await?.1);
+    }
+    let touch = format!(
+        "UPDATE conversations SET last_message_at = {g}(last_message_at, $4), \
+         last_inbound_at = CASE WHEN $3 THEN {g}(COALESCE(last_inbound_at, 0), $2) \
+         ELSE last_inbound_at END WHERE id = $1",
+        g = greatest(db)
+    );
+    for m in &i.messages {
+        let (contact_id, created) = upsert_contact(db, &m.from, now).await?;
+        report.contacts_created += usize::from(created);
+        let conversation =
+            conversation_id(db, &m.workspace_id, &m.channel_id, &contact_id, now).await?;
+        let inserted = db
+            .execute(
+                "INSERT INTO inbound_messages (id, workspace_id, channel_id, conversation_id, \
+                 contact_id, meta_id, kind, content, raw, context_id, sent_at, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+                 ON CONFLICT (channel_id, meta_id) DO NOTHING",
+                args![
+                    &m.id,
+                    &m.workspace_id,
+                    &m.channel_id,
+                    &conversation,
+                    &contact_id,
+                    &m.meta_id,
+                    &m.kind,
+                    &m.content,
+                    &m.raw,
+                    &m.context_id,
+                    m.sent_at,
+                    now
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            report.duplicates += 1;
+            continue;
+        }
+        report.stored += 1;
+        let ev = WebhookEvent::inbound(m, &contact_id, &conversation, now);
+        business_webhooks::emit(db, &ev).await?;
+        db.execute(&touch, args![&conversation, m.sent_at, m.opens_window, now])
+            .await?;
+    }
+    Ok(report)
+}
+
+async fn load_contact(db: &mut dyn Db, ws: &str, id: &str, lock: bool) -> Result<Option<Contact>> {
+    let sql = format!(
+        "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = $2{}",
+        if lock { for_update(db) } else { "" }
+    );
+    db.fetch_one_map(&sql, args![ws, id], contact).await
+}
+
+/// What [`ConversationStore::update_contact`] is given.
+struct Update {
+    workspace_id: String,
+    id: String,
+    patch: ContactPatch,
+    now: Millis,
+}
+
+async fn update_contact(db: &mut dyn Db, u: &Update) -> Result<Option<Contact>> {
+    let Some(mut c) = load_contact(db, &u.workspace_id, &u.id, true).await? else {
+        return Ok(None);
+    };
+    u.patch.apply_to(&mut c);
+    c.updated_at = u.now;
+    let result = db
+        .execute(
+            "UPDATE contacts SET wa_id = $3, user_id = $4, phone = $5, name = $6, email = $7, \
+             tags = $8, custom_fields = $9, opted_out = $10, updated_at = $11 \
+             WHERE workspace_id = $1 AND id = $2",
+            args![
+                &u.workspace_id,
+                &u.id,
+                &c.wa_id,
+                &c.user_id,
+                &c.phone,
+                &c.name,
+                &c.email,
+                json_text(&c.tags)?,
+                c.custom_fields.to_string(),
+                c.opted_out,
+                u.now
+            ],
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            business_webhooks::emit(db, &WebhookEvent::contact(&c, u.now)).await?;
+            Ok(Some(c))
+        }
+        Err(e) if e.constraint() == Some(Constraint::Unique) => Err(StoreError::Conflict(
+            "another contact of this workspace has that wa_id or user_id".into(),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn create_contact(db: &mut dyn Db, ws: &str, n: &NewContact, now: Millis) -> Result<Contact> {
+    let id = crate::new_id("ct_");
+    let inserted = db
+        .execute(
+            "INSERT INTO contacts (id, workspace_id, wa_id, phone, name, email, tags, \
+             custom_fields, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $8)",
+            args![
+                &id,
+                ws,
+                &n.phone,
+                &n.name,
+                &n.email,
+                json_text(&n.tags)?,
+                n.custom_fields.to_string(),
+                now
+            ],
+        )
+        .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) => {
+            return Err(match e.constraint() {
+                Some(Constraint::Unique) => {
+                    StoreError::Conflict("another contact of this workspace has that phone".into())
+                }
+                Some(Constraint::ForeignKey) => StoreError::Conflict(format!("no workspace {ws}")),
+                _ => e,
+            })
+        }
+    }
+    load_contact(db, ws, &id, false)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("contact {id} vanished")))
+}
+
+/// The SQL that matches contacts against a search (case-insensitive substring of their names,
+/// numbers and email, `$2`) and a tag (`$3`), in each back end's own functions.
+fn contact_search(db: &dyn Db) -> &'static str {
+    match db.dialect() {
+        Dialect::Sqlite => {
+            "($2 IS NULL OR instr(lower(COALESCE(name, '') || ' ' || \
+             COALESCE(profile_name, '') || ' ' || COALESCE(phone, '') || ' ' || \
+             COALESCE(wa_id, '') || ' ' || COALESCE(user_id, '') || ' ' || \
+             COALESCE(email, '')), lower($2)) > 0) \
+             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM json_each(tags) WHERE value = $3))"
+        }
+        Dialect::Postgres => {
+            "($2 IS NULL OR position(lower($2) IN lower(concat_ws(' ', name, profile_name, \
+             phone, wa_id, user_id, email))) > 0) \
+             AND ($3 IS NULL OR jsonb_exists(tags::jsonb, $3))"
+        }
+    }
+}
+
+async fn conversation_entries(
+    db: &mut dyn Db,
+    cv: &Conversation,
+    limit: i64,
+) -> Result<Vec<ConversationEntry>> {
+    let mut entries = Vec::new();
+    let inbound = db
+        .fetch_all(
+            "SELECT id, kind, content, meta_id, received_at FROM inbound_messages \
+             WHERE conversation_id = $1 ORDER BY seq DESC LIMIT $2",
+            args![&cv.id, limit],
+        )
+        .await?;
+    for mut r in inbound {
+        let id: String = r.get()?;
+        let kind = r.get()?;
+        let content: String = r.get()?;
+        entries.push(ConversationEntry {
+            direction: "inbound",
+            content: json_value(&content, &format!("inbound message {id}"))?,
+            id,
+            kind,
+            status: "received".into(),
+            wamid: r.get()?,
+            at: r.get()?,
+        });
+    }
+    let outbound = db
+        .fetch_all(
+            "SELECT m.id, m.kind, m.body, m.status, m.wamid, m.created_at FROM messages m \
+             JOIN contacts ct ON ct.id = $2 \
+             WHERE m.workspace_id = $1 AND m.channel_id = $3 \
+             AND (m.recipient = ct.wa_id OR m.recipient = ct.phone) ORDER BY m.seq DESC LIMIT $4",
+            args![&cv.workspace_id, &cv.contact_id, &cv.channel_id, limit],
+        )
+        .await?;
+    for mut r in outbound {
+        let id: String = r.get()?;
+        let kind = r.get()?;
+        let body: String = r.get()?;
+        entries.push(ConversationEntry {
+            direction: "outbound",
+            content: json_value(&body, &format!("message {id}"))?,
+            id,
+            kind,
+            status: r.get()?,
+            wamid: r.get()?,
+            at: r.get()?,
+        });
+    }
+    Ok(super::latest_in_order(entries, limit))
+}
+
+#[async_trait]
+impl<B: Sql> ConversationStore for B {
+    async fn enqueue_webhook(
+        &self,
+        channels: &[(String, String)],
+        body: &str,
+        now: Millis,
+    ) -> Result<i64> {
+        let state = (json_text(&channels)?, body.to_string(), now);
+        self.write(state, |db, (channels, body, now)| {
+            Box::pin(db.scalar(
+                "INSERT INTO webhook_inbox (channels, body, received_at) VALUES ($1, $2, $3) \
+                 RETURNING seq",
+                args![channels, body, *now],
+            ))
+        })
+        .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>> {
+        self.write(
+            (owner.to_string(), now, lease_ms, limit),
+            |db, (owner, now, lease, limit)| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "UPDATE webhook_inbox SET lease_owner = $1, lease_until = $2 + $3 \
+                     WHERE seq IN (SELECT seq FROM webhook_inbox WHERE processed_at IS NULL \
+                       AND lease_until < $2 ORDER BY seq LIMIT $4{}) \
+                     RETURNING seq, channels, body, attempts",
+                        skip_locked(db)
+                    );
+                    let mut items = db
+                        .fetch_map(&sql, args![owner, *now, *lease, *limit], inbox_item)
+                        .await?;
+                    // RETURNING promises no order; deliveries apply in arrival order.
+                    items.sort_by_key(|i| i.seq);
+                    Ok(items)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn renew_webhooks(
+        &self,
+        owner: &str,
+        seqs: &[i64],
+        now: Millis,
+        lease_ms: i64,
+    ) -> Result<u64> {
+        let state = (owner.to_string(), seqs.to_vec(), now, lease_ms);
+        self.write(state, |db, (owner, seqs, now, lease)| {
+            Box::pin(async move {
+                let mut renewed = 0;
+                for seq in seqs {
+                    renewed += db
+                        .execute(
+                            "UPDATE webhook_inbox SET lease_until = $3 + $4 \
+                             WHERE seq = $2 AND lease_owner = $1 AND processed_at IS NULL",
+                            args![owner, *seq, *now, *lease],
+                        )
+                        .await?;
+                }
+                Ok(renewed)
+            })
+        })
+        .await
+    }
+
+    async fn pending_webhooks(&self) -> Result<i64> {
+        self.read((), |db, ()| {
+            Box::pin(db.scalar(
+                "SELECT count(*) FROM webhook_inbox WHERE processed_at IS NULL",
+                args![],
+            ))
+        })
+        .await
+    }
+
+    async fn finish_webhooks(&self, items: Vec<InboxFinish>, now: Millis) -> Result<()> {
+        self.write((items, now), |db, (items, now)| {
+            Box::pin(async move {
+                for item in items {
+                    db.execute(
+                        "UPDATE webhook_inbox SET attempts = attempts + 1, last_error = $2, \
+                         processed_at = CASE WHEN $2 IS NULL THEN $3 ELSE NULL END, \
+                         lease_owner = NULL, \
+                         lease_until = CASE WHEN $2 IS NULL THEN 0 ELSE $4 END WHERE seq = $1",
+                        args![item.seq, &item.error, *now, item.retry_at],
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn record_inbound(
+        &self,
+        sightings: Vec<ContactSighting>,
+        messages: Vec<InboundRecord>,
+        now: Millis,
+    ) -> Result<InboundReport> {
+        let i = Inbound {
+            sightings,
+            messages,
+            now,
+        };
+        self.write(i, |db, i| Box::pin(record_inbound(db, i))).await
+    }
+
+    async fn list_contacts(&self, workspace_id: &str, f: &ContactFilter) -> Result<Vec<Contact>> {
+        self.read((workspace_id.to_string(), f.clone()), |db, (ws, f)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND {} \
+                     AND ($4 IS NULL OR id > $4) ORDER BY id LIMIT $5",
+                    contact_search(db)
+                );
+                let args = args![ws, &f.search, &f.tag, &f.after_id, f.limit];
+                db.fetch_map(&sql, args, contact).await
+            })
+        })
+        .await
+    }
+
+    async fn get_contact(&self, workspace_id: &str, id: &str) -> Result<Option<Contact>> {
+        self.lookup(
+            (workspace_id.to_string(), id.to_string()),
+            |db, (ws, id)| Box::pin(load_contact(db, ws, id, false)),
+        )
+        .await
+    }
+
+    async fn update_contact(
+        &self,
+        workspace_id: &str,
+        id: &str,
+        patch: &ContactPatch,
+        now: Millis,
+    ) -> Result<Option<Contact>> {
+        let u = Update {
+            workspace_id: workspace_id.to_string(),
+            id: id.to_string(),
+            patch: patch.clone(),
+            now,
+        };
+        self.write(u, |db, u| Box::pin(update_contact(db, u))).await
+    }
+
+    async fn create_contact(
+        &self,
+        workspace_id: &str,
+        contact: &NewContact,
+        now: Millis,
+    ) -> Result<Contact> {
+        self.write(
+            (workspace_id.to_string(), contact.clone(), now),
+            |db, (ws, n, now)| Box::pin(create_contact(db, ws, n, *now)),
+        )
+        .await
+    }
+
+    async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool> {
+        self.write(
+            (workspace_id.to_string(), id.to_string()),
+            |db, (ws, id)| {
+                Box::pin(async move {
+                    let gone = db
+                        .execute(
+                            "DELETE FROM contacts WHERE workspace_id = $1 AND id = $2",
+                            args![ws, id],
+                        )
+                        .await?;
+                    db.execute(
+                        "DELETE FROM conversations WHERE workspace_id = $1 AND contact_id = $2",
+                        args![ws, id],
+                    )
+                    .await?;
+                    Ok(gone > 0)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn recipient_state(
+        &self,
+        workspace_id: &str,
+        channel_id: &str,
+        wa_ids: &[String],
+    ) -> Result<RecipientState> {
+        // A number has at most two written forms (Mexican and Argentine mobiles); two plain
+        // parameters cost less per send than a list.
+        let (Some(first), second) = (wa_ids.first(), wa_ids.get(1)) else {
+            return Ok(RecipientState::default());
+        };
+        let state = (
+            workspace_id.to_string(),
+            channel_id.to_string(),
+            first.clone(),
+            second.unwrap_or(first).clone(),
+        );
+        self.lookup(state, |db, (ws, channel, first, second)| {
+            Box::pin(async move {
+                let found = db
+                    .fetch_optional(
+                        "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
+                         LEFT JOIN conversations cv ON cv.contact_id = ct.id \
+                         AND cv.channel_id = $2 \
+                         WHERE ct.workspace_id = $1 AND ct.wa_id IN ($3, $4) \
+                         ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1",
+                        args![ws, channel, first, second],
+                    )
+                    .await?;
+                match found {
+                    Some(mut r) => Ok(RecipientState {
+                        opted_out: r.get()?,
+                        last_inbound_at: r.get()?,
+                    }),
+                    None => Ok(RecipientState::default()),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn list_conversations(
+        &self,
+        workspace_id: &str,
+        contact_id: Option<&str>,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Conversation>> {
+        let state = (
+            workspace_id.to_string(),
+            contact_id.map(str::to_string),
+            after_id.map(str::to_string),
+            limit,
+        );
+        self.read(state, |db, (ws, contact, after, limit)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = $1 \
+                     AND ($2 IS NULL OR contact_id = $2) AND ($3 IS NULL OR id > $3) \
+                     ORDER BY id LIMIT $4"
+                );
+                db.fetch_map(&sql, args![ws, contact, after, *limit], conversation)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn get_conversation(&self, workspace_id: &str, id: &str) -> Result<Option<Conversation>> {
+        self.lookup(
+            (workspace_id.to_string(), id.to_string()),
+            |db, (ws, id)| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "SELECT {CONVERSATION_COLUMNS} FROM conversations \
+                     WHERE workspace_id = $1 AND id = $2"
+                    );
+                    db.fetch_one_map(&sql, args![ws, id], conversation).await
+                })
+            },
+        )
+        .await
+    }
+
+    async fn conversation_entries(
+        &self,
+        cv: &Conversation,
+        limit: i64,
+    ) -> Result<Vec<ConversationEntry>> {
+        self.read((cv.clone(), limit), |db, (cv, limit)| {
+            Box::pin(conversation_entries(db, cv, *limit))
+        })
+        .await
+    }
+}
