@@ -8,7 +8,7 @@ pub enum StoreError {
     Config(String),
     /// SQLite failed.
     #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     /// A transaction could not begin or commit; nothing of it was kept.
     #[error("transaction failed: {0}")]
     Commit(String),
@@ -17,7 +17,7 @@ pub enum StoreError {
     SqliteMigration(#[from] rusqlite_migration::Error),
     /// PostgreSQL failed.
     #[error("postgres: {0}")]
-    Postgres(#[from] sqlx::Error),
+    Postgres(sqlx::Error),
     /// PostgreSQL migrations failed.
     #[error("postgres migration: {0}")]
     PostgresMigration(#[from] sqlx::migrate::MigrateError),
@@ -30,6 +30,39 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
+}
+
+// A stored value that does not decode (text in a number column, NULL where a value must be, a
+// value the row reader refuses) is corrupt data on either back end, never a driver failure.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::Error as E;
+        match e {
+            E::FromSqlConversionFailure(column, _, why) => match why.downcast::<StoreError>() {
+                Ok(store) => *store,
+                Err(why) => Self::Corrupt(format!("column {column}: {why}")),
+            },
+            E::InvalidColumnType(column, name, ty) => {
+                Self::Corrupt(format!("column {column} ({name}) holds {ty}"))
+            }
+            E::IntegralValueOutOfRange(column, value) => {
+                Self::Corrupt(format!("column {column} holds {value}, out of range"))
+            }
+            e => Self::Sqlite(e),
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::ColumnDecode { index, source } => {
+                Self::Corrupt(format!("column {index}: {source}"))
+            }
+            sqlx::Error::Decode(why) => Self::Corrupt(why.to_string()),
+            e => Self::Postgres(e),
+        }
+    }
 }
 
 /// Which integrity rule a failed statement broke, whichever driver ran it.
@@ -69,6 +102,27 @@ impl StoreError {
                 _ => None,
             },
             _ => None,
+        }
+    }
+
+    /// Whether this error is a unique violation on `table.column` (SQLite names the columns,
+    /// PostgreSQL the constraint or index: `table_pkey` for the id, `table_column…` otherwise).
+    pub(crate) fn is_unique_on(&self, table: &str, column: &str) -> bool {
+        if self.constraint() != Some(Constraint::Unique) {
+            return false;
+        }
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(_, Some(message))) => message
+                .split([':', ','])
+                .any(|part| part.trim() == format!("{table}.{column}")),
+            StoreError::Postgres(sqlx::Error::Database(db)) => db.constraint().is_some_and(|c| {
+                if column == "id" {
+                    c == format!("{table}_pkey")
+                } else {
+                    c.starts_with(&format!("{table}_{column}"))
+                }
+            }),
+            _ => false,
         }
     }
 }

@@ -350,8 +350,11 @@ impl<B: Sql> TenancyStore for B {
                         Some(Constraint::ForeignKey) => {
                             StoreError::Conflict(format!("no workspace {}", k.workspace_id))
                         }
-                        Some(Constraint::Unique) => {
+                        Some(Constraint::Unique) if e.is_unique_on("api_keys", "id") => {
                             StoreError::Conflict(format!("an API key {} exists", k.id))
+                        }
+                        Some(Constraint::Unique) => {
+                            StoreError::Conflict("another API key has that hash".into())
                         }
                         _ => e,
                     }),

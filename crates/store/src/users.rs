@@ -288,6 +288,9 @@ async fn create_user(db: &mut dyn Db, u: &NewUser, now: Millis) -> Result<User> 
         Ok(_) => {}
         Err(e) => {
             return Err(match e.constraint() {
+                Some(Constraint::Unique) if e.is_unique_on("users", "id") => {
+                    StoreError::Conflict(format!("the user id {} is taken", u.id))
+                }
                 Some(Constraint::Unique) => {
                     StoreError::Conflict(format!("the username {username} is taken"))
                 }

@@ -101,25 +101,12 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     })
 }
 
-/// A corrupt status reads as `StoreError::Corrupt`, whichever layer noticed it.
-fn corrupt_or(e: rusqlite::Error) -> StoreError {
-    match e {
-        rusqlite::Error::FromSqlConversionFailure(_, _, inner) => {
-            match inner.downcast::<StoreError>() {
-                Ok(store) => *store,
-                Err(other) => StoreError::Corrupt(other.to_string()),
-            }
-        }
-        other => other.into(),
-    }
-}
-
 fn load_message(conn: &Connection, id: &str) -> Result<Option<MessageRecord>> {
     let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1");
     conn.prepare_cached(&sql)?
         .query_row([id], message_from_row)
         .optional()
-        .map_err(corrupt_or)
+        .map_err(Into::into)
 }
 
 /// Records an event on a message's timeline and sets its pending work, in one row write.
@@ -297,8 +284,7 @@ impl Loaded {
                 };
                 Ok((message_from_row(r)?, work, r.get::<_, String>(17)?))
             })
-            .optional()
-            .map_err(corrupt_or)?;
+            .optional()?;
         let Some((message, work, timeline)) = found else {
             return Ok(());
         };

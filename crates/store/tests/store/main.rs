@@ -3,6 +3,8 @@
 
 mod common;
 
+mod contract;
+
 mod dialect_ids;
 mod inbox_lease;
 mod quotas;

@@ -13,6 +13,13 @@ pub struct Db {
     pg_name: Option<String>,
 }
 
+/// Which back end a [`Db`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 impl Db {
     pub async fn sqlite() -> Self {
         let tag = uuid::Uuid::now_v7().simple().to_string();
@@ -41,6 +48,53 @@ impl Db {
             url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
             dir: None,
             pg_name: Some(name),
+        }
+    }
+
+    /// Which back end this is.
+    pub fn backend(&self) -> Backend {
+        if self.pg_name.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// Runs one plain SQL statement on the database behind the store's back (rusqlite on the
+    /// SQLite file, sqlx on PostgreSQL): how tests corrupt a row the store wrote. Answers how
+    /// many rows it changed, or why the database refused it (a PostgreSQL type or NOT NULL
+    /// check, say: then the schema itself keeps that corruption out).
+    pub async fn exec(&self, sql: &str) -> Result<u64, String> {
+        match self.backend() {
+            Backend::Sqlite => {
+                let path = self
+                    .url
+                    .strip_prefix("sqlite://")
+                    .expect("sqlite url")
+                    .to_owned();
+                let sql = sql.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .map_err(|e| e.to_string())?;
+                    conn.execute(&sql, [])
+                        .map(|n| n as u64)
+                        .map_err(|e| e.to_string())
+                })
+                .await
+                .expect("exec task")
+            }
+            Backend::Postgres => {
+                use sqlx::{Connection, Executor};
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let done = conn
+                    .execute(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(done.rows_affected())
+            }
         }
     }
 
