@@ -262,6 +262,8 @@ impl App {
             )
         });
         let sandbox = self.state.sandbox.clone();
+        let store = self.state.store.clone();
+        let counters = crate::write_counters::on_signal(store.clone());
         let router = api::router(self.state);
         // Before routing: some vendor paths match whatever their case.
         let app = tower::Layer::layer(
@@ -293,6 +295,10 @@ impl App {
         if let Some(s) = sandbox {
             s.close();
         }
+        if let Some(t) = counters {
+            t.abort();
+        }
+        crate::write_counters::at_shutdown(store.as_ref());
         served
     }
 }

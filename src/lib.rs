@@ -24,3 +24,4 @@ pub mod server;
 pub mod templates;
 pub mod users;
 pub mod webhooks;
+pub mod write_counters;

@@ -6,6 +6,7 @@
 mod batch;
 mod business_webhooks;
 mod conversations;
+mod counters;
 mod dialect_ids;
 mod error;
 mod listing;
@@ -28,6 +29,7 @@ pub use business_webhooks::{
     ReplaySelection, WebhookEndpoint, WebhookEndpointPatch, EVENT_TYPES,
 };
 pub use conversations::*;
+pub use counters::WriteCounters;
 pub use dialect_ids::{DialectIdStore, NewContact};
 pub use error::StoreError;
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
@@ -63,6 +65,7 @@ pub trait Store:
     + DialectIdStore
     + UserStore
     + MessageStore
+    + WriteCounters
     + Send
     + Sync
     + 'static

@@ -11,6 +11,7 @@
 //! its own savepoint. So a job may run twice: it must only touch the database.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use rusqlite::Connection;
@@ -115,6 +116,8 @@ pub(crate) struct Runtime {
     checkpoints: Option<checkpoint::Checkpointer>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// The writer connection's `total_changes()` after its latest batch.
+    rows_changed: Arc<AtomicU64>,
 }
 
 impl Drop for Runtime {
@@ -144,9 +147,11 @@ impl Runtime {
         writer.pragma_update(None, "synchronous", "NORMAL")?;
         let durable = wal_sync::start(&path);
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        let rows_changed = Arc::new(AtomicU64::new(writer.total_changes()));
+        let counter = rows_changed.clone();
         let writer = std::thread::Builder::new()
             .name("chasqui-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, durable))
+            .spawn(move || writer_loop(writer, rx, durable, &counter))
             .map_err(|e| {
                 StoreError::Commit(format!("cannot start the SQLite writer thread: {e}"))
             })?;
@@ -156,6 +161,7 @@ impl Runtime {
             checkpoints: Some(checkpoint::start(&path)),
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
+            rows_changed,
         })
     }
 
@@ -216,6 +222,14 @@ impl Runtime {
     /// (a WAL reader never waits for the writer), less than handing them to another thread.
     pub(crate) fn lookup_mut<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         with_reader(&self.readers, &self.path, f)
+    }
+}
+
+/// Rows changed as SQLite counts them (`sqlite3_total_changes`, triggers included) on the
+/// writer's connection, the only one that writes; migrations count too.
+impl crate::WriteCounters for super::SqliteStore {
+    fn rows_changed(&self) -> Option<u64> {
+        Some(self.rt.rows_changed.load(Ordering::Relaxed))
     }
 }
 
@@ -297,6 +311,7 @@ fn writer_loop(
     mut conn: Connection,
     rx: mpsc::Receiver<Box<dyn Job>>,
     durable: mpsc::Sender<Vec<Answer>>,
+    rows_changed: &AtomicU64,
 ) {
     while let Ok(mut first) = rx.recv() {
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -319,6 +334,7 @@ fn writer_loop(
             commit_us = (started.elapsed() - executed).as_micros() as u64,
             "sqlite batch"
         );
+        rows_changed.store(conn.total_changes(), Ordering::Relaxed);
         let completions: Vec<Answer> = jobs.into_iter().map(|j| j.answer()).collect();
         match commit {
             Ok(()) => {

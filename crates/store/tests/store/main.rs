@@ -9,3 +9,4 @@ mod dialect_ids;
 mod inbox_lease;
 mod quotas;
 mod sqlite_close;
+mod write_counters;
