@@ -27,22 +27,24 @@ fn endpoint_from_row(r: &PgRow) -> Result<WebhookEndpoint> {
 }
 
 /// CTEs (to put after `WITH ... ,` in a batch's statement) that write events given as arrays in
-/// placeholders `$n`..`$n+4` (id, workspace_id, type, data, at) with one delivery per matching
-/// endpoint; an event no endpoint wants is not written at all.
+/// placeholders `$n`..`$n+5` (id, workspace_id, type, data, at, subject) with one delivery per
+/// matching endpoint; an event no endpoint wants is not written at all.
 pub(super) fn emit_ctes(n: usize) -> String {
     format!(
-        "wv AS (SELECT * FROM UNNEST(${a}::text[], ${b}::text[], ${c}::text[], ${d}::text[], ${e}::int8[]) \
-           AS v(id, ws, type, data, at)), \
+        "wv AS (SELECT * FROM UNNEST(${a}::text[], ${b}::text[], ${c}::text[], ${d}::text[], ${e}::int8[], \
+           ${f}::text[]) AS v(id, ws, type, data, at, subject)), \
          wd AS (INSERT INTO webhook_deliveries (endpoint_id, event_id, state, attempts, next_attempt_at, created_at) \
            SELECT p.id, v.id, 'pending', 0, v.at, v.at FROM wv v JOIN webhook_endpoints p \
            ON p.workspace_id = v.ws AND {m} RETURNING event_id), \
-         we AS (INSERT INTO webhook_events (id, workspace_id, type, data, created_at) \
-           SELECT v.id, v.ws, v.type, v.data, v.at FROM wv v WHERE v.id IN (SELECT event_id FROM wd))",
+         we AS (INSERT INTO webhook_events (id, workspace_id, type, data, created_at, subject) \
+           SELECT v.id, v.ws, v.type, v.data, v.at, v.subject FROM wv v \
+           WHERE v.id IN (SELECT event_id FROM wd))",
         a = n,
         b = n + 1,
         c = n + 2,
         d = n + 3,
         e = n + 4,
+        f = n + 5,
         m = matches_sql("v.type"),
     )
 }
@@ -55,6 +57,7 @@ pub(super) struct WebhookColumns<'a> {
     pub kind: Vec<&'static str>,
     pub data: Vec<&'a str>,
     pub at: Vec<i64>,
+    pub subject: Vec<Option<&'a str>>,
 }
 
 impl<'a> WebhookColumns<'a> {
@@ -66,6 +69,7 @@ impl<'a> WebhookColumns<'a> {
             c.kind.push(e.kind);
             c.data.push(&e.data);
             c.at.push(e.at);
+            c.subject.push(e.subject.as_deref());
         }
         c
     }
@@ -101,6 +105,7 @@ pub(super) async fn emit(c: &mut PgConnection, events: &[WebhookEvent]) -> Resul
         .bind(cols.kind)
         .bind(cols.data)
         .bind(cols.at)
+        .bind(cols.subject)
         .execute(&mut *c)
         .await?;
     Ok(())
@@ -208,26 +213,28 @@ impl BusinessWebhookStore for PgStore {
         limit: i64,
         skip: &[String],
     ) -> Result<Vec<DueDelivery>> {
-        let rows = sqlx::query(
+        let sql = format!(
             "WITH c AS (SELECT d.endpoint_id, d.event_id FROM webhook_deliveries d \
                JOIN webhook_endpoints p ON p.id = d.endpoint_id \
+               JOIN webhook_events e ON e.id = d.event_id \
                WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.lease_until < $1 \
-               AND p.enabled AND NOT (d.endpoint_id = ANY($2)) \
+               AND p.enabled AND NOT (d.endpoint_id = ANY($2)) AND {IN_ORDER_SQL} \
                ORDER BY d.next_attempt_at, d.event_id LIMIT $3 FOR UPDATE OF d SKIP LOCKED), \
              u AS (UPDATE webhook_deliveries d SET lease_owner = $4, lease_until = $5 FROM c \
                WHERE d.endpoint_id = c.endpoint_id AND d.event_id = c.event_id \
                RETURNING d.endpoint_id, d.event_id, d.attempts, d.created_at, d.next_attempt_at) \
              SELECT u.endpoint_id, u.event_id, p.url, p.secret, e.type, e.data, e.created_at, \
                u.attempts, u.created_at FROM u JOIN webhook_endpoints p ON p.id = u.endpoint_id \
-               JOIN webhook_events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.event_id",
-        )
-        .bind(now)
-        .bind(skip)
-        .bind(limit)
-        .bind(owner)
-        .bind(now + lease_ms)
-        .fetch_all(&self.pool)
-        .await?;
+               JOIN webhook_events e ON e.id = u.event_id ORDER BY u.next_attempt_at, u.event_id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(skip)
+            .bind(limit)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 Ok(DueDelivery {

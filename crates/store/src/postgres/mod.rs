@@ -297,7 +297,7 @@ async fn finish_accept(c: &mut PgConnection, m: &NewMessage, seq: i64) -> Result
     Ok(AcceptOutcome::Created(record))
 }
 
-/// The statement of `insert_message`, with its `message.queued` event in `$9..$13`.
+/// The statement of `insert_message`, with its `message.queued` event in `$9..$14`.
 static INSERT_MESSAGE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH m AS (INSERT INTO messages (id, workspace_id, channel_id, recipient, kind, body, \
@@ -333,6 +333,7 @@ async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Res
             .bind(ev.kind)
             .bind(ev.data)
             .bind(ev.at)
+            .bind(ev.subject)
             .fetch_one(c)
             .await?,
     )
@@ -474,7 +475,7 @@ async fn dedupe_keys(c: &mut PgConnection, ids: &[String]) -> Result<Vec<(String
 }
 
 /// Executes a batch's writes in one statement: outbox deletes and updates, events, messages.
-/// The statement of `write`, with the business webhook events in `$24..$28`.
+/// The statement of `write`, with the business webhook events in `$24..$29`.
 static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         sql!(
@@ -544,6 +545,7 @@ async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
         .bind(hooks.kind)
         .bind(hooks.data)
         .bind(hooks.at)
+        .bind(hooks.subject)
         .execute(&mut *c)
         .await?;
     Ok(())

@@ -60,10 +60,17 @@ pub(super) fn emit(conn: &Connection, ev: &WebhookEvent) -> Result<()> {
         .execute(params![ev.id, ev.workspace_id, ev.at, ev.kind])?;
     if n > 0 {
         conn.prepare_cached(
-            "INSERT INTO webhook_events (id, workspace_id, type, data, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO webhook_events (id, workspace_id, type, data, created_at, subject) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
-        .execute(params![ev.id, ev.workspace_id, ev.kind, ev.data, ev.at])?;
+        .execute(params![
+            ev.id,
+            ev.workspace_id,
+            ev.kind,
+            ev.data,
+            ev.at,
+            ev.subject
+        ])?;
     }
     Ok(())
 }
@@ -78,6 +85,20 @@ fn get_endpoint(conn: &Connection, ws: &str, id: &str) -> Result<Option<WebhookE
         .optional()?)
 }
 
+/// The claim's statement: due deliveries, oldest due first, each only once the earlier events of
+/// its subject are no longer pending for its endpoint.
+fn claim_sql() -> String {
+    format!(
+        "SELECT d.endpoint_id, d.event_id, p.url, p.secret, e.type, e.data, e.created_at, \
+         d.attempts, d.created_at FROM webhook_deliveries d \
+         JOIN webhook_endpoints p ON p.id = d.endpoint_id \
+         JOIN webhook_events e ON e.id = d.event_id \
+         WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND d.lease_until < ?1 \
+         AND p.enabled AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) AND {IN_ORDER_SQL} \
+         ORDER BY d.next_attempt_at, d.event_id LIMIT ?3"
+    )
+}
+
 fn claim(
     conn: &Connection,
     owner: &str,
@@ -88,15 +109,7 @@ fn claim(
 ) -> Result<Vec<DueDelivery>> {
     let skip = serde_json::to_string(skip).unwrap_or_else(|_| "[]".into());
     let rows: Vec<DueDelivery> = conn
-        .prepare_cached(
-            "SELECT d.endpoint_id, d.event_id, p.url, p.secret, e.type, e.data, e.created_at, \
-             d.attempts, d.created_at FROM webhook_deliveries d \
-             JOIN webhook_endpoints p ON p.id = d.endpoint_id \
-             JOIN webhook_events e ON e.id = d.event_id \
-             WHERE d.state = 'pending' AND d.next_attempt_at <= ?1 AND d.lease_until < ?1 \
-             AND p.enabled AND d.endpoint_id NOT IN (SELECT value FROM json_each(?2)) \
-             ORDER BY d.next_attempt_at, d.event_id LIMIT ?3",
-        )?
+        .prepare_cached(&claim_sql())?
         .query_map(params![now, skip, limit], |r| {
             Ok(DueDelivery {
                 endpoint_id: r.get(0)?,
@@ -391,5 +404,34 @@ impl BusinessWebhookStore for SqliteStore {
             selection.clone(),
         );
         self.rt.write(move |c| replay(c, &ws, &id, &sel, now)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_check_reads_a_subject_not_an_endpoints_history() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", claim_sql()))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(params![0, "[]", 10], |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("webhook_events_subject (subject=? AND id<?)"),
+            "{plan}"
+        );
+        assert!(plan.contains("(endpoint_id=? AND event_id=?)"), "{plan}");
+        assert!(
+            !plan.contains("event_id<?"),
+            "scans an endpoint's deliveries: {plan}"
+        );
     }
 }

@@ -65,6 +65,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0013_messages_by_status.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0014_webhook_event_subject.sql"
+        )),
     ])
 }
 

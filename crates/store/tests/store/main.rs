@@ -7,3 +7,4 @@ mod dialect_ids;
 mod inbox_lease;
 mod quotas;
 mod sqlite_close;
+mod webhook_order;
