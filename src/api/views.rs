@@ -55,6 +55,7 @@ pub fn detail(d: &MessageDetail) -> Value {
                 "at": rfc3339(e.at),
                 "reported_at": reported_at,
                 "source": e.source,
+                "implied": e.implied(),
                 "wamid": e.wamid,
                 "error": e.error,
                 "detail": e.detail,

@@ -16,6 +16,7 @@ mod edge;
 mod faults;
 mod first_hour;
 mod idempotency;
+mod implied_delivered;
 mod inbox_lease;
 mod isolation;
 mod limits;

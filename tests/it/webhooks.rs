@@ -35,12 +35,24 @@ async fn post(server: &TestServer, payload: &Value, secret: Option<&str>) -> (u1
     server.post_meta(payload, secret).await
 }
 
+/// The statuses Meta's webhooks reported, as recorded (without the ones they implied).
 fn webhook_statuses(msg: &Value) -> Vec<String> {
     msg["timeline"]
         .as_array()
         .expect("timeline")
         .iter()
-        .filter(|e| e["source"] == "webhook")
+        .filter(|e| e["source"] == "webhook" && e["implied"] == false)
+        .map(|e| e["status"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// The statuses Chasqui recorded as implied by a later one.
+fn implied_statuses(msg: &Value) -> Vec<String> {
+    msg["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|e| e["implied"] == true)
         .map(|e| e["status"].as_str().unwrap_or("").to_string())
         .collect()
 }
@@ -111,7 +123,13 @@ async fn statuses_apply_monotonically_and_exactly_once(backend: Backend) {
     // read arrives before delivered; then delivered, then read again, several times at once.
     let (status, answer) = post(&server, &fixture("read", &wamid, None), Some(APP_SECRET)).await;
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(server.message(&id).await["status"], "read");
+    let msg = server.message(&id).await;
+    assert_eq!(msg["status"], "read");
+    assert_eq!(
+        implied_statuses(&msg),
+        ["delivered"],
+        "read implies delivered"
+    );
 
     post(
         &server,
@@ -158,6 +176,7 @@ async fn statuses_apply_monotonically_and_exactly_once(backend: Backend) {
         ["delivered", "read"],
         "each status recorded exactly once"
     );
+    assert_eq!(implied_statuses(&msg), ["delivered"]);
     let read = msg["timeline"]
         .as_array()
         .expect("t")
@@ -212,6 +231,13 @@ async fn every_fixture_payload_is_accepted(backend: Backend) {
         if expect != "sent" {
             assert_eq!(msg["status"], expect, "{name}");
         }
+        // A message read straight from `sent` was delivered, too.
+        let implied: &[&str] = if expect == "read" {
+            &["delivered"]
+        } else {
+            &[]
+        };
+        assert_eq!(implied_statuses(&msg), implied, "{name}");
     }
     server.stop().await;
 }

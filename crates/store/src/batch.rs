@@ -199,6 +199,13 @@ impl Replay {
         }
     }
 
+    /// Whether an event with `ev`'s dedupe key is stored or already in the batch.
+    fn seen(&self, id: &str, ev: &NewEvent) -> bool {
+        ev.dedupe_key
+            .as_ref()
+            .is_some_and(|key| self.snap.dedupe.contains(&(id.to_string(), key.clone())))
+    }
+
     /// Adds an event unless its dedupe key was seen; answers whether it was added.
     fn add_event(&mut self, id: &str, ev: NewEvent) -> bool {
         if let Some(key) = &ev.dedupe_key {
@@ -341,19 +348,30 @@ pub(crate) fn apply_statuses(
             report.unmatched += 1;
             continue;
         };
-        if !r.add_event(&id, plan::webhook_event(u, now)) {
+        let event = plan::webhook_event(u, now);
+        let Some(current) = r.snap.messages.get(&id).map(|m| m.status) else {
+            report.unmatched += 1;
+            continue;
+        };
+        if r.seen(&id, &event) {
             report.duplicates += 1;
             continue;
         }
         report.applied += 1;
         // A status naming the message proves Meta has it: no further attempt may go out.
-        if r.snap
-            .messages
-            .get(&id)
-            .is_some_and(|m| plan::may_have_work(m.status))
-        {
+        if plan::may_have_work(current) {
             r.change_outbox(&id, OutboxChange::Delete);
         }
+        // A status that skips one (`read` before `delivered`) records the skipped one first,
+        // marked implied, with its own change and business webhook event: the business hears
+        // `message.delivered` then `message.read` whatever order Meta used. Meta's own late
+        // `delivered` is then history only.
+        if let Some(implied) = plan::implied_before(current, u.status) {
+            if r.add_event(&id, plan::implied_event(u, implied, now)) {
+                r.update_message(&id, Some(implied), Some(&u.wamid), None, false, now);
+            }
+        }
+        r.add_event(&id, event);
         r.update_message(
             &id,
             Some(u.status),
@@ -467,6 +485,136 @@ mod tests {
         assert_eq!(writes.messages[0].updated_at, 5_123);
         let kinds: Vec<_> = writes.webhooks.iter().map(|w| w.kind).collect();
         assert_eq!(kinds, ["message.delivered", "message.read"]);
+    }
+
+    fn timeline(writes: &Writes) -> Vec<(&str, &str)> {
+        writes
+            .events
+            .iter()
+            .map(|(_, e)| {
+                let key = e.dedupe_key.as_deref().unwrap_or("");
+                (e.status.as_str(), key)
+            })
+            .collect()
+    }
+
+    fn kinds(writes: &Writes) -> Vec<&'static str> {
+        writes.webhooks.iter().map(|w| w.kind).collect()
+    }
+
+    /// The snapshot of message `m` after `batches` of writes, as the next batch would load it.
+    fn reloaded(mut m: MessageRecord, batches: &[&Writes]) -> Snapshot {
+        let mut keys = Vec::new();
+        for writes in batches {
+            if let Some(u) = writes.messages.iter().find(|u| u.id == m.id) {
+                m.status = u.status;
+                m.wamid = u.wamid.clone();
+            }
+            keys.extend(
+                writes
+                    .events
+                    .iter()
+                    .filter_map(|(id, e)| Some((id.clone(), e.dedupe_key.clone()?))),
+            );
+        }
+        Snapshot::new(vec![m], vec![], keys)
+    }
+
+    #[test]
+    fn read_before_delivered_records_the_implied_delivered_first() {
+        let sent = message("m1", MessageStatus::Sent);
+        let snap = Snapshot::new(vec![sent.clone()], vec![], vec![]);
+        let read = [status("m1", "w1", MessageStatus::Read, 3)];
+        let (writes, report) = apply_statuses(snap, &channels(), &read, 7);
+        assert_eq!((report.applied, report.duplicates), (1, 0));
+        assert_eq!(
+            timeline(&writes),
+            [("delivered", "implied:delivered"), ("read", "webhook:read")]
+        );
+        let (_, implied) = &writes.events[0];
+        assert_eq!(implied.data, Some(serde_json::json!({"implied": true})));
+        assert_eq!(writes.messages.len(), 1);
+        assert_eq!(writes.messages[0].status, MessageStatus::Read);
+        assert_eq!(kinds(&writes), ["message.delivered", "message.read"]);
+        let data: serde_json::Value =
+            serde_json::from_str(&writes.webhooks[0].data).expect("event data");
+        assert_eq!(data["status"], "delivered");
+        assert!(
+            writes.webhooks[0].id < writes.webhooks[1].id,
+            "event ids order delivered first"
+        );
+
+        // Meta's late `delivered` is kept in the history and changes nothing else.
+        let late = [status("m1", "w1", MessageStatus::Delivered, 2)];
+        let snap = reloaded(sent.clone(), &[&writes]);
+        let (after, report) = apply_statuses(snap, &channels(), &late, 9);
+        assert_eq!((report.applied, report.duplicates), (1, 0));
+        assert_eq!(timeline(&after), [("delivered", "webhook:delivered")]);
+        assert!(after.messages.is_empty(), "{:?}", after.messages);
+        assert!(after.webhooks.is_empty());
+
+        // Meta redelivers: either status again is a duplicate and writes nothing.
+        let snap = reloaded(sent, &[&writes, &after]);
+        let again = [late[0].clone(), read[0].clone()];
+        let (nothing, report) = apply_statuses(snap, &channels(), &again, 11);
+        assert_eq!((report.applied, report.duplicates), (0, 2));
+        assert!(nothing.is_empty() && nothing.webhooks.is_empty());
+    }
+
+    #[test]
+    fn read_then_delivered_in_one_batch_is_delivered_then_read_once_each() {
+        let snap = Snapshot::new(vec![message("m1", MessageStatus::Sent)], vec![], vec![]);
+        let updates = [
+            status("m1", "w1", MessageStatus::Read, 3),
+            status("m1", "w1", MessageStatus::Delivered, 2),
+            status("m1", "w1", MessageStatus::Read, 3),
+        ];
+        let (writes, report) = apply_statuses(snap, &channels(), &updates, 7);
+        assert_eq!((report.applied, report.duplicates), (2, 1));
+        assert_eq!(
+            timeline(&writes),
+            [
+                ("delivered", "implied:delivered"),
+                ("read", "webhook:read"),
+                ("delivered", "webhook:delivered")
+            ]
+        );
+        assert_eq!(writes.messages[0].status, MessageStatus::Read);
+        assert_eq!(kinds(&writes), ["message.delivered", "message.read"]);
+    }
+
+    #[test]
+    fn read_settling_an_unknown_outcome_implies_delivered_and_ends_the_work() {
+        let snap = Snapshot::new(
+            vec![message("m1", MessageStatus::Sending)],
+            vec![(
+                "m1".into(),
+                OutboxRow {
+                    state: "unknown".into(),
+                    lease_owner: None,
+                },
+            )],
+            vec![],
+        );
+        let updates = [status("m1", "w1", MessageStatus::Read, 3)];
+        let (writes, _) = apply_statuses(snap, &channels(), &updates, 7);
+        assert_eq!(writes.outbox_deletes, ["m1"]);
+        assert_eq!(writes.messages[0].status, MessageStatus::Read);
+        assert_eq!(writes.messages[0].wamid.as_deref(), Some("w1"));
+        assert_eq!(kinds(&writes), ["message.delivered", "message.read"]);
+    }
+
+    #[test]
+    fn read_after_delivered_implies_nothing() {
+        let snap = Snapshot::new(
+            vec![message("m1", MessageStatus::Delivered)],
+            vec![],
+            vec![("m1".into(), "webhook:delivered".into())],
+        );
+        let updates = [status("m1", "w1", MessageStatus::Read, 3)];
+        let (writes, _) = apply_statuses(snap, &channels(), &updates, 7);
+        assert_eq!(timeline(&writes), [("read", "webhook:read")]);
+        assert_eq!(kinds(&writes), ["message.read"]);
     }
 
     #[test]

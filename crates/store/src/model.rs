@@ -263,9 +263,10 @@ pub struct MessageRecord {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MessageEvent {
     /// `queued`, `sending`, `accepted` (Meta's API answered with the wamid), `sent`,
-    /// `delivered`, `read` (Meta's webhooks), `failed`, or the dispatcher's own `retry` (a
-    /// retryable failure; another attempt follows), `unknown` (outcome of a call not known;
-    /// waiting for a status webhook), `resend` (no webhook came; sending again).
+    /// `delivered`, `read` (Meta's webhooks; a `delivered` may be [implied](Self::implied) by a
+    /// `read`), `failed`, or the dispatcher's own `retry` (a retryable failure; another attempt
+    /// follows), `unknown` (outcome of a call not known; waiting for a status webhook), `resend`
+    /// (no webhook came; sending again).
     pub status: String,
     /// When Chasqui recorded it, in milliseconds on its own clock; entries are kept in the order
     /// they were recorded, which is causal.
@@ -279,8 +280,21 @@ pub struct MessageEvent {
     /// A short explanation (retry time, why the outcome is unknown, ...).
     pub detail: Option<String>,
     /// For webhook statuses: Meta's `timestamp` (unix seconds) and its `conversation` and
-    /// `pricing` objects.
+    /// `pricing` objects; for an implied entry, `{"implied": true}`.
     pub data: Option<serde_json::Value>,
+}
+
+impl MessageEvent {
+    /// Whether Chasqui inferred this entry instead of being told: a `delivered` recorded
+    /// because Meta reported `read` first (read implies delivered). Meta's own `delivered`, if it
+    /// comes later, is a separate entry that changes nothing.
+    pub fn implied(&self) -> bool {
+        self.data
+            .as_ref()
+            .and_then(|d| d.get("implied"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    }
 }
 
 impl MessageDetail {

@@ -288,6 +288,30 @@ pub(crate) fn webhook_event(u: &StatusUpdate, now: Millis) -> NewEvent {
     ev
 }
 
+/// The status a webhook status implies first when the message has not reached it: Meta may
+/// report `read` without `delivered`, or before it, and a message read was delivered. `None` when
+/// nothing is skipped.
+pub(crate) fn implied_before(current: MessageStatus, next: MessageStatus) -> Option<MessageStatus> {
+    let skipped = MessageStatus::Delivered;
+    (next == MessageStatus::Read && current.rank() < skipped.rank()).then_some(skipped)
+}
+
+/// The timeline entry of `implied`, a status the webhook status `u` proves without Meta having
+/// reported it (yet). Its own dedupe key: Meta's own `delivered`, if it comes later, is still kept
+/// in the history, and changes nothing.
+pub(crate) fn implied_event(u: &StatusUpdate, implied: MessageStatus, now: Millis) -> NewEvent {
+    let mut ev = NewEvent::new(implied.as_str(), now, "webhook");
+    ev.wamid = Some(u.wamid.clone());
+    ev.detail = Some(format!(
+        "implied by {}: Meta reported it without {} first",
+        u.status.as_str(),
+        implied.as_str()
+    ));
+    ev.data = Some(serde_json::json!({ "implied": true }));
+    ev.dedupe_key = Some(format!("implied:{}", implied.as_str()));
+    ev
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,5 +407,45 @@ mod tests {
             MessageStatus::Delivered
         ));
         assert!(status_applies(MessageStatus::Sent, MessageStatus::Failed));
+    }
+
+    #[test]
+    fn read_implies_delivered_only_when_skipped() {
+        use MessageStatus::*;
+        for current in [Queued, Sending, Sent, Failed] {
+            assert_eq!(implied_before(current, Read), Some(Delivered), "{current}");
+        }
+        for current in [Delivered, Read] {
+            assert_eq!(implied_before(current, Read), None, "{current}");
+        }
+        // Only `read` implies anything: a jump to `delivered` or `failed` skips nothing Meta
+        // proves.
+        for next in [Sent, Delivered, Failed] {
+            assert_eq!(implied_before(Sending, next), None, "{next}");
+        }
+    }
+
+    #[test]
+    fn an_implied_entry_is_marked_and_has_its_own_dedupe_key() {
+        let u = StatusUpdate {
+            phone_number_id: "pn".into(),
+            wamid: "wamid.1".into(),
+            callback_data: None,
+            status: MessageStatus::Read,
+            timestamp: 3,
+            recipient_id: None,
+            error: None,
+            conversation: None,
+            pricing: None,
+        };
+        let ev = implied_event(&u, MessageStatus::Delivered, 9);
+        assert_eq!(
+            (ev.status.as_str(), ev.at, ev.source),
+            ("delivered", 9, "webhook")
+        );
+        assert_eq!(ev.wamid.as_deref(), Some("wamid.1"));
+        assert_eq!(ev.dedupe_key.as_deref(), Some("implied:delivered"));
+        assert_ne!(ev.dedupe_key, webhook_event(&u, 9).dedupe_key);
+        assert_eq!(ev.data, Some(serde_json::json!({"implied": true})));
     }
 }

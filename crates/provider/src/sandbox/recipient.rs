@@ -1,5 +1,6 @@
 //! Simulated recipients: each accepted message is followed by `sent`, then `delivered` and
-//! `read` (or `failed` with 131026 for undeliverable recipients), on the configured delays.
+//! `read` (or `failed` with 131026 for undeliverable recipients), on the configured delays;
+//! `read_before_delivered` swaps the last two.
 //! One scheduler task holds the timer queue, so no lock is held while waiting.
 
 use std::cmp::Reverse;
@@ -58,9 +59,18 @@ pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec
     if settings.is_undeliverable(&message.to) {
         steps.push((Kind::Failed, delivered));
     } else {
-        steps.push((Kind::Delivered, delivered));
-        if let Some(read) = settings.read_after_ms {
-            steps.push((Kind::Read, read.max(delivered)));
+        let read = settings.read_after_ms.map(|read| read.max(delivered));
+        match read {
+            // The two webhooks change places; the times stay where they were.
+            Some(read) if settings.read_before_delivered => {
+                steps.push((Kind::Read, delivered));
+                steps.push((Kind::Delivered, read));
+            }
+            Some(read) => {
+                steps.push((Kind::Delivered, delivered));
+                steps.push((Kind::Read, read));
+            }
+            None => steps.push((Kind::Delivered, delivered)),
         }
     }
     let template = message
@@ -233,5 +243,55 @@ pub(super) async fn run_scheduler(
 async fn sleep_until(due: Option<Instant>) {
     if let Some(due) = due {
         tokio::time::sleep_until(due).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn received() -> ReceivedMessage {
+        ReceivedMessage {
+            seq: 1,
+            wamid: "wamid.1".into(),
+            phone_number_id: "pn".into(),
+            to: "51987654321".into(),
+            callback_data: None,
+            kind: "text".into(),
+            body: json!({"type": "text", "text": {"body": "hola"}}),
+            received_at_ms: 0,
+            statuses: Vec::new(),
+        }
+    }
+
+    /// (status, delay from the first status) of a plan.
+    fn steps(settings: &SandboxSettings) -> Vec<(&'static str, u128)> {
+        let plan = plan(settings, &received());
+        let start = plan[0].due;
+        plan.iter()
+            .map(|e| (e.kind.as_str(), (e.due - start).as_millis()))
+            .collect()
+    }
+
+    #[test]
+    fn read_before_delivered_swaps_the_two_webhooks_not_the_times() {
+        let mut settings = SandboxSettings {
+            sent_after_ms: 10,
+            delivered_after_ms: 20,
+            read_after_ms: Some(50),
+            ..SandboxSettings::default()
+        };
+        assert_eq!(
+            steps(&settings),
+            [("sent", 0), ("delivered", 10), ("read", 40)]
+        );
+        settings.read_before_delivered = true;
+        assert_eq!(
+            steps(&settings),
+            [("sent", 0), ("read", 10), ("delivered", 40)]
+        );
+        // Recipients who never read have nothing to swap.
+        settings.read_after_ms = None;
+        assert_eq!(steps(&settings), [("sent", 0), ("delivered", 10)]);
     }
 }

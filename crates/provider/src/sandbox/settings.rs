@@ -28,6 +28,10 @@ pub struct SandboxSettings {
     pub delivered_after_ms: u64,
     /// Delay from acceptance to `read`; `None` means recipients never read.
     pub read_after_ms: Option<u64>,
+    /// Swap the `delivered` and `read` webhooks on purpose, as Meta sometimes sends them: `read`
+    /// goes out at `delivered_after_ms` and `delivered` at `read_after_ms`, so `read` arrives
+    /// first and `delivered` late. No effect when recipients never read.
+    pub read_before_delivered: bool,
     /// Extra latency before every Graph answer.
     pub latency_ms: u64,
     /// Accepted sends per phone number per one-second window before Meta's 130429; 0 = no limit.
@@ -63,6 +67,7 @@ impl Default for SandboxSettings {
             sent_after_ms: 50,
             delivered_after_ms: 150,
             read_after_ms: Some(300),
+            read_before_delivered: false,
             latency_ms: 0,
             throttle_per_sec: 0,
             error_5xx_rate: 0.0,
@@ -235,6 +240,17 @@ mod tests {
         assert_eq!(patched.read_after_ms, None);
         assert_eq!(patched.seed, Some(3));
         assert_eq!(patched.sent_after_ms, 50);
+        let swapped = patched
+            .merge_patch(&json!({"read_before_delivered": true}))
+            .unwrap();
+        assert!(swapped.read_before_delivered);
+        assert_eq!(
+            patched
+                .merge_patch(&json!({"read_before_delivered": 1}))
+                .unwrap_err()
+                .field,
+            "read_before_delivered"
+        );
     }
 
     #[test]

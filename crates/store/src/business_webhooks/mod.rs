@@ -169,6 +169,11 @@ pub(crate) struct WebhookEvent {
     pub kind: &'static str,
     pub data: String,
     pub at: Millis,
+    /// What the event is about, when its order matters: the events of one subject reach each
+    /// endpoint in id order, each only once the earlier ones are delivered (or dead). The
+    /// message's id for `message.*` status events: the business hears `delivered` before `read`
+    /// even when they were written together or the first attempt failed.
+    pub subject: Option<String>,
 }
 
 impl WebhookEvent {
@@ -180,6 +185,7 @@ impl WebhookEvent {
             kind,
             data,
             at,
+            subject: None,
         }
     }
 
@@ -204,7 +210,9 @@ impl WebhookEvent {
         };
         // Serializing these few fields cannot fail.
         let data = serde_json::to_string(&data).unwrap_or_default();
-        Some(Self::new(&m.workspace_id, kind, data, at))
+        let mut event = Self::new(&m.workspace_id, kind, data, at);
+        event.subject = Some(m.id.clone());
+        Some(event)
     }
 }
 
@@ -305,6 +313,14 @@ impl WebhookEvent {
 pub(crate) fn matches_sql(ty: &str) -> String {
     format!("p.enabled AND (p.events = '*' OR p.events LIKE '%\"' || {ty} || '\"%')")
 }
+
+/// Condition (SQL, both back ends) that delivery `d` of event `e` may be claimed as far as order
+/// goes: no earlier event of the same subject is still pending for the same endpoint. Nested so
+/// that it reads `webhook_events_subject` (a subject has a handful of events) and then one
+/// delivery by primary key each, never the endpoint's whole delivery history.
+pub(crate) const IN_ORDER_SQL: &str = "NOT EXISTS (SELECT 1 FROM webhook_events e2 \
+     WHERE e2.subject = e.subject AND e2.id < e.id AND EXISTS (SELECT 1 FROM webhook_deliveries d2 \
+     WHERE d2.endpoint_id = d.endpoint_id AND d2.event_id = e2.id AND d2.state = 'pending'))";
 
 /// Business webhook endpoints, events and deliveries.
 #[async_trait]

@@ -107,9 +107,16 @@ pub(crate) async fn emit(db: &mut dyn Db, ev: &WebhookEvent) -> Result<()> {
         .await?;
     if n > 0 {
         db.execute(
-            "INSERT INTO webhook_events (id, workspace_id, type, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-            args![&ev.id, &ev.workspace_id, ev.kind, &ev.data, ev.at],
+            "INSERT INTO webhook_events (id, workspace_id, type, data, created_at, subject) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            args![
+                &ev.id,
+                &ev.workspace_id,
+                ev.kind,
+                &ev.data,
+                ev.at,
+                &ev.subject
+            ],
         )
         .await?;
     }
@@ -152,7 +159,8 @@ async fn claim(db: &mut dyn Db, c: &Claim) -> Result<Vec<DueDelivery>> {
          JOIN webhook_endpoints p ON p.id = d.endpoint_id \
          JOIN webhook_events e ON e.id = d.event_id \
          WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND d.lease_until < $1 \
-         AND p.enabled{skip} ORDER BY d.next_attempt_at, d.event_id LIMIT $2{lock}"
+         AND p.enabled{skip} AND {IN_ORDER_SQL} \
+         ORDER BY d.next_attempt_at, d.event_id LIMIT $2{lock}"
     );
     let mut values = args![c.now, c.limit];
     values.extend(c.skip.iter().map(Value::from));

@@ -124,7 +124,7 @@ fn is_statement_error(e: &StoreError) -> bool {
 }
 
 /// The statement of `insert_batch`: messages as column arrays in `$1..$8` (kept in array order,
-/// so `seq` follows arrival), their `message.queued` events in `$9..$13`.
+/// so `seq` follows arrival), their `message.queued` events in `$9..$14`.
 static INSERT_BATCH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "WITH v AS (SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], \
@@ -177,6 +177,7 @@ async fn insert_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<HashMap<Str
         .bind(ev.kind)
         .bind(ev.data)
         .bind(ev.at)
+        .bind(ev.subject)
         .fetch_all(pool)
         .await?;
     rows.iter()

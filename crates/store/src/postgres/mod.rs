@@ -158,7 +158,7 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
     Ok(AcceptOutcome::Created(record))
 }
 
-/// The statement of `insert_message`, with its `message.queued` event in `$15..$19`. A message
+/// The statement of `insert_message`, with its `message.queued` event in `$16..$21`. A message
 /// failed on arrival is stored failed with its timeline entry and no pending work, so no worker
 /// can ever claim it.
 static INSERT_MESSAGE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -211,6 +211,7 @@ async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Res
             .bind(ev.kind)
             .bind(ev.data)
             .bind(ev.at)
+            .bind(ev.subject)
             .fetch_one(c)
             .await?,
     )
@@ -318,7 +319,7 @@ async fn lock_snapshot(
 }
 
 /// The statement of `write`: every message row's update from column arrays `$1..$13`, the
-/// business webhook events in `$14..$18`.
+/// business webhook events in `$14..$19`.
 static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         sql!(
@@ -372,6 +373,7 @@ async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
         .bind(hooks.kind)
         .bind(hooks.data)
         .bind(hooks.at)
+        .bind(hooks.subject)
         .execute(&mut *c)
         .await?;
     Ok(())

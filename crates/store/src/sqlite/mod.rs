@@ -60,6 +60,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0014_work_on_the_message_row.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0015_webhook_event_subject.sql"
+        )),
     ])
 }
 

@@ -9,4 +9,5 @@ mod dialect_ids;
 mod inbox_lease;
 mod quotas;
 mod sqlite_close;
+mod webhook_order;
 mod write_counters;
