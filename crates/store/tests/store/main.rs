@@ -4,6 +4,7 @@
 mod common;
 
 mod dialect_ids;
+mod fsync_failure;
 mod inbox_lease;
 mod quotas;
 mod sqlite_close;
