@@ -12,6 +12,9 @@ use crate::limits::LimitError;
 pub const INVALID_CHARACTER: &str = "invalid_character";
 /// What is wrong with such a value.
 pub const NUL_MESSAGE: &str = "must not contain the NUL character (U+0000)";
+/// What a write refused by a stopped store tells the client to do.
+const NOT_ACKNOWLEDGED: &str =
+    "nothing was acknowledged: send it again later (with the same Idempotency-Key)";
 
 /// Every way an API request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,10 @@ pub enum ApiError {
     /// The database did not answer.
     #[error("the service is not ready")]
     Unavailable,
+    /// The store stopped accepting writes (a failed fsync) until Chasqui is restarted: the
+    /// request was not acknowledged, so it is safe to retry (with its `Idempotency-Key`).
+    #[error("{0}")]
+    StorageUnavailable(String),
     /// Anything else; details go to the log, not the client.
     #[error("internal error")]
     Internal(String),
@@ -150,6 +157,9 @@ impl ApiError {
             Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED),
             Self::RequestTimeout => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             Self::Unavailable => ("not_ready", StatusCode::SERVICE_UNAVAILABLE),
+            Self::StorageUnavailable(_) | Self::Limited(LimitError::StoreUnavailable(_)) => {
+                ("storage_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
             Self::Internal(_) => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -159,6 +169,9 @@ impl From<chasqui_store::StoreError> for ApiError {
     fn from(e: chasqui_store::StoreError) -> Self {
         match e {
             chasqui_store::StoreError::Conflict(what) => Self::Conflict(what),
+            e @ chasqui_store::StoreError::Unavailable(_) => {
+                Self::StorageUnavailable(format!("{e}; {NOT_ACKNOWLEDGED}"))
+            }
             e => Self::Internal(e.to_string()),
         }
     }
@@ -183,6 +196,9 @@ impl From<LimitError> for ApiError {
     fn from(e: LimitError) -> Self {
         match e {
             LimitError::Store(detail) => Self::Internal(detail),
+            LimitError::StoreUnavailable(why) => {
+                Self::StorageUnavailable(format!("{why}; {NOT_ACKNOWLEDGED}"))
+            }
             e => Self::Limited(e),
         }
     }

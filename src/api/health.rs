@@ -20,9 +20,16 @@ pub async fn version() -> Json<Value> {
     }))
 }
 
-/// `GET /readyz`: the database answers; also tells how many Meta webhook deliveries wait to be
-/// processed (a growing number means processing is failing or falling behind).
+/// `GET /readyz`: the database answers and accepts writes; also tells how many Meta webhook
+/// deliveries wait to be processed (a growing number means processing is failing or falling
+/// behind). Once the store stopped accepting writes (a failed fsync), `503
+/// storage_unavailable` with the reason, until Chasqui is restarted.
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if let Some(reason) = state.store.writes_stopped() {
+        return Err(ApiError::StorageUnavailable(format!(
+            "the store stopped accepting writes until restarted: {reason}"
+        )));
+    }
     let pending = state
         .store
         .pending_webhooks()

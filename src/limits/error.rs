@@ -68,6 +68,9 @@ pub enum LimitError {
     /// The database did not answer while counting.
     #[error("counting the request against its limits failed: {0}")]
     Store(String),
+    /// The store stopped accepting writes (a failed fsync): answered 503 `storage_unavailable`.
+    #[error("{0}")]
+    StoreUnavailable(String),
 }
 
 fn describe(kind: &LimitKind, h: &RateLimitHeaders) -> String {
@@ -122,6 +125,9 @@ impl LimitError {
 
 impl From<chasqui_store::StoreError> for LimitError {
     fn from(e: chasqui_store::StoreError) -> Self {
-        Self::Store(e.to_string())
+        match e {
+            e @ chasqui_store::StoreError::Unavailable(_) => Self::StoreUnavailable(e.to_string()),
+            e => Self::Store(e.to_string()),
+        }
     }
 }

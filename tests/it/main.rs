@@ -25,6 +25,7 @@ mod media;
 mod refusals;
 mod send;
 mod slow_clients;
+mod storage_failure;
 mod templates;
 mod users;
 mod webhook_addresses;

@@ -30,6 +30,10 @@ pub enum StoreError {
     /// The store is shutting down.
     #[error("store closed")]
     Closed,
+    /// The store stopped accepting writes (SQLite, after a failed fsync) and stays so until
+    /// restarted; what the call wrote, if anything, was never acknowledged.
+    #[error("the store stopped accepting writes until restarted: {0}")]
+    Unavailable(String),
 }
 
 // A stored value that does not decode (text in a number column, NULL where a value must be, a

@@ -39,6 +39,8 @@ pub use postgres::PgStore;
 pub use quotas::{
     ChargeOutcome, Counter, InflightOutcome, QuotaStore, RecipientOutcome, MESSAGING_WINDOW_MS,
 };
+#[cfg(any(test, feature = "fault-injection"))]
+pub use sqlite::fault_injection;
 pub use sqlite::SqliteStore;
 pub use templates::{StoredTemplate, TemplateEventReport, TemplateFilter, TemplateStore};
 pub use tenancy::{TenancyStore, TOUCH_INTERVAL_MS};
@@ -74,6 +76,11 @@ pub trait Store:
     async fn migrate(&self) -> Result<()>;
     /// Answers when the database does (for `/readyz`).
     async fn ping(&self) -> Result<()>;
+    /// Why the store stopped accepting writes, if it did (for `/readyz`): on SQLite after a
+    /// failed fsync, until the process is restarted. `None` while writes work.
+    fn writes_stopped(&self) -> Option<String> {
+        None
+    }
 
     /// Commits a new message, its `queued` event, its outbox row and (when given) its idempotency
     /// key, in one transaction. Answers only after the commit is durable.

@@ -133,6 +133,11 @@ pub(crate) fn log_failure(e: &ApiError) {
             tracing::error!(error = %detail, "internal error in a dialect request")
         }
         ApiError::Unavailable => tracing::warn!("a dialect request found the store not ready"),
+        // The store said why, once, at error level; every refused write need not repeat it.
+        ApiError::StorageUnavailable(_)
+        | ApiError::Limited(crate::limits::LimitError::StoreUnavailable(_)) => {
+            tracing::debug!("a dialect request found the store stopped")
+        }
         ApiError::ProviderUnavailable(detail) => {
             tracing::warn!(error = %detail, "a dialect request could not reach the provider")
         }

@@ -12,6 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use super::runtime::open_connection;
+use super::wal_sync::Stopped;
 
 /// How often the checkpointer copies committed pages back to the database file.
 const INTERVAL: Duration = Duration::from_millis(250);
@@ -32,19 +33,19 @@ impl Checkpointer {
     }
 }
 
-/// Starts the checkpointer of the database at `database`.
-pub(super) fn start(database: &Path) -> Checkpointer {
+/// Starts the checkpointer of the database at `database`; it stops copying once `stopped` is set.
+pub(super) fn start(database: &Path, stopped: Stopped) -> Checkpointer {
     let (stop, rx) = mpsc::channel::<()>();
     let path = database.to_path_buf();
     let thread = std::thread::Builder::new()
         .name("chasqui-sqlite-checkpoint".into())
-        .spawn(move || checkpoint_loop(path, rx))
+        .spawn(move || checkpoint_loop(path, rx, stopped))
         .inspect_err(|e| tracing::error!(error = %e, "cannot start the SQLite checkpoint thread"))
         .ok();
     Checkpointer { stop, thread }
 }
 
-fn checkpoint_loop(path: PathBuf, stop: mpsc::Receiver<()>) {
+fn checkpoint_loop(path: PathBuf, stop: mpsc::Receiver<()>, stopped: Stopped) {
     let conn = match open_connection(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -53,6 +54,11 @@ fn checkpoint_loop(path: PathBuf, stop: mpsc::Receiver<()>) {
         }
     };
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(INTERVAL) {
+        // After a failed fsync the WAL may hold frames that never reached the disk: they are
+        // not copied into the database file (the next start recovers the WAL instead).
+        if stopped.reason().is_some() {
+            continue;
+        }
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::debug!(error = %e, "passive checkpoint failed; the next one retries");
         }

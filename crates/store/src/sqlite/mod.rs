@@ -5,6 +5,9 @@ mod checkpoint;
 pub(crate) mod runtime;
 mod wal_sync;
 
+#[cfg(any(test, feature = "fault-injection"))]
+pub use wal_sync::fault_injection;
+
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
@@ -418,6 +421,10 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<()> {
         // Migrations run when the file is opened; nothing is left to do.
         Ok(())
+    }
+
+    fn writes_stopped(&self) -> Option<String> {
+        self.rt.stopped()
     }
 
     async fn ping(&self) -> Result<()> {

@@ -3,7 +3,8 @@
 //! Every write job runs inside one shared `BEGIN IMMEDIATE … COMMIT`; callers are answered only
 //! after the commit is on disk (`wal_sync` fsyncs it while the writer goes on with the next
 //! batch). Concurrent requests thus share one fsync instead of queueing for one each, which is
-//! what lifts accepted messages per second.
+//! what lifts accepted messages per second. After a failed fsync the runtime is stopped: every
+//! write is refused without running, and the WAL is left for the next start to recover.
 //!
 //! A failing job must not undo the others, nor leave half its writes in their commit. Jobs run
 //! without a savepoint each (one costs two statements and a copy of every page the job touches);
@@ -18,7 +19,7 @@ use rusqlite::Connection;
 use tokio::sync::oneshot;
 
 use super::checkpoint;
-use super::wal_sync::{self, Answer};
+use super::wal_sync::{self, Answer, Stopped};
 use crate::{Result, StoreError};
 
 /// Most jobs one transaction takes, so a burst still commits in bounded time.
@@ -118,6 +119,7 @@ pub(crate) struct Runtime {
     path: PathBuf,
     /// The writer connection's `total_changes()` after its latest batch.
     rows_changed: Arc<AtomicU64>,
+    stopped: Stopped,
 }
 
 impl Drop for Runtime {
@@ -145,24 +147,32 @@ impl Runtime {
     pub(super) fn start(path: PathBuf, writer: Connection) -> Result<Self> {
         // Commits no longer fsync themselves: the sync thread does, before anyone is answered.
         writer.pragma_update(None, "synchronous", "NORMAL")?;
-        let durable = wal_sync::start(&path);
+        let stopped = Stopped::default();
+        let durable = wal_sync::start(&path, stopped.clone());
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let rows_changed = Arc::new(AtomicU64::new(writer.total_changes()));
         let counter = rows_changed.clone();
+        let writer_stopped = stopped.clone();
         let writer = std::thread::Builder::new()
             .name("chasqui-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, durable, &counter))
+            .spawn(move || writer_loop(writer, rx, durable, &counter, writer_stopped))
             .map_err(|e| {
                 StoreError::Commit(format!("cannot start the SQLite writer thread: {e}"))
             })?;
         Ok(Self {
             jobs: Some(tx),
             writer: Some(writer),
-            checkpoints: Some(checkpoint::start(&path)),
+            checkpoints: Some(checkpoint::start(&path, stopped.clone())),
             readers: Arc::new(Mutex::new(Vec::new())),
             path,
             rows_changed,
+            stopped,
         })
+    }
+
+    /// Why writes are refused, once a failed fsync stopped them (until the process ends).
+    pub(super) fn stopped(&self) -> Option<String> {
+        self.stopped.reason()
     }
 
     /// Runs `f` in the writer's transaction and answers after the commit. `f` may run twice
@@ -181,6 +191,9 @@ impl Runtime {
         T: Send + 'static,
         F: Fn(&mut Connection) -> Result<T> + Send + 'static,
     {
+        if let Some(stopped) = self.stopped.error() {
+            return Err(stopped);
+        }
         let (caller, rx) = oneshot::channel::<Result<T>>();
         let job: Box<dyn Job> = Box::new(Work {
             f,
@@ -312,8 +325,16 @@ fn writer_loop(
     rx: mpsc::Receiver<Box<dyn Job>>,
     durable: mpsc::Sender<Vec<Answer>>,
     rows_changed: &AtomicU64,
+    stopped: Stopped,
 ) {
     while let Ok(mut first) = rx.recv() {
+        // Stopped by a failed fsync: nothing more is written, since none of it could ever be
+        // acknowledged (jobs queued before the stop are refused here too).
+        if let Some(e) = stopped.error() {
+            first.fail(e);
+            first.answer()(Ok(()));
+            continue;
+        }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             tracing::error!(error = %e, "SQLite writer could not begin a transaction");
             first.fail(StoreError::Commit(e.to_string()));
@@ -351,6 +372,20 @@ fn writer_loop(
                 }
             }
         }
+    }
+    if stopped.reason().is_some() {
+        // Closing would checkpoint: copy WAL frames, some perhaps never written, into the
+        // database file. Left alone, the WAL is replayed at the next start, which keeps only the
+        // frames whose checksums hold.
+        keep_wal_on_close(&conn);
+    }
+}
+
+/// Makes closing `conn` leave the WAL in place instead of checkpointing it.
+fn keep_wal_on_close(conn: &Connection) {
+    use rusqlite::config::DbConfig;
+    if let Err(e) = conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true) {
+        tracing::warn!(error = %e, "the SQLite WAL may be checkpointed at close after all");
     }
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod contract;
 
 mod dialect_ids;
+mod fsync_failure;
 mod inbox_lease;
 mod quotas;
 mod sqlite_close;

@@ -187,6 +187,10 @@ pub fn from_api_error(e: &ApiError) -> Answer {
         ApiError::Internal(_) | ApiError::Unavailable | ApiError::Limited(LimitError::Store(_)) => {
             Answer::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
         }
+        // Nothing was acknowledged: a 503 tells the client to send it again later.
+        ApiError::StorageUnavailable(_) | ApiError::Limited(LimitError::StoreUnavailable(_)) => {
+            Answer::new(StatusCode::SERVICE_UNAVAILABLE, INTERNAL)
+        }
         // Everything else is the request's fault: its text names the field.
         other => Answer::bad_params(other.to_string()),
     }

@@ -162,6 +162,10 @@ impl From<ApiError> for RespondError {
             E::Unavailable | E::ProviderUnavailable(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, UNEXPECTED)
             }
+            // Nothing was acknowledged: a 503 tells the client to send it again later.
+            E::StorageUnavailable(_) | E::Limited(LimitError::StoreUnavailable(_)) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, UNEXPECTED)
+            }
         }
     }
 }

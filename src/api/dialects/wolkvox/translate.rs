@@ -365,6 +365,14 @@ pub fn from_api_error(e: &ApiError) -> Envelope {
                 "INTERNAL SERVER ERROR",
             )
         }
+        // Nothing was acknowledged: a 503 tells the client to send it again later.
+        ApiError::StorageUnavailable(_) | ApiError::Limited(LimitError::StoreUnavailable(_)) => {
+            Envelope::err(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVICE UNAVAILABLE",
+                "SERVICE UNAVAILABLE",
+            )
+        }
         other => Envelope::bad_request(other.to_string()),
     }
 }
