@@ -320,11 +320,7 @@ async fn dialog360_channel_sends_with_its_api_key(backend: Backend) {
             ),
         )
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let addr = crate::support::serve_router(app).await;
 
     let server = TestServer::start(backend).await;
     let (status, ch) = server

@@ -55,11 +55,7 @@ impl Endpoint {
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(e.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = format!("http://{}/hook", crate::support::serve_router(app).await);
         (e, url)
     }
 

@@ -25,6 +25,16 @@ pub fn sign_meta(body: &[u8], secret: &str) -> String {
 }
 
 /// An HTTP client for tests (reqwest is built without a default TLS crypto provider).
+/// Serves `app` on a random local port in the background; answers its address.
+pub async fn serve_router(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
 pub fn http() -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::business_webhooks::TEMPLATE_EVENT_COLUMNS;
 use crate::business_webhooks::{self, TemplateChange as ChangedTemplate, WebhookEvent};
-use crate::sql::{args, Db, Dialect, Row, Sql};
+use crate::sql::{args, greatest, Db, Row, Sql};
 use crate::{Millis, Result, StoreError};
 
 /// One channel's template, with what Meta reports beside the template itself.
@@ -264,14 +264,6 @@ fn changed_template(r: &mut Row) -> Result<ChangedTemplate> {
         quality: r.get()?,
         rejected_reason: r.get()?,
     })
-}
-
-/// The larger of two values: a scalar `MAX` on SQLite, `GREATEST` on PostgreSQL.
-fn greatest(db: &dyn Db) -> &'static str {
-    match db.dialect() {
-        Dialect::Sqlite => "MAX",
-        Dialect::Postgres => "GREATEST",
-    }
 }
 
 /// What [`TemplateStore::upsert_templates`] is given.

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::*;
 use crate::business_webhooks::{self, WebhookEvent};
 use crate::error::Constraint;
-use crate::sql::{args, for_update, skip_locked, Db, Dialect, Row, Sql};
+use crate::sql::{args, for_update, greatest, skip_locked, Db, Dialect, Row, Sql};
 use crate::{Millis, NewContact, Result, StoreError};
 
 fn conversation(r: &mut Row) -> Result<Conversation> {
@@ -49,14 +49,6 @@ fn json_text<T: serde::Serialize>(value: &T) -> Result<String> {
 /// A JSON column of a history entry, or corrupt data.
 fn json_value(text: &str, what: &str) -> Result<serde_json::Value> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-/// The larger of two values: a scalar `max` on SQLite, `GREATEST` on PostgreSQL.
-fn greatest(db: &dyn Db) -> &'static str {
-    match db.dialect() {
-        Dialect::Sqlite => "max",
-        Dialect::Postgres => "GREATEST",
-    }
 }
 
 /// Finds the contact a sighting names (by wa_id, then by user_id), creating or completing it.

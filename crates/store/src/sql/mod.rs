@@ -106,6 +106,14 @@ pub(crate) fn for_update(db: &dyn Db) -> &'static str {
     }
 }
 
+/// The larger of two values: SQLite's scalar `max`, PostgreSQL's `GREATEST`.
+pub(crate) fn greatest(db: &dyn Db) -> &'static str {
+    match db.dialect() {
+        Dialect::Sqlite => "max",
+        Dialect::Postgres => "GREATEST",
+    }
+}
+
 /// A back end the shared SQL layer can run on.
 #[async_trait]
 pub(crate) trait Sql: Send + Sync + 'static {
