@@ -1,6 +1,8 @@
 //! First-start set-up: the default workspace, its default channel (from configuration) and, when
 //! the workspace has none, an API key printed once.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{ProviderKind, ScopeSet};
 use chasqui_store::{Channel, KeyLimits, Store, StoreError};
 
@@ -11,6 +13,11 @@ use crate::secrets::Sealer;
 
 /// The default workspace's id.
 pub const DEFAULT_WORKSPACE: &str = "ws_default";
+
+/// [`DEFAULT_WORKSPACE`] as an id.
+pub fn default_workspace() -> WorkspaceId {
+    WorkspaceId::from_trusted(DEFAULT_WORKSPACE)
+}
 /// The default channel's id.
 pub const DEFAULT_CHANNEL: &str = "ch_default";
 
@@ -31,7 +38,7 @@ pub async fn run(
 ) -> Result<Bootstrapped, StoreError> {
     let now = now_ms();
     store
-        .ensure_workspace(DEFAULT_WORKSPACE, "Default", now)
+        .ensure_workspace(&default_workspace(), "Default", now)
         .await?;
     let ch = &config.default_channel;
     // Without a configured secret the in-process sandbox gets a fresh one each start: it lives in
@@ -42,10 +49,12 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| "chasqui-sandbox".into());
     // Settings only the admin API changes survive a restart; the rest comes from configuration.
-    let existing = store.get_channel(DEFAULT_CHANNEL).await?;
+    let existing = store
+        .get_channel(&ChannelId::from_trusted(DEFAULT_CHANNEL))
+        .await?;
     let channel = Channel {
-        id: DEFAULT_CHANNEL.into(),
-        workspace_id: DEFAULT_WORKSPACE.into(),
+        id: ChannelId::from_trusted(DEFAULT_CHANNEL),
+        workspace_id: default_workspace(),
         name: ch.name.clone(),
         provider: ch.provider,
         phone_number_id: ch.phone_number_id.clone(),
@@ -76,8 +85,8 @@ pub async fn run(
         window_policy: ch.window_policy,
     };
     store.upsert_channel(&channel, now).await?;
-    let new_api_key = if store.count_api_keys(DEFAULT_WORKSPACE).await? == 0 {
-        Some(create_api_key(store, DEFAULT_WORKSPACE, "default").await?)
+    let new_api_key = if store.count_api_keys(&default_workspace()).await? == 0 {
+        Some(create_api_key(store, &default_workspace(), "default").await?)
     } else {
         None
     };
@@ -90,7 +99,7 @@ pub async fn run(
 /// Creates an API key with every scope for `workspace_id` and returns it; only its hash is stored.
 pub async fn create_api_key(
     store: &dyn Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     name: &str,
 ) -> Result<String, StoreError> {
     let created = crate::admin::keys::mint(

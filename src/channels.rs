@@ -1,6 +1,8 @@
 //! The channels this process knows, with their secrets opened and their providers built.
 //! Refreshed from the store, so channels changed elsewhere (another instance, the CLI) show up.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -34,10 +36,10 @@ pub struct ChannelDirectory {
     sandbox: Option<Arc<Sandbox>>,
     /// Provider call timeout, for the in-process sandbox (the HTTP client has its own).
     timeout: std::time::Duration,
-    live: RwLock<HashMap<String, Arc<LiveChannel>>>,
+    live: RwLock<HashMap<ChannelId, Arc<LiveChannel>>>,
     /// Channels that appeared, or whose provider changed, since the first refresh: their
     /// templates are to be synced (`take_template_syncs`).
-    template_syncs: Mutex<Vec<String>>,
+    template_syncs: Mutex<Vec<ChannelId>>,
     /// Told when a refresh finds a channel it did not know: the dispatcher leases it at once
     /// instead of at its next lease renewal.
     added: tokio::sync::Notify,
@@ -111,7 +113,7 @@ impl ChannelDirectory {
         Ok(())
     }
 
-    fn snapshot(&self) -> HashMap<String, Arc<LiveChannel>> {
+    fn snapshot(&self) -> HashMap<ChannelId, Arc<LiveChannel>> {
         self.live.read().map(|g| g.clone()).unwrap_or_default()
     }
 
@@ -140,12 +142,12 @@ impl ChannelDirectory {
     }
 
     /// A workspace's channel by id or sender number, or its default channel when `key` is `None`.
-    pub fn lookup(&self, workspace_id: &str, key: Option<&str>) -> Option<Channel> {
+    pub fn lookup(&self, workspace_id: &WorkspaceId, key: Option<&str>) -> Option<Channel> {
         let guard = self.live.read().ok()?;
         let mut mine = guard
             .values()
             .map(|l| &l.channel)
-            .filter(|c| c.workspace_id == workspace_id);
+            .filter(|c| c.workspace_id == *workspace_id);
         match key.map(|k| k.trim_start_matches('+')) {
             None => mine.find(|c| c.is_default).cloned(),
             Some(k) => mine

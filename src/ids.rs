@@ -1,11 +1,22 @@
 //! Identifiers Chasqui mints: message ids, channel ids, API keys and their hashes.
 
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 /// A new message id: `msg_` and a time-ordered UUIDv7 in hex.
-pub fn message_id() -> String {
-    format!("msg_{}", uuid::Uuid::now_v7().simple())
+pub fn message_id() -> MessageId {
+    MessageId::from_trusted(prefixed(MessageId::PREFIX))
+}
+
+/// A new channel id: `ch_` and a time-ordered UUIDv7 in hex.
+pub fn channel_id() -> ChannelId {
+    ChannelId::from_trusted(prefixed(ChannelId::PREFIX))
+}
+
+/// A new workspace id: `ws_` and a time-ordered UUIDv7 in hex.
+pub fn workspace_id() -> WorkspaceId {
+    WorkspaceId::from_trusted(prefixed(WorkspaceId::PREFIX))
 }
 
 /// A new id with `prefix` (`key_`, `ch_`, `ins_`).

@@ -2,6 +2,7 @@
 //! request, periodically, and when a webhook names a template the registry cannot follow) and
 //! submitting new ones. The rules themselves are `chasqui_domain::template_registry`'s.
 
+use chasqui_domain::ChannelId;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ pub enum TemplateError {
 #[derive(Debug, Clone, Serialize)]
 pub struct ChannelSync {
     /// The channel.
-    pub channel: String,
+    pub channel: ChannelId,
     /// Templates stored.
     pub templates: usize,
     /// Templates the provider listed that could not be read (kept out of the registry; while
@@ -46,7 +47,7 @@ fn waba_id(live: &LiveChannel) -> Result<&str, TemplateError> {
         .waba_id
         .as_deref()
         .filter(|w| !w.is_empty())
-        .ok_or_else(|| TemplateError::NoWaba(live.channel.id.clone()))
+        .ok_or_else(|| TemplateError::NoWaba(live.channel.id.to_string()))
 }
 
 /// Meta's `quality_score.score` of a listed template, when it gives one.

@@ -3,6 +3,8 @@
 
 use chasqui_domain::problem::code;
 use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{PhoneNumber, ProviderKind};
 use chasqui_store::{Channel, Store};
 use serde_json::Value;
@@ -189,7 +191,7 @@ pub async fn create(
     store: &dyn Store,
     sealer: &Sealer,
     defaults: &ChannelDefaults,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     body: Value,
 ) -> AdminResult<Channel> {
     workspaces::get(store, workspace_id).await?;
@@ -198,8 +200,8 @@ pub async fn create(
     let mut fields = Fields::new(body)?;
     fields.require("provider");
     let mut ch = Channel {
-        id: ids::prefixed("ch_"),
-        workspace_id: workspace_id.into(),
+        id: ids::channel_id(),
+        workspace_id: workspace_id.clone(),
         name: String::new(),
         // Until the body names it (a channel without one is refused).
         provider: ProviderKind::CloudApi,
@@ -237,7 +239,7 @@ pub async fn create(
 }
 
 /// One channel.
-pub async fn get(store: &dyn Store, id: &str) -> AdminResult<Channel> {
+pub async fn get(store: &dyn Store, id: &ChannelId) -> AdminResult<Channel> {
     store
         .get_channel(id)
         .await?
@@ -245,7 +247,7 @@ pub async fn get(store: &dyn Store, id: &str) -> AdminResult<Channel> {
 }
 
 /// A workspace's channels.
-pub async fn list(store: &dyn Store, workspace_id: &str) -> AdminResult<Vec<Channel>> {
+pub async fn list(store: &dyn Store, workspace_id: &WorkspaceId) -> AdminResult<Vec<Channel>> {
     workspaces::get(store, workspace_id).await?;
     Ok(store.list_channels(workspace_id).await?)
 }
@@ -254,7 +256,7 @@ pub async fn list(store: &dyn Store, workspace_id: &str) -> AdminResult<Vec<Chan
 pub async fn update(
     store: &dyn Store,
     sealer: &Sealer,
-    id: &str,
+    id: &ChannelId,
     body: Value,
 ) -> AdminResult<Channel> {
     let mut ch = get(store, id).await?;
@@ -267,7 +269,7 @@ pub async fn update(
 }
 
 /// Deletes a channel with no messages waiting to be sent.
-pub async fn delete(store: &dyn Store, id: &str) -> AdminResult<()> {
+pub async fn delete(store: &dyn Store, id: &ChannelId) -> AdminResult<()> {
     if store.delete_channel(id).await? {
         Ok(())
     } else {

@@ -1,6 +1,7 @@
 //! API keys: created with scopes, an optional expiry and limits; shown once; revoked.
 
 use chasqui_domain::problem::code;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{Scope, ScopeSet};
 use chasqui_store::{ApiKey, KeyLimits, NewApiKey, Store, StoreError};
 use serde_json::Value;
@@ -81,7 +82,11 @@ fn limits(fields: &mut Fields, l: &mut KeyLimits) {
 }
 
 /// Mints a key for a workspace; `scopes` defaults to every scope but admin.
-pub async fn create(store: &dyn Store, workspace_id: &str, body: Value) -> AdminResult<CreatedKey> {
+pub async fn create(
+    store: &dyn Store,
+    workspace_id: &WorkspaceId,
+    body: Value,
+) -> AdminResult<CreatedKey> {
     workspaces::get(store, workspace_id).await?;
     let mut fields = Fields::new(body)?;
     let name = fields
@@ -98,7 +103,7 @@ pub async fn create(store: &dyn Store, workspace_id: &str, body: Value) -> Admin
 /// Stores a new key with these settings and returns it with its secret.
 pub async fn mint(
     store: &dyn Store,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     name: &str,
     scopes: ScopeSet,
     expires_at: Option<i64>,
@@ -107,7 +112,7 @@ pub async fn mint(
     let secret = ids::api_key();
     let new = NewApiKey {
         id: ids::prefixed("key_"),
-        workspace_id: workspace_id.into(),
+        workspace_id: workspace_id.clone(),
         name: name.into(),
         prefix: secret.chars().take(12).collect(),
         hash: ids::sha256_hex(secret.as_bytes()),
@@ -141,7 +146,7 @@ pub async fn get(store: &dyn Store, id: &str) -> AdminResult<ApiKey> {
 }
 
 /// A workspace's keys.
-pub async fn list(store: &dyn Store, workspace_id: &str) -> AdminResult<Vec<ApiKey>> {
+pub async fn list(store: &dyn Store, workspace_id: &WorkspaceId) -> AdminResult<Vec<ApiKey>> {
     workspaces::get(store, workspace_id).await?;
     Ok(store.list_api_keys(workspace_id).await?)
 }

@@ -3,6 +3,7 @@
 //! [`Users`] service off the async workers, and no answer ever carries a hash.
 
 use chasqui_domain::problem::code;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{Problem, Scope, ScopeSet};
 use chasqui_store::{NewUser, Store, User, UserPatch};
 use serde_json::Value;
@@ -78,7 +79,7 @@ pub fn parse_scopes(text: &str) -> Result<ScopeSet, String> {
 pub async fn create(
     store: &dyn Store,
     users: &Users,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     mut body: Value,
 ) -> AdminResult<User> {
     workspaces::get(store, workspace_id).await?;
@@ -114,7 +115,7 @@ pub async fn create(
 pub async fn add(
     store: &dyn Store,
     users: &Users,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     username: &str,
     password: &str,
     scopes: ScopeSet,
@@ -129,7 +130,7 @@ pub async fn add(
     let password_hash = users.hasher().hash(password).await.map_err(internal)?;
     let new = NewUser {
         id: ids::prefixed("usr_"),
-        workspace_id: workspace_id.into(),
+        workspace_id: workspace_id.clone(),
         username,
         password_hash,
         scopes: scopes.to_text(),
@@ -158,7 +159,7 @@ pub async fn find(store: &dyn Store, username: &str) -> AdminResult<User> {
 }
 
 /// A workspace's users.
-pub async fn list(store: &dyn Store, workspace_id: &str) -> AdminResult<Vec<User>> {
+pub async fn list(store: &dyn Store, workspace_id: &WorkspaceId) -> AdminResult<Vec<User>> {
     workspaces::get(store, workspace_id).await?;
     Ok(store.list_users(workspace_id).await?)
 }

@@ -2,6 +2,7 @@
 
 use chasqui_domain::problem::code;
 use chasqui_domain::quota::QuotaZone;
+use chasqui_domain::WorkspaceId;
 use chasqui_store::{Store, Workspace};
 use serde_json::Value;
 
@@ -47,7 +48,7 @@ pub async fn create(store: &dyn Store, body: Value) -> AdminResult<Workspace> {
     let mut fields = Fields::new(body)?;
     let name = fields.required_string("name", MAX_NAME);
     let mut ws = Workspace {
-        id: ids::prefixed("ws_"),
+        id: ids::workspace_id(),
         name: name.unwrap_or_default(),
         disabled_at: None,
         daily_quota: None,
@@ -61,7 +62,7 @@ pub async fn create(store: &dyn Store, body: Value) -> AdminResult<Workspace> {
 }
 
 /// One workspace.
-pub async fn get(store: &dyn Store, id: &str) -> AdminResult<Workspace> {
+pub async fn get(store: &dyn Store, id: &WorkspaceId) -> AdminResult<Workspace> {
     store
         .get_workspace(id)
         .await?
@@ -69,7 +70,7 @@ pub async fn get(store: &dyn Store, id: &str) -> AdminResult<Workspace> {
 }
 
 /// Changes the fields `body` names.
-pub async fn update(store: &dyn Store, id: &str, body: Value) -> AdminResult<Workspace> {
+pub async fn update(store: &dyn Store, id: &WorkspaceId, body: Value) -> AdminResult<Workspace> {
     let mut ws = get(store, id).await?;
     let mut fields = Fields::new(body)?;
     apply(&mut fields, &mut ws);
@@ -79,7 +80,7 @@ pub async fn update(store: &dyn Store, id: &str, body: Value) -> AdminResult<Wor
 }
 
 /// Deletes an empty workspace (its channels must be deleted first) with its keys.
-pub async fn delete(store: &dyn Store, id: &str) -> AdminResult<()> {
+pub async fn delete(store: &dyn Store, id: &WorkspaceId) -> AdminResult<()> {
     if store.delete_workspace(id).await? {
         Ok(())
     } else {

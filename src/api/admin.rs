@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use serde_json::{json, Value};
 
 use super::body::JsonBody;
@@ -42,7 +43,7 @@ pub async fn create_workspace(State(state): State<AppState>, body: JsonBody) -> 
 }
 
 /// `GET /v1/admin/workspaces/{id}`.
-pub async fn get_workspace(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+pub async fn get_workspace(State(state): State<AppState>, Path(id): Path<WorkspaceId>) -> Answer {
     let ws = workspaces::get(state.store.as_ref(), &id).await?;
     Ok(Json(views::workspace(&ws)))
 }
@@ -50,7 +51,7 @@ pub async fn get_workspace(State(state): State<AppState>, Path(id): Path<String>
 /// `PATCH /v1/admin/workspaces/{id}`.
 pub async fn update_workspace(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<WorkspaceId>,
     body: JsonBody,
 ) -> Answer {
     let ws = workspaces::update(state.store.as_ref(), &id, body.value).await?;
@@ -61,14 +62,14 @@ pub async fn update_workspace(
 /// `DELETE /v1/admin/workspaces/{id}`.
 pub async fn delete_workspace(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<WorkspaceId>,
 ) -> Result<StatusCode, ApiError> {
     workspaces::delete(state.store.as_ref(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `GET /v1/admin/workspaces/{id}/keys`.
-pub async fn list_keys(State(state): State<AppState>, Path(ws): Path<String>) -> Answer {
+pub async fn list_keys(State(state): State<AppState>, Path(ws): Path<WorkspaceId>) -> Answer {
     let all = keys::list(state.store.as_ref(), &ws).await?;
     Ok(data(all.iter().map(views::key).collect()))
 }
@@ -76,7 +77,7 @@ pub async fn list_keys(State(state): State<AppState>, Path(ws): Path<String>) ->
 /// `POST /v1/admin/workspaces/{id}/keys`: the key itself is in this answer only.
 pub async fn create_key(
     State(state): State<AppState>,
-    Path(ws): Path<String>,
+    Path(ws): Path<WorkspaceId>,
     body: JsonBody,
 ) -> Created {
     let created = keys::create(state.store.as_ref(), &ws, body.value).await?;
@@ -110,7 +111,7 @@ pub async fn revoke_key(State(state): State<AppState>, Path(id): Path<String>) -
 }
 
 /// `GET /v1/admin/workspaces/{id}/channels`.
-pub async fn list_channels(State(state): State<AppState>, Path(ws): Path<String>) -> Answer {
+pub async fn list_channels(State(state): State<AppState>, Path(ws): Path<WorkspaceId>) -> Answer {
     let all = channels::list(state.store.as_ref(), &ws).await?;
     Ok(data(
         all.iter()
@@ -122,7 +123,7 @@ pub async fn list_channels(State(state): State<AppState>, Path(ws): Path<String>
 /// `POST /v1/admin/workspaces/{id}/channels`.
 pub async fn create_channel(
     State(state): State<AppState>,
-    Path(ws): Path<String>,
+    Path(ws): Path<WorkspaceId>,
     body: JsonBody,
 ) -> Created {
     let ch = channels::create(
@@ -166,7 +167,7 @@ async fn sync_templates(
 }
 
 /// `GET /v1/admin/channels/{id}`.
-pub async fn get_channel(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
+pub async fn get_channel(State(state): State<AppState>, Path(id): Path<ChannelId>) -> Answer {
     let ch = channels::get(state.store.as_ref(), &id).await?;
     Ok(Json(views::channel(&state.sealer, &ch)))
 }
@@ -174,7 +175,7 @@ pub async fn get_channel(State(state): State<AppState>, Path(id): Path<String>) 
 /// `PATCH /v1/admin/channels/{id}`.
 pub async fn update_channel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ChannelId>,
     body: JsonBody,
 ) -> Answer {
     let before = channels::get(state.store.as_ref(), &id).await?;
@@ -188,7 +189,7 @@ pub async fn update_channel(
 /// `DELETE /v1/admin/channels/{id}`.
 pub async fn delete_channel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path(id): Path<ChannelId>,
 ) -> Result<StatusCode, ApiError> {
     channels::delete(state.store.as_ref(), &id).await?;
     state.channels.refresh().await?;

@@ -8,6 +8,7 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, request::Parts, HeaderMap};
 use axum::middleware::Next;
 use axum::response::Response;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{Scope, ScopeSet};
 use chasqui_store::{ApiKey, KeyLimits, TOUCH_INTERVAL_MS};
 
@@ -23,7 +24,7 @@ pub struct Principal {
     /// The credential's id (an API key's id): scopes idempotency keys and limits.
     pub id: String,
     /// The workspace everything the caller sees and changes belongs to.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// What the credential may do.
     pub scopes: ScopeSet,
     /// The credential's limits.

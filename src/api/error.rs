@@ -2,6 +2,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chasqui_domain::MessageId;
 use chasqui_domain::Problem;
 use serde_json::json;
 
@@ -80,7 +81,7 @@ pub enum ApiError {
     },
     /// The `Idempotency-Key` was used with another body.
     #[error("the Idempotency-Key was already used with a different body (message {0})")]
-    IdempotencyConflict(String),
+    IdempotencyConflict(MessageId),
     /// No such resource in this workspace.
     #[error("{0} not found")]
     NotFound(String),

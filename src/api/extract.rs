@@ -24,24 +24,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let value = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => value,
-            Err(rejection) => return Err(path_rejection(rejection)),
-        };
-        // Decoded like the value above, so this only fails where that did.
-        let raw = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::Internal(format!("path parameters: {e}")))?;
-        if let Some((key, _)) = raw.iter().find(|(_, v)| v.contains('\0')) {
-            return Err(ApiError::NulInParameter {
-                field: key.to_owned(),
-            });
+        // NUL first, so it gets its own answer whatever type the segment parses into. A segment
+        // that is not UTF-8 fails here and is answered by the typed extraction below.
+        let mut only_key = None;
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await {
+            if let Some((key, _)) = raw.iter().find(|(_, v)| v.contains('\0')) {
+                return Err(ApiError::NulInParameter {
+                    field: key.to_owned(),
+                });
+            }
+            let mut keys = raw.iter().map(|(k, _)| k);
+            only_key = keys
+                .next()
+                .filter(|_| keys.next().is_none())
+                .map(str::to_owned);
         }
-        Ok(Self(value))
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(rejection) => Err(path_rejection(rejection, only_key)),
+        }
     }
 }
 
-fn path_rejection(rejection: PathRejection) -> ApiError {
+/// Maps axum's rejection; `only_key` names the route's one parameter, for errors of a value that
+/// axum reports without its key (a single-value `Path<T>`).
+fn path_rejection(rejection: PathRejection, only_key: Option<String>) -> ApiError {
     let bad = |field: String, message: String| ApiError::BadParameter { field, message };
     match rejection {
         PathRejection::FailedToDeserializePathParams(e) => match e.into_kind() {
@@ -57,7 +64,7 @@ fn path_rejection(rejection: PathRejection) -> ApiError {
             | ErrorKind::UnsupportedType { .. }) => {
                 ApiError::Internal(format!("path parameters: {kind}"))
             }
-            other => bad("path".into(), other.to_string()),
+            other => bad(only_key.unwrap_or_else(|| "path".into()), other.to_string()),
         },
         other => ApiError::Internal(format!("path parameters: {other}")),
     }

@@ -1,5 +1,6 @@
 //! `/v1/messages`: send, read one, list.
 
+use chasqui_domain::MessageId;
 use std::collections::HashMap;
 
 use axum::extract::State;
@@ -90,7 +91,7 @@ pub async fn create(
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Path(id): Path<String>,
+    Path(id): Path<MessageId>,
 ) -> Result<Json<Value>, ApiError> {
     let detail = state
         .store

@@ -4,6 +4,7 @@
 
 use axum::http::HeaderMap;
 use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{parse_outbound, Problem};
 use chasqui_store::{AcceptOutcome, Channel, IdempotencyClaim, MessageRecord, NewMessage};
 use serde_json::Value;
@@ -56,7 +57,7 @@ pub struct Sent {
 
 async fn pick_channel(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     requested: Option<&str>,
     problems: &mut Vec<Problem>,
 ) -> Result<Option<Channel>, ApiError> {

@@ -1,5 +1,7 @@
 //! `/v1/templates`: the template registry: list, sync from the provider, submit a new one.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -65,7 +67,7 @@ fn view(t: &StoredTemplate) -> Value {
 /// The workspace's channel named by id or sender number, ready to use.
 pub(crate) async fn live_channel(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     key: Option<&str>,
 ) -> Result<Option<Arc<LiveChannel>>, ApiError> {
     let found = match state.channels.lookup(workspace, key) {
@@ -102,7 +104,10 @@ async fn template_channel(
     }
     match key {
         Some(id) if caller.scopes.contains(Scope::Admin) => {
-            match state.store.get_channel(id).await? {
+            let Ok(id) = id.parse::<ChannelId>() else {
+                return Ok(None);
+            };
+            match state.store.get_channel(&id).await? {
                 Some(channel) => ready(state, &channel.id).await,
                 None => Ok(None),
             }

@@ -6,6 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use chasqui_domain::problem::code;
 use chasqui_domain::Problem;
+use chasqui_domain::WorkspaceId;
 use serde_json::{json, Value};
 
 use super::auth;
@@ -105,7 +106,7 @@ fn data(items: Vec<Value>) -> Json<Value> {
 }
 
 /// `GET /v1/admin/workspaces/{id}/users`.
-pub async fn list(State(state): State<AppState>, Path(ws): Path<String>) -> Answer {
+pub async fn list(State(state): State<AppState>, Path(ws): Path<WorkspaceId>) -> Answer {
     let all = users::list(state.store.as_ref(), &ws).await?;
     Ok(data(all.iter().map(users::view).collect()))
 }
@@ -113,7 +114,7 @@ pub async fn list(State(state): State<AppState>, Path(ws): Path<String>) -> Answ
 /// `POST /v1/admin/workspaces/{id}/users`.
 pub async fn create(
     State(state): State<AppState>,
-    Path(ws): Path<String>,
+    Path(ws): Path<WorkspaceId>,
     body: JsonBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let user = users::create(state.store.as_ref(), &state.users, &ws, body.value).await?;

@@ -5,6 +5,7 @@ use chasqui_domain::phone::wa_id_variants;
 use chasqui_domain::window::{
     check_free_form, check_opt_out, is_window_open, WindowDecision, WindowPolicy,
 };
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{OutboundMessage, Problem};
 use chasqui_store::Channel;
 
@@ -26,7 +27,7 @@ pub struct WindowVerdict {
 /// answers the warnings of an allowed one and whether the window is open.
 pub async fn check(
     state: &AppState,
-    workspace_id: &str,
+    workspace_id: &WorkspaceId,
     channel: &Channel,
     msg: &OutboundMessage,
     policy: Option<WindowPolicy>,

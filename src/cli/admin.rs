@@ -1,6 +1,8 @@
 //! `chasqui workspace|channel|key ...`: the operator's commands, straight on the database. They
 //! call the same services as the admin API, so the same rules hold; answers are the API's JSON.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use std::io::Read;
 
 use chasqui_domain::ScopeSet;
@@ -10,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::admin::channels::{self, ChannelDefaults};
 use crate::admin::{keys, views, workspaces, AdminError};
-use crate::bootstrap::DEFAULT_WORKSPACE;
+use crate::bootstrap::{default_workspace, DEFAULT_WORKSPACE};
 use crate::config::Config;
 use crate::secrets::Sealer;
 
@@ -66,19 +68,19 @@ pub enum WorkspaceAction {
     /// List every workspace.
     List,
     /// Show one workspace.
-    Get { id: String },
+    Get { id: WorkspaceId },
     /// Change a workspace's fields.
     Update {
-        id: String,
+        id: WorkspaceId,
         #[command(flatten)]
         fields: Fields,
     },
     /// Disable a workspace: its keys stop working at once.
-    Disable { id: String },
+    Disable { id: WorkspaceId },
     /// Enable a disabled workspace.
-    Enable { id: String },
+    Enable { id: WorkspaceId },
     /// Delete a workspace without channels, with its keys.
-    Delete { id: String },
+    Delete { id: WorkspaceId },
 }
 
 /// `chasqui channel ...`.
@@ -88,29 +90,29 @@ pub enum ChannelAction {
     Create {
         /// The owning workspace.
         #[arg(long, default_value = DEFAULT_WORKSPACE)]
-        workspace: String,
+        workspace: WorkspaceId,
         #[command(flatten)]
         fields: Fields,
     },
     /// List a workspace's channels.
     List {
         #[arg(long, default_value = DEFAULT_WORKSPACE)]
-        workspace: String,
+        workspace: WorkspaceId,
     },
     /// Show one channel (secrets as hints).
-    Get { id: String },
+    Get { id: ChannelId },
     /// Change a channel's fields.
     Update {
-        id: String,
+        id: ChannelId,
         #[command(flatten)]
         fields: Fields,
     },
     /// Stop a channel sending (its queue waits).
-    Disable { id: String },
+    Disable { id: ChannelId },
     /// Let a disabled channel send again.
-    Enable { id: String },
+    Enable { id: ChannelId },
     /// Delete a channel with nothing waiting to be sent.
-    Delete { id: String },
+    Delete { id: ChannelId },
 }
 
 /// `chasqui key ...`.
@@ -121,7 +123,7 @@ pub enum KeyAction {
     Create {
         /// The owning workspace.
         #[arg(long)]
-        workspace: Option<String>,
+        workspace: Option<WorkspaceId>,
         /// A label for the key.
         #[arg(long, default_value = "cli")]
         name: String,
@@ -132,7 +134,7 @@ pub enum KeyAction {
     /// List a workspace's keys.
     List {
         #[arg(long, default_value = DEFAULT_WORKSPACE)]
-        workspace: String,
+        workspace: WorkspaceId,
     },
     /// Change a key's name, scopes, expiry or limits.
     Update {
@@ -251,8 +253,11 @@ pub async fn key(store: &dyn Store, action: KeyAction) -> Result<(), String> {
                 None => {
                     // Works before the first `serve`, for scripts that provision a database.
                     let now = crate::clock::now_ms();
-                    let ws = store.ensure_workspace(DEFAULT_WORKSPACE, "Default", now);
-                    ws.await.map_err(|e| e.to_string())?.id
+                    store
+                        .ensure_workspace(&default_workspace(), "Default", now)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .id
                 }
             };
             let created = keys::mint(store, &ws, &name, scopes, None, KeyLimits::default())

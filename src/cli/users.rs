@@ -2,6 +2,7 @@
 //! API. Passwords come from stdin or `CHASQUI_USER_PASSWORD`, never from a flag, so they stay
 //! out of shell history and process listings.
 
+use chasqui_domain::WorkspaceId;
 use std::io::Read;
 
 use chasqui_domain::ScopeSet;
@@ -10,7 +11,7 @@ use clap::{Args, Subcommand};
 
 use crate::admin::users;
 use crate::admin::AdminError;
-use crate::bootstrap::DEFAULT_WORKSPACE;
+use crate::bootstrap::{default_workspace, DEFAULT_WORKSPACE};
 use crate::users::Users;
 
 /// The environment variable a password may come from.
@@ -51,7 +52,7 @@ pub enum UserAction {
     Create {
         /// The owning workspace (default: the default workspace, created if missing).
         #[arg(long)]
-        workspace: Option<String>,
+        workspace: Option<WorkspaceId>,
         /// Login name: 3 to 64 of a-z 0-9 . _ @ - (case-insensitive).
         #[arg(long)]
         username: String,
@@ -65,7 +66,7 @@ pub enum UserAction {
     /// List a workspace's users.
     List {
         #[arg(long, default_value = DEFAULT_WORKSPACE)]
-        workspace: String,
+        workspace: WorkspaceId,
     },
     /// Set a user's password (by id or username); their sessions end.
     Passwd {
@@ -130,8 +131,11 @@ pub async fn user(store: &dyn Store, service: &Users, action: UserAction) -> Res
                 None => {
                     // Works before the first `serve`, for scripts that provision a database.
                     let now = crate::clock::now_ms();
-                    let ws = store.ensure_workspace(DEFAULT_WORKSPACE, "Default", now);
-                    ws.await.map_err(|e| e.to_string())?.id
+                    store
+                        .ensure_workspace(&default_workspace(), "Default", now)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .id
                 }
             };
             users::add(store, service, &workspace, &username, &password, scopes).await

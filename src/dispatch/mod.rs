@@ -1,6 +1,7 @@
 //! The dispatcher: takes leases on channels, and for each channel it owns runs a worker that
 //! claims due messages, paces them, calls the provider and records what came of it.
 
+use chasqui_domain::ChannelId;
 mod policy;
 mod worker;
 
@@ -48,7 +49,7 @@ impl Dispatcher {
     /// Runs until `shutdown` turns true, then stops claiming, lets in-flight calls finish,
     /// returns unsent claims and gives up its channel leases.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
-        let mut workers: HashMap<String, (JoinHandle<()>, watch::Sender<bool>)> = HashMap::new();
+        let mut workers: HashMap<ChannelId, (JoinHandle<()>, watch::Sender<bool>)> = HashMap::new();
         let renew =
             std::time::Duration::from_millis((self.cfg.channel_lease_ms / 3).max(50) as u64);
         loop {
@@ -61,7 +62,7 @@ impl Dispatcher {
                 .await
             {
                 Ok(owned) => {
-                    let owned: Vec<String> = owned.into_iter().map(|c| c.id).collect();
+                    let owned: Vec<ChannelId> = owned.into_iter().map(|c| c.id).collect();
                     workers.retain(|id, (handle, stop)| {
                         let keep = owned.contains(id) && !handle.is_finished();
                         if !keep {

@@ -126,7 +126,7 @@ mod tests {
 
     fn claimed(attempts: i64) -> Claimed {
         Claimed {
-            message_id: "m".into(),
+            message_id: chasqui_domain::MessageId::from_trusted("m"),
             recipient: "5215512345678".into(),
             body: "{}".into(),
             attempts,

@@ -1,5 +1,7 @@
 //! One channel's worker: claim, pace, send, record.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::MessageId;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,7 +87,11 @@ impl Pacer {
 
 impl Dispatcher {
     /// Works one channel until `stop` turns true.
-    pub(super) async fn work(self: Arc<Self>, channel_id: String, mut stop: watch::Receiver<bool>) {
+    pub(super) async fn work(
+        self: Arc<Self>,
+        channel_id: ChannelId,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let permits = Arc::new(Semaphore::new(self.cfg.max_in_flight));
         let (throttles_tx, mut throttles) = mpsc::unbounded_channel::<Throttle>();
         let (outcomes, recorded) = mpsc::unbounded_channel::<OutcomeRecord>();
@@ -151,7 +157,7 @@ impl Dispatcher {
             let mut pending = claimed.into_iter();
             while let Some(c) = pending.next() {
                 if *stop.borrow() {
-                    let rest: Vec<String> = std::iter::once(c)
+                    let rest: Vec<MessageId> = std::iter::once(c)
                         .chain(pending)
                         .map(|c| c.message_id)
                         .collect();
@@ -254,13 +260,13 @@ impl Dispatcher {
         }
     }
 
-    async fn release(&self, ids: &[String]) {
+    async fn release(&self, ids: &[MessageId]) {
         if let Err(e) = self.store.release_claims(&self.owner, ids, now_ms()).await {
             tracing::warn!(error = %e, "returning claims failed; their leases will expire");
         }
     }
 
-    async fn resolve_unknowns(&self, channel_id: &str, now: i64) {
+    async fn resolve_unknowns(&self, channel_id: &ChannelId, now: i64) {
         let expired = match self.store.expired_unknowns(channel_id, now, 256).await {
             Ok(ids) => ids,
             Err(e) => {

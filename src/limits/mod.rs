@@ -11,6 +11,7 @@
 //!
 //! A limit that is not set costs nothing: no database round trip.
 
+use chasqui_domain::{ChannelId, WorkspaceId};
 mod error;
 
 use std::collections::HashMap;
@@ -40,7 +41,7 @@ pub struct Limits {
     inflight_ttl_ms: i64,
     /// Workspaces' quota settings, so a send of a workspace without a quota costs no database
     /// round trip; the counts themselves are always in the database.
-    workspaces: Mutex<HashMap<String, (WorkspaceLimitValues, Instant)>>,
+    workspaces: Mutex<HashMap<WorkspaceId, (WorkspaceLimitValues, Instant)>>,
     workspace_ttl: Duration,
 }
 
@@ -65,7 +66,7 @@ impl Limits {
     /// A workspace's quota settings (cached for `[limits] workspace_cache_ms`).
     pub async fn workspace_limits(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
     ) -> Result<WorkspaceLimitValues, LimitError> {
         if let Ok(cache) = self.workspaces.lock() {
             if let Some((limits, at)) = cache.get(workspace_id) {
@@ -91,14 +92,14 @@ impl Limits {
                 if cache.len() > 10_000 {
                     cache.clear();
                 }
-                cache.insert(workspace_id.to_string(), (limits.clone(), Instant::now()));
+                cache.insert(workspace_id.clone(), (limits.clone(), Instant::now()));
             }
         }
         Ok(limits)
     }
 
     /// Drops a workspace's cached settings (they were just changed on this instance).
-    pub fn forget_workspace(&self, workspace_id: &str) {
+    pub fn forget_workspace(&self, workspace_id: &WorkspaceId) {
         if let Ok(mut cache) = self.workspaces.lock() {
             cache.remove(workspace_id);
         }
@@ -188,7 +189,7 @@ impl Limits {
         &self,
         key_id: &str,
         key: &KeyLimits,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         workspace: &WorkspaceLimitValues,
         n: i64,
     ) -> Result<SendCharge, LimitError> {
@@ -272,7 +273,7 @@ impl Limits {
     /// free. Give a new slot back with [`Limits::forget_recipient`] if the send is not committed.
     pub async fn admit_recipient(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         messaging_limit: Option<i64>,
         recipient: &str,
     ) -> Result<RecipientSlot, LimitError> {
@@ -292,7 +293,7 @@ impl Limits {
             .await?
         {
             RecipientOutcome::Admitted { counted_at, .. } => Ok(RecipientSlot {
-                taken: counted_at.map(|at| (channel_id.to_string(), recipient, at)),
+                taken: counted_at.map(|at| (channel_id.clone(), recipient, at)),
             }),
             RecipientOutcome::Refused { count, frees_at } => {
                 let wait = quota::seconds_until(now, frees_at);
@@ -398,7 +399,7 @@ impl SendCharge {
 /// The messaging-limit slot [`Limits::admit_recipient`] took, if any.
 #[derive(Debug, Default)]
 pub struct RecipientSlot {
-    taken: Option<(String, String, i64)>,
+    taken: Option<(ChannelId, String, i64)>,
 }
 
 #[cfg(test)]
@@ -421,11 +422,19 @@ mod tests {
         assert!(admission.slot.is_none() && admission.headers.is_none());
         let ws = WorkspaceLimitValues::default();
         let charge = l
-            .charge_send("k1", &KeyLimits::default(), "ws", &ws, 1)
+            .charge_send(
+                "k1",
+                &KeyLimits::default(),
+                &WorkspaceId::from_trusted("ws"),
+                &ws,
+                1,
+            )
             .await
             .expect("charge");
         assert!(charge.counters.is_empty() && charge.headers.is_none());
-        let slot = l.admit_recipient("ch", None, "5215512345678").await;
+        let slot = l
+            .admit_recipient(&ChannelId::from_trusted("ch"), None, "5215512345678")
+            .await;
         assert!(slot.expect("slot").taken.is_none());
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -442,7 +451,7 @@ mod tests {
             zone: QuotaZone::utc(),
         };
         let charge = l
-            .charge_send("k1", &key, "ws", &ws, 1)
+            .charge_send("k1", &key, &WorkspaceId::from_trusted("ws"), &ws, 1)
             .await
             .expect("charge");
         let h = charge.standing(true).expect("headers");
@@ -450,10 +459,13 @@ mod tests {
         // Not committed: the unit is counted as given back.
         assert_eq!(charge.standing(false).map(|h| h.remaining), Some(2));
         l.refund(&charge).await;
-        l.charge_send("k1", &key, "ws", &ws, 2)
+        l.charge_send("k1", &key, &WorkspaceId::from_trusted("ws"), &ws, 2)
             .await
             .expect("charge");
-        match l.charge_send("k1", &key, "ws", &ws, 1).await {
+        match l
+            .charge_send("k1", &key, &WorkspaceId::from_trusted("ws"), &ws, 1)
+            .await
+        {
             Err(LimitError::Exceeded { kind, headers, .. }) => {
                 assert_eq!(kind, LimitKind::WorkspaceDailyQuota);
                 assert_eq!(kind.code(), "daily_quota_exceeded");

@@ -1,6 +1,7 @@
 //! Logging in: check the throttle, verify the password (against a dummy hash when there is no
 //! such user, so the answer takes as long), and mint a session token stored only as its hash.
 
+use chasqui_domain::WorkspaceId;
 use chasqui_store::{Millis, NewSession, Store, StoreError, ThrottlePolicy};
 
 use super::password::{PasswordError, PasswordHasher};
@@ -17,7 +18,7 @@ pub struct LoginSession {
     /// When the token stops working.
     pub expires_at: Millis,
     /// The user's workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The user.
     pub user_id: String,
 }

@@ -1,6 +1,7 @@
 //! Meta's inbound messages and contacts, turned into what the store records.
 
 use chasqui_domain::inbound::{InboundBatch, InboundMessage};
+use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_store::{ContactSighting, InboundRecord};
 
 use crate::channels::ChannelDirectory;
@@ -8,10 +9,10 @@ use crate::ids;
 
 /// The workspace of the verified channel a change names by `phone_number_id`.
 fn workspace_of(
-    verified: &[(String, String)],
+    verified: &[(String, ChannelId)],
     channels: &ChannelDirectory,
     phone_number_id: &str,
-) -> Option<(String, String)> {
+) -> Option<(WorkspaceId, ChannelId)> {
     let (_, channel_id) = verified.iter().find(|(p, _)| p == phone_number_id)?;
     let live = channels.get(channel_id)?;
     Some((live.channel.workspace_id.clone(), channel_id.clone()))
@@ -21,7 +22,7 @@ fn workspace_of(
 /// or a message naming no sender, is left out.
 pub fn records(
     batch: &InboundBatch,
-    verified: &[(String, String)],
+    verified: &[(String, ChannelId)],
     channels: &ChannelDirectory,
 ) -> (Vec<ContactSighting>, Vec<InboundRecord>) {
     let sightings = batch
@@ -49,7 +50,7 @@ pub fn records(
 fn record(
     batch: &InboundBatch,
     m: &InboundMessage,
-    verified: &[(String, String)],
+    verified: &[(String, ChannelId)],
     channels: &ChannelDirectory,
 ) -> Option<InboundRecord> {
     let (workspace_id, channel_id) = workspace_of(verified, channels, &m.phone_number_id)?;

@@ -6,6 +6,7 @@
 //! idempotent (statuses by dedupe key, messages by Meta's id), so a delivery processed twice
 //! after a crash changes nothing the second time.
 
+use chasqui_domain::ChannelId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub fn statuses_only(payload: &Value) -> Option<Vec<StatusUpdate>> {
 }
 
 /// Statuses of the deliveries verified for the same channels, with those deliveries' seqs.
-type StatusGroup<'a> = (&'a [(String, String)], Vec<StatusUpdate>, Vec<i64>);
+type StatusGroup<'a> = (&'a [(String, ChannelId)], Vec<StatusUpdate>, Vec<i64>);
 
 /// The webhook processor.
 pub struct Ingest {

@@ -1,5 +1,6 @@
 //! `/webhooks/meta`: Meta's subscription check (GET) and event delivery (POST).
 
+use chasqui_domain::ChannelId;
 use std::collections::HashMap;
 
 use axum::body::Body;
@@ -91,7 +92,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         return Refusal::MissingSignature.into_response();
     };
     // The signature is per Meta app: only channels whose app secret verified it may be touched.
-    let verified: Vec<(String, String)> = state
+    let verified: Vec<(String, ChannelId)> = state
         .channels
         .all()
         .iter()

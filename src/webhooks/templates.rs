@@ -1,6 +1,7 @@
 //! Template webhooks (status, category, quality, components; reference §5.5) applied to the
 //! template registry of the channels whose app secret verified the delivery.
 
+use chasqui_domain::ChannelId;
 use std::sync::Arc;
 
 use chasqui_domain::inbound::TemplateEvent;
@@ -17,13 +18,13 @@ use crate::templates::sync_later;
 pub async fn apply_template_events(
     store: &Arc<dyn Store>,
     channels: &ChannelDirectory,
-    verified: &[(String, String)],
+    verified: &[(String, ChannelId)],
     events: &[TemplateEvent],
 ) -> Result<usize, StoreError> {
     if events.is_empty() {
         return Ok(0);
     }
-    let ids: Vec<String> = verified.iter().map(|(_, id)| id.clone()).collect();
+    let ids: Vec<ChannelId> = verified.iter().map(|(_, id)| id.clone()).collect();
     let mut updated = 0;
     for event in events {
         let report = store.apply_template_event(&ids, event, now_ms()).await?;

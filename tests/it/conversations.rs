@@ -352,7 +352,7 @@ async fn a_stored_delivery_is_processed_after_a_crash(backend: Backend) {
         store.migrate().await.expect("migrate");
         let verified = [(
             PHONE_NUMBER_ID.to_string(),
-            chasqui::bootstrap::DEFAULT_CHANNEL.to_string(),
+            chasqui_domain::ChannelId::from_trusted(chasqui::bootstrap::DEFAULT_CHANNEL),
         )];
         store
             .enqueue_webhook(&verified, &payload.to_string(), 1)

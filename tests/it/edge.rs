@@ -397,8 +397,52 @@ async fn every_route_refuses_bad_segments_in_its_format(backend: Backend) {
     s.stop().await;
 }
 
+/// An id in a path is parsed before any lookup: one that cannot name a record gets a 400 naming
+/// `id`; a well-formed id nobody has is a 404, as before.
+async fn malformed_ids_are_refused_before_any_lookup(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    for path in [
+        "/v1/messages/msg'1",
+        "/v1/messages/msg%20x",
+        "/v1/admin/workspaces/ws%2Fx",
+        "/v1/admin/channels/ch;drop",
+    ] {
+        let body = problem(
+            path,
+            raw(&s, Method::GET, path, None).await,
+            (400, "invalid_parameter"),
+        );
+        assert_eq!(
+            first_error(&body),
+            ("id".into(), "invalid_value".into()),
+            "{path}"
+        );
+        let message = body["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(message.contains("letters, digits"), "{path}: {body}");
+    }
+    let long = format!("/v1/messages/msg_{}", "x".repeat(200));
+    problem(
+        &long,
+        raw(&s, Method::GET, &long, None).await,
+        (400, "invalid_parameter"),
+    );
+    for path in [
+        "/v1/messages/msg_0000",
+        "/v1/admin/workspaces/ws_nobody",
+        "/v1/admin/channels/ch_nobody",
+    ] {
+        problem(
+            path,
+            raw(&s, Method::GET, path, None).await,
+            (404, "not_found"),
+        );
+    }
+    s.stop().await;
+}
+
 on_both_backends!(
     nul_is_refused_at_the_edge,
+    malformed_ids_are_refused_before_any_lookup,
     text_meta_accepts_goes_through,
     duplicate_keys_are_refused,
     every_route_refuses_bad_segments_in_its_format,

@@ -39,7 +39,10 @@ async fn a_dead_instances_delivery_is_applied_within_its_lease(backend: Backend)
     }}]}]});
     let claimed_at = {
         let store = chasqui_store::open(&db.url).await.expect("open the store");
-        let pair = [(PHONE_NUMBER_ID.to_string(), channel_id)];
+        let pair = [(
+            PHONE_NUMBER_ID.to_string(),
+            chasqui_domain::ChannelId::from_trusted(channel_id),
+        )];
         store
             .enqueue_webhook(&pair, &payload.to_string(), now_ms())
             .await

@@ -1,6 +1,7 @@
 //! Media: uploads checked against WhatsApp's limits and sent by id, and files customers send
 //! downloaded by Chasqui and served from `GET /v1/media/{id}`, over HTTP on both back ends.
 
+use chasqui_domain::WorkspaceId;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -195,12 +196,16 @@ async fn inbound_media_is_downloaded_and_served(backend: Backend) {
     // Another workspace's key sees nothing, by either id.
     let store = chasqui_store::open(&server.db.url).await.expect("store");
     store
-        .ensure_workspace("ws_other", "Other", 0)
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_other"), "Other", 0)
         .await
         .expect("workspace");
-    let other = chasqui::bootstrap::create_api_key(store.as_ref(), "ws_other", "other")
-        .await
-        .expect("key");
+    let other = chasqui::bootstrap::create_api_key(
+        store.as_ref(),
+        &WorkspaceId::from_trusted("ws_other"),
+        "other",
+    )
+    .await
+    .expect("key");
     let resp = get_with(&server, &other, &format!("/v1/media/{media_id}")).await;
     assert_eq!(resp.status(), 404);
     let (status, body) = server.get_json("/v1/media/md_0000").await;

@@ -1,6 +1,7 @@
 //! Users: the store's users, sessions and login throttle on both back ends, and (over HTTP)
 //! login, session tokens, throttling, logout and the admin API.
 
+use chasqui_domain::WorkspaceId;
 use std::time::Duration;
 
 use chasqui_store::{NewSession, NewUser, StoreError, ThrottlePolicy, UserPatch};
@@ -19,7 +20,7 @@ async fn open_store(db: &TestDb) -> std::sync::Arc<dyn chasqui_store::Store> {
 fn new_user(id: &str, ws: &str, name: &str) -> NewUser {
     NewUser {
         id: id.into(),
-        workspace_id: ws.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
         username: name.into(),
         password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         scopes: "send read".into(),
@@ -29,8 +30,14 @@ fn new_user(id: &str, ws: &str, name: &str) -> NewUser {
 async fn the_store_keeps_users_and_their_sessions(backend: Backend) {
     let db = TestDb::create(backend).await;
     let store = open_store(&db).await;
-    store.ensure_workspace("ws_a", "A", 1).await.expect("ws");
-    store.ensure_workspace("ws_b", "B", 1).await.expect("ws");
+    store
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_a"), "A", 1)
+        .await
+        .expect("ws");
+    store
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_b"), "B", 1)
+        .await
+        .expect("ws");
 
     let ana = store
         .create_user(&new_user("usr_1", "ws_a", "Ana@Shop"), 10)
@@ -55,18 +62,18 @@ async fn the_store_keeps_users_and_their_sessions(backend: Backend) {
     let found = store.find_user_by_username("ANA@SHOP").await.expect("find");
     assert_eq!(found.map(|u| u.id).as_deref(), Some("usr_1"));
     assert!(store
-        .get_user(Some("ws_b"), "usr_1")
+        .get_user(Some(&WorkspaceId::from_trusted("ws_b")), "usr_1")
         .await
         .expect("get")
         .is_none());
     assert!(store
-        .get_user(Some("ws_a"), "usr_1")
+        .get_user(Some(&WorkspaceId::from_trusted("ws_a")), "usr_1")
         .await
         .expect("get")
         .is_some());
     assert!(store.get_user(None, "usr_1").await.expect("get").is_some());
     let names: Vec<String> = store
-        .list_users("ws_b")
+        .list_users(&WorkspaceId::from_trusted("ws_b"))
         .await
         .expect("list")
         .into_iter()
@@ -79,7 +86,7 @@ async fn the_store_keeps_users_and_their_sessions(backend: Backend) {
         id: id.into(),
         token_hash: hash.into(),
         user_id: "usr_1".into(),
-        workspace_id: "ws_a".into(),
+        workspace_id: WorkspaceId::from_trusted("ws_a"),
         scopes: "send read".into(),
         expires_at,
     };
@@ -411,7 +418,10 @@ async fn the_login_service_checks_passwords_and_throttles(backend: Backend) {
     use chasqui::users::LoginError;
     let db = TestDb::create(backend).await;
     let store = open_store(&db).await;
-    store.ensure_workspace("ws_a", "A", 1).await.expect("ws");
+    store
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_a"), "A", 1)
+        .await
+        .expect("ws");
     let users = cheap_users(3);
     let hash = users.hasher().hash("correct horse").await.expect("hash");
     assert!(!hash.contains("correct horse"));

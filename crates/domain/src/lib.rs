@@ -4,6 +4,7 @@
 //! Nothing here does I/O or is async; every rule is testable with plain unit and property tests.
 
 pub mod backoff;
+pub mod ids;
 pub mod inbound;
 pub mod media_limits;
 pub mod meta_error;
@@ -19,6 +20,7 @@ pub mod template_registry;
 pub mod webhook;
 pub mod window;
 
+pub use ids::{ChannelId, MessageId, WorkspaceId};
 pub use meta_error::{classify, ErrorClass, MetaError};
 pub use outbound::{parse_outbound, MessageKind, OutboundMessage};
 pub use phone::PhoneNumber;

@@ -5,6 +5,7 @@
 //! using the rules of `plan`; the back end then writes the resulting [`Writes`] at once: a few
 //! set-based statements on PostgreSQL instead of several round trips per message.
 
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chasqui_domain::webhook::StatusUpdate;
@@ -17,13 +18,13 @@ use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord};
 /// The rows a batch reads before deciding.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    messages: HashMap<String, MessageRecord>,
-    by_wamid: HashMap<String, String>,
-    outbox: HashMap<String, OutboxRow>,
-    dedupe: HashSet<(String, String)>,
+    messages: HashMap<MessageId, MessageRecord>,
+    by_wamid: HashMap<String, MessageId>,
+    outbox: HashMap<MessageId, OutboxRow>,
+    dedupe: HashSet<(MessageId, String)>,
     /// The workspaces with an enabled business webhook endpoint; `None`: assume every one.
     /// A status change no endpoint can hear builds no event.
-    listeners: Option<HashSet<String>>,
+    listeners: Option<HashSet<WorkspaceId>>,
 }
 
 impl Snapshot {
@@ -31,8 +32,8 @@ impl Snapshot {
     /// stored events.
     pub(crate) fn new(
         messages: Vec<MessageRecord>,
-        outbox: Vec<(String, OutboxRow)>,
-        dedupe: Vec<(String, String)>,
+        outbox: Vec<(MessageId, OutboxRow)>,
+        dedupe: Vec<(MessageId, String)>,
     ) -> Self {
         let by_wamid = messages
             .iter()
@@ -48,27 +49,30 @@ impl Snapshot {
     }
 
     /// Sets the workspaces that have an enabled business webhook endpoint.
-    pub(crate) fn with_listeners(mut self, workspaces: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn with_listeners(
+        mut self,
+        workspaces: impl IntoIterator<Item = WorkspaceId>,
+    ) -> Self {
         self.listeners = Some(workspaces.into_iter().collect());
         self
     }
 
     /// The distinct workspaces of the loaded messages, for the back end's listener lookup.
-    pub(crate) fn workspaces(&self) -> Vec<String> {
-        let set: HashSet<&String> = self.messages.values().map(|m| &m.workspace_id).collect();
+    pub(crate) fn workspaces(&self) -> Vec<WorkspaceId> {
+        let set: HashSet<&WorkspaceId> = self.messages.values().map(|m| &m.workspace_id).collect();
         set.into_iter().cloned().collect()
     }
 }
 
 /// Whether a workspace has an endpoint that may hear its events (`None`: unknown, so yes).
-fn heard(listeners: Option<&HashSet<String>>, workspace_id: &str) -> bool {
+fn heard(listeners: Option<&HashSet<WorkspaceId>>, workspace_id: &WorkspaceId) -> bool {
     listeners.is_none_or(|l| l.contains(workspace_id))
 }
 
 /// A message's columns after the batch (absolute values: the rows are the writer's alone).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MessageUpdate {
-    pub id: String,
+    pub id: MessageId,
     pub status: MessageStatus,
     pub wamid: Option<String>,
     /// Whether the batch changed `wamid`: writing an unchanged one would still rewrite its entry
@@ -83,11 +87,11 @@ pub(crate) struct MessageUpdate {
 #[derive(Debug, Default)]
 pub(crate) struct Writes {
     /// Outbox rows to delete, by message id (sorted).
-    pub outbox_deletes: Vec<String>,
+    pub outbox_deletes: Vec<MessageId>,
     /// Outbox rows to set to (state, due_at) with the lease cleared, by message id (sorted).
-    pub outbox_sets: Vec<(String, &'static str, Millis)>,
+    pub outbox_sets: Vec<(MessageId, &'static str, Millis)>,
     /// Events to insert, in timeline order (a known dedupe key is skipped by the insert too).
-    pub events: Vec<(String, NewEvent)>,
+    pub events: Vec<(MessageId, NewEvent)>,
     /// Messages whose columns changed (sorted by id).
     pub messages: Vec<MessageUpdate>,
     /// Business webhook events of the status changes, in order (written only where an endpoint
@@ -159,10 +163,10 @@ impl Writes {
 /// The replay of one batch over a snapshot.
 struct Replay {
     snap: Snapshot,
-    outbox: BTreeMap<String, OutboxChange>,
-    events: Vec<(String, NewEvent)>,
-    dirty: HashSet<String>,
-    new_wamids: HashSet<String>,
+    outbox: BTreeMap<MessageId, OutboxChange>,
+    events: Vec<(MessageId, NewEvent)>,
+    dirty: HashSet<MessageId>,
+    new_wamids: HashSet<MessageId>,
     webhooks: Vec<WebhookEvent>,
 }
 
@@ -178,13 +182,13 @@ impl Replay {
         }
     }
 
-    fn change_outbox(&mut self, id: &str, change: OutboxChange) {
+    fn change_outbox(&mut self, id: &MessageId, change: OutboxChange) {
         match change {
             OutboxChange::Keep => {}
             OutboxChange::Delete => {
                 self.snap.outbox.remove(id);
-                self.outbox.insert(id.to_string(), OutboxChange::Delete);
-                self.dirty.insert(id.to_string());
+                self.outbox.insert(id.clone(), OutboxChange::Delete);
+                self.dirty.insert(id.clone());
             }
             OutboxChange::Set { state, due_at } => {
                 // An update of a missing row changes nothing.
@@ -192,35 +196,35 @@ impl Replay {
                     row.state = state.to_string();
                     row.lease_owner = None;
                     self.outbox
-                        .insert(id.to_string(), OutboxChange::Set { state, due_at });
-                    self.dirty.insert(id.to_string());
+                        .insert(id.clone(), OutboxChange::Set { state, due_at });
+                    self.dirty.insert(id.clone());
                 }
             }
         }
     }
 
     /// Whether an event with `ev`'s dedupe key is stored or already in the batch.
-    fn seen(&self, id: &str, ev: &NewEvent) -> bool {
+    fn seen(&self, id: &MessageId, ev: &NewEvent) -> bool {
         ev.dedupe_key
             .as_ref()
-            .is_some_and(|key| self.snap.dedupe.contains(&(id.to_string(), key.clone())))
+            .is_some_and(|key| self.snap.dedupe.contains(&(id.clone(), key.clone())))
     }
 
     /// Adds an event unless its dedupe key was seen; answers whether it was added.
-    fn add_event(&mut self, id: &str, ev: NewEvent) -> bool {
+    fn add_event(&mut self, id: &MessageId, ev: NewEvent) -> bool {
         if let Some(key) = &ev.dedupe_key {
-            if !self.snap.dedupe.insert((id.to_string(), key.clone())) {
+            if !self.snap.dedupe.insert((id.clone(), key.clone())) {
                 return false;
             }
         }
-        self.events.push((id.to_string(), ev));
-        self.dirty.insert(id.to_string());
+        self.events.push((id.clone(), ev));
+        self.dirty.insert(id.clone());
         true
     }
 
     fn update_message(
         &mut self,
-        id: &str,
+        id: &MessageId,
         status: Option<MessageStatus>,
         wamid: Option<&str>,
         error: Option<&MetaError>,
@@ -243,7 +247,7 @@ impl Replay {
             self.snap.by_wamid.insert(w.clone(), msg.id.clone());
         }
         if msg.wamid != wamid {
-            self.new_wamids.insert(id.to_string());
+            self.new_wamids.insert(id.clone());
         }
         let changed = msg.status != status;
         msg.status = status;
@@ -254,7 +258,7 @@ impl Replay {
         if changed && heard(self.snap.listeners.as_ref(), &msg.workspace_id) {
             self.webhooks.extend(WebhookEvent::message(msg, at));
         }
-        self.dirty.insert(id.to_string());
+        self.dirty.insert(id.clone());
     }
 
     fn finish(self) -> Writes {
@@ -270,7 +274,7 @@ impl Replay {
                 OutboxChange::Keep => {}
             }
         }
-        let mut dirty: Vec<String> = self.dirty.into_iter().collect();
+        let mut dirty: Vec<MessageId> = self.dirty.into_iter().collect();
         dirty.sort();
         writes.messages = dirty
             .into_iter()
@@ -320,7 +324,7 @@ pub(crate) fn record_outcomes(snap: Snapshot, owner: &str, outcomes: Vec<Outcome
 /// channel id of the channels the webhook was verified for.
 pub(crate) fn apply_statuses(
     snap: Snapshot,
-    channels: &[(String, String)],
+    channels: &[(String, ChannelId)],
     updates: &[StatusUpdate],
     now: Millis,
 ) -> (Writes, ApplyReport) {
@@ -332,18 +336,18 @@ pub(crate) fn apply_statuses(
             report.unmatched += 1;
             continue;
         };
-        let in_channel = |id: &String| {
+        let known = |id: &str| {
             r.snap
                 .messages
                 .get(id)
-                .is_some_and(|m| m.channel_id == *channel_id)
+                .filter(|m| m.channel_id == *channel_id)
+                .map(|m| m.id.clone())
         };
         let id = u
             .callback_data
-            .as_ref()
-            .filter(|id| in_channel(id))
-            .or_else(|| r.snap.by_wamid.get(&u.wamid).filter(|id| in_channel(id)))
-            .cloned();
+            .as_deref()
+            .and_then(known)
+            .or_else(|| r.snap.by_wamid.get(&u.wamid).and_then(|id| known(id)));
         let Some(id) = id else {
             report.unmatched += 1;
             continue;
@@ -399,7 +403,7 @@ pub(crate) fn callback_ids(updates: &[StatusUpdate]) -> Vec<String> {
 /// channel: those are looked up by wamid.
 pub(crate) fn unresolved_wamids(
     updates: &[StatusUpdate],
-    channels: &[(String, String)],
+    channels: &[(String, ChannelId)],
     loaded: &[MessageRecord],
 ) -> Vec<String> {
     let resolved = |u: &StatusUpdate| {
@@ -428,9 +432,9 @@ mod tests {
     fn message(id: &str, status: MessageStatus) -> MessageRecord {
         let mut m = MessageRecord::queued(
             NewMessage {
-                id: id.into(),
-                workspace_id: "ws".into(),
-                channel_id: "ch".into(),
+                id: MessageId::from_trusted(id),
+                workspace_id: WorkspaceId::from_trusted("ws"),
+                channel_id: ChannelId::from_trusted("ch"),
                 recipient: "+15550001".into(),
                 kind: "text".into(),
                 body: "{}".into(),
@@ -460,8 +464,8 @@ mod tests {
         }
     }
 
-    fn channels() -> Vec<(String, String)> {
-        vec![("pn".into(), "ch".into())]
+    fn channels() -> Vec<(String, ChannelId)> {
+        vec![("pn".into(), ChannelId::from_trusted("ch"))]
     }
 
     #[test]
@@ -592,7 +596,7 @@ mod tests {
         let snap = Snapshot::new(
             vec![message("m1", MessageStatus::Sending)],
             vec![(
-                "m1".into(),
+                MessageId::from_trusted("m1"),
                 OutboxRow {
                     state: "unknown".into(),
                     lease_owner: None,
@@ -613,7 +617,7 @@ mod tests {
         let snap = Snapshot::new(
             vec![message("m1", MessageStatus::Delivered)],
             vec![],
-            vec![("m1".into(), "webhook:delivered".into())],
+            vec![(MessageId::from_trusted("m1"), "webhook:delivered".into())],
         );
         let updates = [status("m1", "w1", MessageStatus::Read, 3)];
         let (writes, _) = apply_statuses(snap, &channels(), &updates, 7);
@@ -626,13 +630,13 @@ mod tests {
         let updates = [status("m1", "w1", MessageStatus::Delivered, 2)];
         let snap = || Snapshot::new(vec![message("m1", MessageStatus::Sent)], vec![], vec![]);
         let (heard, _) = apply_statuses(
-            snap().with_listeners(["ws".to_string()]),
+            snap().with_listeners([WorkspaceId::from_trusted("ws")]),
             &channels(),
             &updates,
             7,
         );
         let (unheard, _) = apply_statuses(
-            snap().with_listeners(["other".to_string()]),
+            snap().with_listeners([WorkspaceId::from_trusted("other")]),
             &channels(),
             &updates,
             7,
@@ -648,7 +652,7 @@ mod tests {
         let snap = Snapshot::new(
             vec![message("m1", MessageStatus::Delivered)],
             vec![],
-            vec![("m1".into(), "webhook:delivered".into())],
+            vec![(MessageId::from_trusted("m1"), "webhook:delivered".into())],
         );
         let updates = [status("m1", "w1", MessageStatus::Delivered, 2)];
         let (writes, report) = apply_statuses(snap, &channels(), &updates, 7);
@@ -659,7 +663,7 @@ mod tests {
     #[test]
     fn a_status_for_another_channel_is_unmatched_and_writes_nothing() {
         let mut m = message("m1", MessageStatus::Sent);
-        m.channel_id = "other".into();
+        m.channel_id = ChannelId::from_trusted("other");
         let (writes, report) = apply_statuses(
             Snapshot::new(vec![m], vec![], vec![]),
             &channels(),
@@ -675,7 +679,7 @@ mod tests {
         let snap = Snapshot::new(
             vec![message("m1", MessageStatus::Sending)],
             vec![(
-                "m1".into(),
+                MessageId::from_trusted("m1"),
                 OutboxRow {
                     state: "unknown".into(),
                     lease_owner: None,
@@ -703,7 +707,10 @@ mod tests {
                 message("m1", MessageStatus::Queued),
                 message("m2", MessageStatus::Queued),
             ],
-            vec![("m1".into(), leased.clone()), ("m2".into(), leased)],
+            vec![
+                (MessageId::from_trusted("m1"), leased.clone()),
+                (MessageId::from_trusted("m2"), leased),
+            ],
             vec![],
         );
         let err = MetaError {
@@ -713,7 +720,7 @@ mod tests {
         };
         let outcomes = vec![
             OutcomeRecord {
-                message_id: "m2".into(),
+                message_id: MessageId::from_trusted("m2"),
                 started_at: Some(1),
                 outcome: Outcome::Retry {
                     at: 2,
@@ -722,7 +729,7 @@ mod tests {
                 },
             },
             OutcomeRecord {
-                message_id: "m1".into(),
+                message_id: MessageId::from_trusted("m1"),
                 started_at: Some(1),
                 outcome: Outcome::Sent {
                     wamid: "wamid.1".into(),
@@ -730,7 +737,7 @@ mod tests {
                 },
             },
             OutcomeRecord {
-                message_id: "missing".into(),
+                message_id: MessageId::from_trusted("missing"),
                 started_at: Some(1),
                 outcome: Outcome::Sent {
                     wamid: "wamid.2".into(),
@@ -740,7 +747,10 @@ mod tests {
         ];
         let writes = record_outcomes(snap, "w", outcomes);
         assert_eq!(writes.outbox_deletes, ["m1"]);
-        assert_eq!(writes.outbox_sets, [("m2".to_string(), "ready", 50)]);
+        assert_eq!(
+            writes.outbox_sets,
+            [(MessageId::from_trusted("m2"), "ready", 50)]
+        );
         let statuses: Vec<_> = writes
             .events
             .iter()

@@ -2,6 +2,7 @@
 //! (respond.io's `messageId`, `contactId`, `channelId`, `email:` and `phone:` identifiers).
 
 use async_trait::async_trait;
+use chasqui_domain::{MessageId, WorkspaceId};
 
 use crate::conversations::{contact, CONTACT_COLUMNS};
 use crate::messages::{message, MESSAGE_COLUMNS};
@@ -29,22 +30,44 @@ pub struct NewContact {
 #[async_trait]
 pub trait DialectIdStore: Send + Sync {
     /// The message of a workspace whose `seq` is `seq`.
-    async fn message_by_seq(&self, workspace_id: &str, seq: i64) -> Result<Option<MessageRecord>>;
+    async fn message_by_seq(
+        &self,
+        workspace_id: &WorkspaceId,
+        seq: i64,
+    ) -> Result<Option<MessageRecord>>;
     /// The message object a vendor dialect's client sent for this message (JSON text), if any.
-    async fn client_message(&self, workspace_id: &str, message_id: &str) -> Result<Option<String>>;
+    async fn client_message(
+        &self,
+        workspace_id: &WorkspaceId,
+        message_id: &MessageId,
+    ) -> Result<Option<String>>;
     /// The contact of a workspace whose number is `num`.
-    async fn contact_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Contact>>;
+    async fn contact_by_num(&self, workspace_id: &WorkspaceId, num: i64)
+        -> Result<Option<Contact>>;
     /// The channel of a workspace whose number is `num`.
-    async fn channel_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Channel>>;
+    async fn channel_by_num(&self, workspace_id: &WorkspaceId, num: i64)
+        -> Result<Option<Channel>>;
     /// The first contact (lowest number) of a workspace with this email, ignoring case.
-    async fn contact_by_email(&self, workspace_id: &str, email: &str) -> Result<Option<Contact>>;
+    async fn contact_by_email(
+        &self,
+        workspace_id: &WorkspaceId,
+        email: &str,
+    ) -> Result<Option<Contact>>;
     /// The first contact (lowest number) of a workspace with this phone or WhatsApp id (digits).
-    async fn contact_by_phone(&self, workspace_id: &str, digits: &str) -> Result<Option<Contact>>;
+    async fn contact_by_phone(
+        &self,
+        workspace_id: &WorkspaceId,
+        digits: &str,
+    ) -> Result<Option<Contact>>;
 }
 
 #[async_trait]
 impl<B: Sql> DialectIdStore for B {
-    async fn message_by_seq(&self, workspace_id: &str, seq: i64) -> Result<Option<MessageRecord>> {
+    async fn message_by_seq(
+        &self,
+        workspace_id: &WorkspaceId,
+        seq: i64,
+    ) -> Result<Option<MessageRecord>> {
         self.lookup((workspace_id.to_string(), seq), |db, (ws, seq)| {
             Box::pin(async move {
                 let sql = format!(
@@ -56,7 +79,11 @@ impl<B: Sql> DialectIdStore for B {
         .await
     }
 
-    async fn client_message(&self, workspace_id: &str, message_id: &str) -> Result<Option<String>> {
+    async fn client_message(
+        &self,
+        workspace_id: &WorkspaceId,
+        message_id: &MessageId,
+    ) -> Result<Option<String>> {
         self.lookup(
             (workspace_id.to_string(), message_id.to_string()),
             |db, (ws, id)| {
@@ -77,7 +104,11 @@ impl<B: Sql> DialectIdStore for B {
         .await
     }
 
-    async fn contact_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Contact>> {
+    async fn contact_by_num(
+        &self,
+        workspace_id: &WorkspaceId,
+        num: i64,
+    ) -> Result<Option<Contact>> {
         self.lookup((workspace_id.to_string(), num), |db, (ws, num)| {
             Box::pin(async move {
                 let sql = format!(
@@ -89,7 +120,11 @@ impl<B: Sql> DialectIdStore for B {
         .await
     }
 
-    async fn channel_by_num(&self, workspace_id: &str, num: i64) -> Result<Option<Channel>> {
+    async fn channel_by_num(
+        &self,
+        workspace_id: &WorkspaceId,
+        num: i64,
+    ) -> Result<Option<Channel>> {
         self.lookup((workspace_id.to_string(), num), |db, (ws, num)| {
             Box::pin(async move {
                 let sql = format!(
@@ -101,7 +136,11 @@ impl<B: Sql> DialectIdStore for B {
         .await
     }
 
-    async fn contact_by_email(&self, workspace_id: &str, email: &str) -> Result<Option<Contact>> {
+    async fn contact_by_email(
+        &self,
+        workspace_id: &WorkspaceId,
+        email: &str,
+    ) -> Result<Option<Contact>> {
         self.read(
             (workspace_id.to_string(), email.to_string()),
             |db, (ws, email)| {
@@ -117,7 +156,11 @@ impl<B: Sql> DialectIdStore for B {
         .await
     }
 
-    async fn contact_by_phone(&self, workspace_id: &str, digits: &str) -> Result<Option<Contact>> {
+    async fn contact_by_phone(
+        &self,
+        workspace_id: &WorkspaceId,
+        digits: &str,
+    ) -> Result<Option<Contact>> {
         self.read(
             (workspace_id.to_string(), digits.to_string()),
             |db, (ws, digits)| {

@@ -3,6 +3,7 @@
 //!
 //! Time is unix milliseconds (`Millis`) everywhere, so both back ends store plain integers.
 
+use chasqui_domain::ChannelId;
 mod batch;
 mod business_webhooks;
 mod conversations;
@@ -96,7 +97,7 @@ pub trait Store:
     /// was verified for, and statuses for anything else are ignored.
     async fn apply_statuses(
         &self,
-        channels: &[(String, String)],
+        channels: &[(String, ChannelId)],
         updates: Vec<chasqui_domain::webhook::StatusUpdate>,
         now: Millis,
     ) -> Result<ApplyReport>;

@@ -2,6 +2,7 @@
 //! each inbound file's download.
 
 use async_trait::async_trait;
+use chasqui_domain::{ChannelId, WorkspaceId};
 
 use crate::sql::{args, skip_locked, Row, Sql};
 use crate::{Millis, Result};
@@ -18,9 +19,9 @@ pub struct NewMedia {
     /// Chasqui's id (`md_…`).
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The channel it was uploaded through or received on.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// `inbound` or `outbound`.
     pub direction: String,
     /// The provider's media id.
@@ -49,9 +50,9 @@ pub struct MediaRecord {
     /// Chasqui's id (`md_…`).
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// `inbound` or `outbound`.
     pub direction: String,
     /// The provider's media id.
@@ -117,7 +118,7 @@ pub trait MediaStore: Send + Sync {
     /// so recording an inbound message twice creates one row.
     async fn insert_media(&self, media: &NewMedia, now: Millis) -> Result<bool>;
     /// A workspace's media by Chasqui id or provider media id.
-    async fn get_media(&self, workspace_id: &str, id: &str) -> Result<Option<MediaRecord>>;
+    async fn get_media(&self, workspace_id: &WorkspaceId, id: &str) -> Result<Option<MediaRecord>>;
     /// Takes up to `limit` pending rows that are due, leasing each for `lease_ms` (by moving
     /// `next_attempt_at`) and counting the attempt.
     async fn claim_media(&self, now: Millis, lease_ms: i64, limit: i64)
@@ -220,7 +221,7 @@ impl<B: Sql> MediaStore for B {
         .await
     }
 
-    async fn get_media(&self, workspace_id: &str, id: &str) -> Result<Option<MediaRecord>> {
+    async fn get_media(&self, workspace_id: &WorkspaceId, id: &str) -> Result<Option<MediaRecord>> {
         self.lookup(
             (workspace_id.to_string(), id.to_string()),
             |db, (ws, id)| {

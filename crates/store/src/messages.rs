@@ -6,6 +6,8 @@
 //! encoded again.
 
 use async_trait::async_trait;
+use chasqui_domain::MessageId;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_domain::{MessageStatus, MetaError};
 use serde::{Deserialize, Serialize};
 
@@ -123,11 +125,15 @@ pub(crate) fn dedupe_keys(timeline: &str) -> Result<Vec<String>> {
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     /// One message of a workspace with its whole timeline.
-    async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>>;
+    async fn get_message(
+        &self,
+        workspace_id: &WorkspaceId,
+        id: &MessageId,
+    ) -> Result<Option<MessageDetail>>;
     /// A page of a workspace's messages, newest first.
     async fn list_messages(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         filter: &MessageFilter,
     ) -> Result<Vec<MessageRecord>>;
     /// Takes or renews dispatch leases on channels: those unowned, expired, or already `owner`'s.
@@ -135,14 +141,19 @@ pub trait MessageStore: Send + Sync {
     /// Gives up `owner`'s channel leases (clean shutdown).
     async fn release_channels(&self, owner: &str) -> Result<()>;
     /// Returns `owner`'s claimed-but-unsent messages to the queue (clean shutdown).
-    async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()>;
+    async fn release_claims(
+        &self,
+        owner: &str,
+        message_ids: &[MessageId],
+        now: Millis,
+    ) -> Result<()>;
     /// Unknown outcomes of a channel whose reconciliation wait has ended.
     async fn expired_unknowns(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         now: Millis,
         limit: i64,
-    ) -> Result<Vec<String>>;
+    ) -> Result<Vec<MessageId>>;
 }
 
 impl From<Bound<'_>> for Value {
@@ -154,7 +165,7 @@ impl From<Bound<'_>> for Value {
     }
 }
 
-async fn get_message(db: &mut dyn Db, ws: &str, id: &str) -> Result<Option<MessageDetail>> {
+async fn get_message(db: &mut dyn Db, ws: &str, id: &MessageId) -> Result<Option<MessageDetail>> {
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS}, rendered, timeline FROM messages \
          WHERE id = $1 AND workspace_id = $2"
@@ -172,17 +183,20 @@ async fn get_message(db: &mut dyn Db, ws: &str, id: &str) -> Result<Option<Messa
 
 #[async_trait]
 impl<B: Sql> MessageStore for B {
-    async fn get_message(&self, workspace_id: &str, id: &str) -> Result<Option<MessageDetail>> {
-        self.lookup(
-            (workspace_id.to_string(), id.to_string()),
-            |db, (ws, id)| Box::pin(get_message(db, ws, id)),
-        )
+    async fn get_message(
+        &self,
+        workspace_id: &WorkspaceId,
+        id: &MessageId,
+    ) -> Result<Option<MessageDetail>> {
+        self.lookup((workspace_id.to_string(), id.clone()), |db, (ws, id)| {
+            Box::pin(get_message(db, ws, id))
+        })
         .await
     }
 
     async fn list_messages(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         filter: &MessageFilter,
     ) -> Result<Vec<MessageRecord>> {
         self.read((workspace_id.to_string(), filter.clone()), |db, (ws, f)| {
@@ -226,7 +240,12 @@ impl<B: Sql> MessageStore for B {
         .await
     }
 
-    async fn release_claims(&self, owner: &str, message_ids: &[String], now: Millis) -> Result<()> {
+    async fn release_claims(
+        &self,
+        owner: &str,
+        message_ids: &[MessageId],
+        now: Millis,
+    ) -> Result<()> {
         let state = (owner.to_string(), message_ids.to_vec(), now);
         self.write(state, |db, (owner, ids, now)| {
             Box::pin(async move {
@@ -246,10 +265,10 @@ impl<B: Sql> MessageStore for B {
 
     async fn expired_unknowns(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         now: Millis,
         limit: i64,
-    ) -> Result<Vec<String>> {
+    ) -> Result<Vec<MessageId>> {
         self.read(
             (channel_id.to_string(), now, limit),
             |db, (ch, now, limit)| {

@@ -1,7 +1,9 @@
 //! What the store reads and writes.
 
 use chasqui_domain::window::WindowPolicy;
-use chasqui_domain::{MessageStatus, MetaError, ProviderKind, ScopeSet};
+use chasqui_domain::{
+    ChannelId, MessageId, MessageStatus, MetaError, ProviderKind, ScopeSet, WorkspaceId,
+};
 use serde::Serialize;
 
 use crate::Millis;
@@ -10,7 +12,7 @@ use crate::Millis;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Workspace {
     /// Stable id.
-    pub id: String,
+    pub id: WorkspaceId,
     /// Display name.
     pub name: String,
     /// When it was disabled: its keys and users stop working, its channels stop sending (their
@@ -41,7 +43,7 @@ pub struct NewApiKey {
     /// Stable id.
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Operator's label.
     pub name: String,
     /// The first characters of the key, to recognise it in listings.
@@ -62,7 +64,7 @@ pub struct ApiKey {
     /// Stable id (scopes idempotency keys).
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Operator's label.
     pub name: String,
     /// Display prefix.
@@ -86,9 +88,9 @@ pub struct ApiKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channel {
     /// Stable id.
-    pub id: String,
+    pub id: ChannelId,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Operator's label.
     pub name: String,
     /// The API its messages go out through.
@@ -143,11 +145,11 @@ pub struct IdempotencyClaim {
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     /// Chasqui's id (`msg_...`).
-    pub id: String,
+    pub id: MessageId,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Sending channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Recipient digits.
     pub recipient: String,
     /// Message type (`text`, `template`, ...).
@@ -224,7 +226,7 @@ pub enum AcceptOutcome {
     /// The idempotency key was used before with a different body.
     Conflict {
         /// The message the key belongs to.
-        message_id: String,
+        message_id: MessageId,
     },
 }
 
@@ -232,13 +234,13 @@ pub enum AcceptOutcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRecord {
     /// Chasqui's id.
-    pub id: String,
+    pub id: MessageId,
     /// Insertion order, for cursors.
     pub seq: i64,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Sending channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Recipient digits.
     pub recipient: String,
     /// Message type.
@@ -354,7 +356,7 @@ pub struct ClaimRequest {
     /// The claiming worker.
     pub owner: String,
     /// The channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Current time.
     pub now: Millis,
     /// At most this many.
@@ -369,7 +371,7 @@ pub struct ClaimRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
     /// Chasqui's id.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// Recipient digits.
     pub recipient: String,
     /// The normalised Meta body (JSON text).
@@ -431,7 +433,7 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeRecord {
     /// The message.
-    pub message_id: String,
+    pub message_id: MessageId,
     /// When the provider call began (the timeline's `sending` entry); `None` when none was made.
     pub started_at: Option<Millis>,
     /// What came of it.

@@ -7,6 +7,7 @@
 //! take the last unit.
 
 use async_trait::async_trait;
+use chasqui_domain::ChannelId;
 
 use crate::sql::{args, Db, Dialect, Sql};
 use crate::{Millis, Result};
@@ -109,7 +110,7 @@ pub trait QuotaStore: Send + Sync {
     /// room.
     async fn admit_recipient(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         recipient: &str,
         limit: i64,
         now: Millis,
@@ -118,7 +119,7 @@ pub trait QuotaStore: Send + Sync {
     /// all); a slot taken again since is kept.
     async fn forget_recipient(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         recipient: &str,
         counted_at: Millis,
     ) -> Result<()>;
@@ -241,7 +242,7 @@ async fn acquire_inflight(db: &mut dyn Db, a: &Inflight) -> Result<InflightOutco
 
 /// What [`QuotaStore::admit_recipient`] is given.
 struct Admission {
-    channel_id: String,
+    channel_id: ChannelId,
     recipient: String,
     limit: i64,
     now: Millis,
@@ -354,13 +355,13 @@ impl<B: Sql> QuotaStore for B {
 
     async fn admit_recipient(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         recipient: &str,
         limit: i64,
         now: Millis,
     ) -> Result<RecipientOutcome> {
         let a = Admission {
-            channel_id: channel_id.to_string(),
+            channel_id: channel_id.clone(),
             recipient: recipient.to_string(),
             limit,
             now,
@@ -371,7 +372,7 @@ impl<B: Sql> QuotaStore for B {
 
     async fn forget_recipient(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         recipient: &str,
         counted_at: Millis,
     ) -> Result<()> {

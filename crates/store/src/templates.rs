@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use chasqui_domain::inbound::{TemplateChange, TemplateEvent};
 use chasqui_domain::template_registry::{parse_template, Template};
+use chasqui_domain::{ChannelId, WorkspaceId};
 use serde_json::{json, Value};
 
 use crate::business_webhooks::TEMPLATE_EVENT_COLUMNS;
@@ -15,9 +16,9 @@ use crate::{Millis, Result, StoreError};
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredTemplate {
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The channel whose WhatsApp Business Account holds it.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The template (id, name, language, category, status, parameter format, components).
     pub template: Template,
     /// Meta's quality rating (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`), once given.
@@ -32,7 +33,7 @@ pub struct StoredTemplate {
 #[derive(Debug, Clone, Default)]
 pub struct TemplateFilter {
     /// Only this channel (id).
-    pub channel_id: Option<String>,
+    pub channel_id: Option<ChannelId>,
     /// Only this status (upper case, e.g. `APPROVED`).
     pub status: Option<String>,
     /// Only this name.
@@ -61,21 +62,21 @@ pub trait TemplateStore: Send + Sync {
     async fn upsert_templates(
         &self,
         templates: &[StoredTemplate],
-        channel_id: &str,
+        channel_id: &ChannelId,
         complete: bool,
         status_at: Millis,
     ) -> Result<usize>;
     /// A channel's template by name and language.
     async fn get_template(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         name: &str,
         language: &str,
     ) -> Result<Option<StoredTemplate>>;
     /// A workspace's templates, by name, language and channel.
     async fn list_templates(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         filter: &TemplateFilter,
     ) -> Result<Vec<StoredTemplate>>;
     /// Applies a template webhook to the templates of `channel_ids` (the channels whose app
@@ -83,7 +84,7 @@ pub trait TemplateStore: Send + Sync {
     /// else by name and language.
     async fn apply_template_event(
         &self,
-        channel_ids: &[String],
+        channel_ids: &[ChannelId],
         event: &TemplateEvent,
         now: Millis,
     ) -> Result<TemplateEventReport>;
@@ -91,8 +92,8 @@ pub trait TemplateStore: Send + Sync {
 
 /// A stored row's columns, as both back ends read them.
 struct TemplateRow {
-    pub workspace_id: String,
-    pub channel_id: String,
+    pub workspace_id: WorkspaceId,
+    pub channel_id: ChannelId,
     pub meta_id: Option<String>,
     pub name: String,
     pub language: String,
@@ -269,7 +270,7 @@ fn changed_template(r: &mut Row) -> Result<ChangedTemplate> {
 /// What [`TemplateStore::upsert_templates`] is given.
 struct Upsert {
     templates: Vec<StoredTemplate>,
-    channel_id: String,
+    channel_id: ChannelId,
     complete: bool,
     status_at: Millis,
 }
@@ -343,7 +344,7 @@ async fn upsert(db: &mut dyn Db, u: &Upsert) -> Result<usize> {
 
 async fn apply_event(
     db: &mut dyn Db,
-    channel_ids: &[String],
+    channel_ids: &[ChannelId],
     event: &TemplateEvent,
     now: Millis,
 ) -> Result<TemplateEventReport> {
@@ -395,13 +396,13 @@ impl<B: Sql> TemplateStore for B {
     async fn upsert_templates(
         &self,
         templates: &[StoredTemplate],
-        channel_id: &str,
+        channel_id: &ChannelId,
         complete: bool,
         status_at: Millis,
     ) -> Result<usize> {
         let u = Upsert {
             templates: templates.to_vec(),
-            channel_id: channel_id.to_string(),
+            channel_id: channel_id.clone(),
             complete,
             status_at,
         };
@@ -410,7 +411,7 @@ impl<B: Sql> TemplateStore for B {
 
     async fn get_template(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         name: &str,
         language: &str,
     ) -> Result<Option<StoredTemplate>> {
@@ -434,7 +435,7 @@ impl<B: Sql> TemplateStore for B {
 
     async fn list_templates(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         filter: &TemplateFilter,
     ) -> Result<Vec<StoredTemplate>> {
         self.read((workspace_id.to_string(), filter.clone()), |db, (ws, f)| {
@@ -454,7 +455,7 @@ impl<B: Sql> TemplateStore for B {
 
     async fn apply_template_event(
         &self,
-        channel_ids: &[String],
+        channel_ids: &[ChannelId],
         event: &TemplateEvent,
         now: Millis,
     ) -> Result<TemplateEventReport> {

@@ -2,6 +2,8 @@
 
 use async_trait::async_trait;
 use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use chasqui_domain::{ProviderKind, ScopeSet};
 
 use crate::error::Constraint;
@@ -12,15 +14,20 @@ use crate::{ApiKey, Channel, KeyLimits, Millis, NewApiKey, Result, StoreError, W
 #[async_trait]
 pub trait TenancyStore: Send + Sync {
     /// The workspace with `id`, created with `name` if missing.
-    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace>;
+    async fn ensure_workspace(
+        &self,
+        id: &WorkspaceId,
+        name: &str,
+        now: Millis,
+    ) -> Result<Workspace>;
     /// Creates the workspace or updates its settings (matched by id).
     async fn save_workspace(&self, ws: &Workspace) -> Result<()>;
     /// One workspace.
-    async fn get_workspace(&self, id: &str) -> Result<Option<Workspace>>;
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>>;
     /// Every workspace, oldest first.
     async fn list_workspaces(&self) -> Result<Vec<Workspace>>;
     /// Deletes a workspace and its keys; `Conflict` while it still has channels.
-    async fn delete_workspace(&self, id: &str) -> Result<bool>;
+    async fn delete_workspace(&self, id: &WorkspaceId) -> Result<bool>;
 
     /// Stores a new API key (its hash only).
     async fn insert_api_key(&self, key: &NewApiKey, now: Millis) -> Result<()>;
@@ -30,29 +37,32 @@ pub trait TenancyStore: Send + Sync {
     /// One key by id, whatever its state.
     async fn get_api_key(&self, id: &str) -> Result<Option<ApiKey>>;
     /// A workspace's keys, oldest first.
-    async fn list_api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKey>>;
+    async fn list_api_keys(&self, workspace_id: &WorkspaceId) -> Result<Vec<ApiKey>>;
     /// Writes a key's name, scopes, expiry, revocation and limits; false when it does not exist.
     async fn update_api_key(&self, key: &ApiKey) -> Result<bool>;
     /// Records that a key was used at `now` (skipped when recorded within the last minute).
     async fn touch_api_key(&self, id: &str, now: Millis) -> Result<()>;
     /// Number of live API keys of a workspace.
-    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64>;
+    async fn count_api_keys(&self, workspace_id: &WorkspaceId) -> Result<i64>;
 
     /// Creates the channel or updates its settings (matched by id). A default channel makes the
     /// workspace's other channels non-default. `Conflict` when another channel has its
     /// phone number id.
     async fn upsert_channel(&self, channel: &Channel, now: Millis) -> Result<()>;
     /// One channel by id.
-    async fn get_channel(&self, id: &str) -> Result<Option<Channel>>;
+    async fn get_channel(&self, id: &ChannelId) -> Result<Option<Channel>>;
     /// A workspace's channels, oldest first.
-    async fn list_channels(&self, workspace_id: &str) -> Result<Vec<Channel>>;
+    async fn list_channels(&self, workspace_id: &WorkspaceId) -> Result<Vec<Channel>>;
     /// Deletes a channel; `Conflict` while it has messages waiting to be sent.
-    async fn delete_channel(&self, id: &str) -> Result<bool>;
+    async fn delete_channel(&self, id: &ChannelId) -> Result<bool>;
     /// A workspace's channel by id or by sender number (`display_phone_number`, digits).
-    async fn find_channel(&self, workspace_id: &str, id_or_number: &str)
-        -> Result<Option<Channel>>;
+    async fn find_channel(
+        &self,
+        workspace_id: &WorkspaceId,
+        id_or_number: &str,
+    ) -> Result<Option<Channel>>;
     /// A workspace's default channel.
-    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>>;
+    async fn default_channel(&self, workspace_id: &WorkspaceId) -> Result<Option<Channel>>;
     /// Every channel (for webhook verification and routing).
     async fn all_channels(&self) -> Result<Vec<Channel>>;
 }
@@ -205,7 +215,7 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
     }
 }
 
-async fn delete_workspace(db: &mut dyn Db, id: &str) -> Result<bool> {
+async fn delete_workspace(db: &mut dyn Db, id: &WorkspaceId) -> Result<bool> {
     // Locks the workspace so a channel cannot be added to it while it is deleted.
     if !lock_row(db, "workspaces", id).await? {
         return Ok(false);
@@ -230,7 +240,7 @@ async fn delete_workspace(db: &mut dyn Db, id: &str) -> Result<bool> {
         > 0)
 }
 
-async fn delete_channel(db: &mut dyn Db, id: &str) -> Result<bool> {
+async fn delete_channel(db: &mut dyn Db, id: &ChannelId) -> Result<bool> {
     // Locks the channel so nothing is queued on it while it is checked and deleted.
     if !lock_row(db, "channels", id).await? {
         return Ok(false);
@@ -252,7 +262,12 @@ async fn delete_channel(db: &mut dyn Db, id: &str) -> Result<bool> {
 
 #[async_trait]
 impl<B: Sql> TenancyStore for B {
-    async fn ensure_workspace(&self, id: &str, name: &str, now: Millis) -> Result<Workspace> {
+    async fn ensure_workspace(
+        &self,
+        id: &WorkspaceId,
+        name: &str,
+        now: Millis,
+    ) -> Result<Workspace> {
         let state = (id.to_string(), name.to_string(), now);
         self.write(state, |db, (id, name, now)| {
             Box::pin(async move {
@@ -295,7 +310,7 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn get_workspace(&self, id: &str) -> Result<Option<Workspace>> {
+    async fn get_workspace(&self, id: &WorkspaceId) -> Result<Option<Workspace>> {
         self.lookup(id.to_string(), |db, id| {
             Box::pin(async move {
                 let sql = format!("SELECT {WORKSPACE_COLUMNS} FROM workspaces WHERE id = $1");
@@ -316,8 +331,8 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn delete_workspace(&self, id: &str) -> Result<bool> {
-        self.write(id.to_string(), |db, id| Box::pin(delete_workspace(db, id)))
+    async fn delete_workspace(&self, id: &WorkspaceId) -> Result<bool> {
+        self.write(id.clone(), |db, id| Box::pin(delete_workspace(db, id)))
             .await
     }
 
@@ -388,7 +403,7 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn list_api_keys(&self, workspace_id: &str) -> Result<Vec<ApiKey>> {
+    async fn list_api_keys(&self, workspace_id: &WorkspaceId) -> Result<Vec<ApiKey>> {
         self.read(workspace_id.to_string(), |db, ws| {
             Box::pin(async move {
                 let sql = format!(
@@ -442,7 +457,7 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn count_api_keys(&self, workspace_id: &str) -> Result<i64> {
+    async fn count_api_keys(&self, workspace_id: &WorkspaceId) -> Result<i64> {
         self.read(workspace_id.to_string(), |db, ws| {
             Box::pin(db.scalar(
                 "SELECT count(*) FROM api_keys WHERE workspace_id = $1 AND revoked_at IS NULL",
@@ -459,7 +474,7 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn get_channel(&self, id: &str) -> Result<Option<Channel>> {
+    async fn get_channel(&self, id: &ChannelId) -> Result<Option<Channel>> {
         self.lookup(id.to_string(), |db, id| {
             Box::pin(async move {
                 let sql = format!("SELECT {CHANNEL_COLUMNS} FROM channels WHERE id = $1");
@@ -469,7 +484,7 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn list_channels(&self, workspace_id: &str) -> Result<Vec<Channel>> {
+    async fn list_channels(&self, workspace_id: &WorkspaceId) -> Result<Vec<Channel>> {
         self.read(workspace_id.to_string(), |db, ws| {
             Box::pin(async move {
                 let sql = format!(
@@ -482,14 +497,14 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn delete_channel(&self, id: &str) -> Result<bool> {
-        self.write(id.to_string(), |db, id| Box::pin(delete_channel(db, id)))
+    async fn delete_channel(&self, id: &ChannelId) -> Result<bool> {
+        self.write(id.clone(), |db, id| Box::pin(delete_channel(db, id)))
             .await
     }
 
     async fn find_channel(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id_or_number: &str,
     ) -> Result<Option<Channel>> {
         let key = id_or_number.trim_start_matches('+').to_string();
@@ -505,7 +520,7 @@ impl<B: Sql> TenancyStore for B {
         .await
     }
 
-    async fn default_channel(&self, workspace_id: &str) -> Result<Option<Channel>> {
+    async fn default_channel(&self, workspace_id: &WorkspaceId) -> Result<Option<Channel>> {
         self.lookup(workspace_id.to_string(), |db, ws| {
             Box::pin(async move {
                 let sql = format!(

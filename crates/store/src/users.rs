@@ -5,6 +5,7 @@
 //! or not a user has it.
 
 use async_trait::async_trait;
+use chasqui_domain::WorkspaceId;
 
 use crate::error::Constraint;
 use crate::sql::{args, Db, Row, Sql};
@@ -26,7 +27,7 @@ pub struct NewUser {
     /// Chasqui's id (`usr_…`).
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Login name (lower-cased by the store).
     pub username: String,
     /// The password's PHC hash string.
@@ -41,7 +42,7 @@ pub struct User {
     /// Chasqui's id (`usr_…`).
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Login name, lower-cased.
     pub username: String,
     /// The password's PHC hash string (never shown to anyone).
@@ -124,7 +125,7 @@ pub struct NewSession {
     /// The user who logged in.
     pub user_id: String,
     /// The user's workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Space-separated scopes granted.
     pub scopes: String,
     /// When the token stops working.
@@ -139,7 +140,7 @@ pub struct UserSession {
     /// The user who logged in.
     pub user_id: String,
     /// The user's workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Space-separated scopes granted.
     pub scopes: String,
     /// When the token stops working.
@@ -165,11 +166,11 @@ pub trait UserStore: Send + Sync {
     /// Creates a user; `StoreError::Conflict` when the username is taken (in any workspace).
     async fn create_user(&self, user: &NewUser, now: Millis) -> Result<User>;
     /// A user by id, within `workspace_id` when given.
-    async fn get_user(&self, workspace_id: Option<&str>, id: &str) -> Result<Option<User>>;
+    async fn get_user(&self, workspace_id: Option<&WorkspaceId>, id: &str) -> Result<Option<User>>;
     /// The user with `username` (any case), in any workspace.
     async fn find_user_by_username(&self, username: &str) -> Result<Option<User>>;
     /// A workspace's users, by username.
-    async fn list_users(&self, workspace_id: &str) -> Result<Vec<User>>;
+    async fn list_users(&self, workspace_id: &WorkspaceId) -> Result<Vec<User>>;
     /// Applies `patch`; answers the changed user, or `None` when there is no such user. A patch
     /// that [ends sessions](UserPatch::ends_sessions) revokes the user's sessions in the same
     /// transaction.
@@ -389,8 +390,8 @@ impl<B: Sql> UserStore for B {
         .await
     }
 
-    async fn get_user(&self, workspace_id: Option<&str>, id: &str) -> Result<Option<User>> {
-        let state = (workspace_id.map(str::to_string), id.to_string());
+    async fn get_user(&self, workspace_id: Option<&WorkspaceId>, id: &str) -> Result<Option<User>> {
+        let state = (workspace_id.cloned(), id.to_string());
         self.lookup(state, |db, (ws, id)| {
             Box::pin(load_user(db, ws.as_deref(), id))
         })
@@ -407,7 +408,7 @@ impl<B: Sql> UserStore for B {
         .await
     }
 
-    async fn list_users(&self, workspace_id: &str) -> Result<Vec<User>> {
+    async fn list_users(&self, workspace_id: &WorkspaceId) -> Result<Vec<User>> {
         self.read(workspace_id.to_string(), |db, ws| {
             Box::pin(async move {
                 let sql = format!(

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use chasqui_domain::MessageStatus;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use serde_json::json;
 
 use crate::{Contact, InboundRecord, MessageRecord, Millis, Result};
@@ -25,7 +26,7 @@ pub struct WebhookEndpoint {
     /// `wh_...`.
     pub id: String,
     /// Owning workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// Where events are POSTed.
     pub url: String,
     /// `*` or a JSON array of event types.
@@ -165,7 +166,7 @@ pub enum ReplaySelection {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct WebhookEvent {
     pub id: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub kind: &'static str,
     pub data: String,
     pub at: Millis,
@@ -178,10 +179,15 @@ pub(crate) struct WebhookEvent {
 
 impl WebhookEvent {
     /// A new event with a fresh time-ordered id.
-    pub(crate) fn new(workspace_id: &str, kind: &'static str, data: String, at: Millis) -> Self {
+    pub(crate) fn new(
+        workspace_id: &WorkspaceId,
+        kind: &'static str,
+        data: String,
+        at: Millis,
+    ) -> Self {
         Self {
             id: crate::new_id("evt_"),
-            workspace_id: workspace_id.to_string(),
+            workspace_id: workspace_id.clone(),
             kind,
             data,
             at,
@@ -211,7 +217,7 @@ impl WebhookEvent {
         // Serializing these few fields cannot fail.
         let data = serde_json::to_string(&data).unwrap_or_default();
         let mut event = Self::new(&m.workspace_id, kind, data, at);
-        event.subject = Some(m.id.clone());
+        event.subject = Some(m.id.to_string());
         Some(event)
     }
 }
@@ -281,8 +287,8 @@ pub(crate) const TEMPLATE_EVENT_COLUMNS: &str =
 /// A changed template as `TEMPLATE_EVENT_COLUMNS` reads it.
 #[derive(Debug, Clone)]
 pub(crate) struct TemplateChange {
-    pub workspace_id: String,
-    pub channel_id: String,
+    pub workspace_id: WorkspaceId,
+    pub channel_id: ChannelId,
     pub meta_id: Option<String>,
     pub name: String,
     pub language: String,
@@ -328,23 +334,26 @@ pub trait BusinessWebhookStore: Send + Sync {
     /// Stores a new endpoint.
     async fn create_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> Result<()>;
     /// A workspace's endpoints, oldest first.
-    async fn list_webhook_endpoints(&self, workspace_id: &str) -> Result<Vec<WebhookEndpoint>>;
+    async fn list_webhook_endpoints(
+        &self,
+        workspace_id: &WorkspaceId,
+    ) -> Result<Vec<WebhookEndpoint>>;
     /// One endpoint of a workspace.
     async fn get_webhook_endpoint(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
     ) -> Result<Option<WebhookEndpoint>>;
     /// Changes an endpoint; `None` when it does not exist.
     async fn update_webhook_endpoint(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
         patch: &WebhookEndpointPatch,
         now: Millis,
     ) -> Result<Option<WebhookEndpoint>>;
     /// Deletes an endpoint with its deliveries and log; answers whether it existed.
-    async fn delete_webhook_endpoint(&self, workspace_id: &str, id: &str) -> Result<bool>;
+    async fn delete_webhook_endpoint(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool>;
     /// Claims up to `limit` due deliveries (oldest due first) for `owner` until `now + lease_ms`,
     /// skipping the endpoints in `skip` (those already busy in this worker).
     async fn claim_webhook_deliveries(
@@ -367,7 +376,7 @@ pub trait BusinessWebhookStore: Send + Sync {
     /// endpoint does not exist.
     async fn list_webhook_deliveries(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         endpoint_id: &str,
         limit: i64,
     ) -> Result<Option<Vec<DeliveryRecord>>>;
@@ -375,7 +384,7 @@ pub trait BusinessWebhookStore: Send + Sync {
     /// endpoint does not exist.
     async fn replay_webhook_events(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         endpoint_id: &str,
         selection: &ReplaySelection,
         now: Millis,

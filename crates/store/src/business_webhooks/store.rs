@@ -3,6 +3,7 @@
 //! several instances share the queue and a dead one's claims expire).
 
 use async_trait::async_trait;
+use chasqui_domain::WorkspaceId;
 
 use super::*;
 use crate::sql::{args, Db, Dialect, Row, Sql, Value};
@@ -72,14 +73,15 @@ fn placeholders(from: usize, n: usize) -> String {
 }
 
 /// Whether the workspace has an enabled endpoint: when it has none, an event need not be built.
-pub(crate) async fn listens(db: &mut dyn Db, workspace_id: &str) -> Result<bool> {
-    Ok(!listeners(db, vec![workspace_id.to_string()])
-        .await?
-        .is_empty())
+pub(crate) async fn listens(db: &mut dyn Db, workspace_id: &WorkspaceId) -> Result<bool> {
+    Ok(!listeners(db, vec![workspace_id.clone()]).await?.is_empty())
 }
 
 /// Which of `workspaces` have an enabled endpoint.
-pub(crate) async fn listeners(db: &mut dyn Db, workspaces: Vec<String>) -> Result<Vec<String>> {
+pub(crate) async fn listeners(
+    db: &mut dyn Db,
+    workspaces: Vec<WorkspaceId>,
+) -> Result<Vec<WorkspaceId>> {
     if workspaces.is_empty() {
         return Ok(workspaces);
     }
@@ -312,7 +314,10 @@ impl<B: Sql> BusinessWebhookStore for B {
         .await
     }
 
-    async fn list_webhook_endpoints(&self, workspace_id: &str) -> Result<Vec<WebhookEndpoint>> {
+    async fn list_webhook_endpoints(
+        &self,
+        workspace_id: &WorkspaceId,
+    ) -> Result<Vec<WebhookEndpoint>> {
         self.read(workspace_id.to_string(), |db, ws| {
             Box::pin(async move {
                 let sql = format!(
@@ -327,7 +332,7 @@ impl<B: Sql> BusinessWebhookStore for B {
 
     async fn get_webhook_endpoint(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
     ) -> Result<Option<WebhookEndpoint>> {
         self.lookup(
@@ -339,7 +344,7 @@ impl<B: Sql> BusinessWebhookStore for B {
 
     async fn update_webhook_endpoint(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
         patch: &WebhookEndpointPatch,
         now: Millis,
@@ -360,7 +365,7 @@ impl<B: Sql> BusinessWebhookStore for B {
         .await
     }
 
-    async fn delete_webhook_endpoint(&self, workspace_id: &str, id: &str) -> Result<bool> {
+    async fn delete_webhook_endpoint(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool> {
         self.write(
             (workspace_id.to_string(), id.to_string()),
             |db, (ws, id)| {
@@ -430,7 +435,7 @@ impl<B: Sql> BusinessWebhookStore for B {
 
     async fn list_webhook_deliveries(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         endpoint_id: &str,
         limit: i64,
     ) -> Result<Option<Vec<DeliveryRecord>>> {
@@ -443,7 +448,7 @@ impl<B: Sql> BusinessWebhookStore for B {
 
     async fn replay_webhook_events(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         endpoint_id: &str,
         selection: &ReplaySelection,
         now: Millis,

@@ -1,6 +1,7 @@
 //! Two-way messaging: the webhook inbox, contacts, conversations and inbound messages.
 
 use async_trait::async_trait;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -12,7 +13,7 @@ pub struct InboxItem {
     /// Position in the inbox.
     pub seq: i64,
     /// `(phone_number_id, channel_id)` of the channels whose app secret verified it.
-    pub channels: Vec<(String, String)>,
+    pub channels: Vec<(String, ChannelId)>,
     /// The body exactly as received.
     pub body: String,
     /// Processing attempts so far (this one excluded).
@@ -34,7 +35,7 @@ pub struct InboxFinish {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContactSighting {
     /// The workspace of the channel it was seen on.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// WhatsApp id (phone digits), when Meta gave one.
     pub wa_id: Option<String>,
     /// Business-scoped user id (BSUID), when Meta gave one.
@@ -49,9 +50,9 @@ pub struct InboundRecord {
     /// Chasqui's id for it (`in_...`), used only when it is new.
     pub id: String,
     /// The channel's workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The channel it arrived on.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// Meta's message id.
     pub meta_id: String,
     /// The sender: phone digits and/or BSUID.
@@ -88,7 +89,7 @@ pub struct Contact {
     pub id: String,
     /// Owning workspace.
     #[serde(skip)]
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// WhatsApp id (phone digits).
     pub wa_id: Option<String>,
     /// Business-scoped user id (BSUID).
@@ -168,9 +169,9 @@ pub struct Conversation {
     pub id: String,
     /// Owning workspace.
     #[serde(skip)]
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The contact.
     pub contact_id: String,
     /// Last inbound user message (opens the window).
@@ -253,7 +254,7 @@ pub trait ConversationStore: Send + Sync {
     /// Stores a verified webhook body before it is answered; returns its inbox position.
     async fn enqueue_webhook(
         &self,
-        channels: &[(String, String)],
+        channels: &[(String, ChannelId)],
         body: &str,
         now: Millis,
     ) -> Result<i64>;
@@ -290,16 +291,16 @@ pub trait ConversationStore: Send + Sync {
     /// A page of a workspace's contacts, by id.
     async fn list_contacts(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         filter: &ContactFilter,
     ) -> Result<Vec<Contact>>;
     /// One contact.
-    async fn get_contact(&self, workspace_id: &str, id: &str) -> Result<Option<Contact>>;
+    async fn get_contact(&self, workspace_id: &WorkspaceId, id: &str) -> Result<Option<Contact>>;
     /// Changes a contact; `None` when there is no such contact. A wa_id or user_id already used
     /// by another contact of the workspace is a `StoreError::Conflict`.
     async fn update_contact(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
         patch: &ContactPatch,
         now: Millis,
@@ -308,32 +309,36 @@ pub trait ConversationStore: Send + Sync {
     /// workspace is a `StoreError::Conflict`.
     async fn create_contact(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         contact: &crate::NewContact,
         now: Millis,
     ) -> Result<Contact>;
     /// Deletes a contact and its conversations (their inbound messages and the outbound messages
     /// stay as the record of what was sent and received); `false` when there is no such contact.
-    async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool>;
+    async fn delete_contact(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool>;
     /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`: the at most two
     /// forms `wa_id_variants` gives) on a channel.
     async fn recipient_state(
         &self,
-        workspace_id: &str,
-        channel_id: &str,
+        workspace_id: &WorkspaceId,
+        channel_id: &ChannelId,
         wa_ids: &[String],
     ) -> Result<RecipientState>;
 
     /// A page of a workspace's conversations, by id.
     async fn list_conversations(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         contact_id: Option<&str>,
         after_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Conversation>>;
     /// One conversation.
-    async fn get_conversation(&self, workspace_id: &str, id: &str) -> Result<Option<Conversation>>;
+    async fn get_conversation(
+        &self,
+        workspace_id: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<Conversation>>;
     /// A conversation's messages in both directions, oldest first, after `after` (time, id).
     async fn conversation_entries(
         &self,

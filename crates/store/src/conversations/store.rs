@@ -2,6 +2,7 @@
 //! messages.
 
 use async_trait::async_trait;
+use chasqui_domain::{ChannelId, WorkspaceId};
 
 use super::*;
 use crate::business_webhooks::{self, WebhookEvent};
@@ -117,8 +118,8 @@ async fn upsert_contact(
 /// The conversation of a contact on a channel, created if missing.
 async fn conversation_id(
     db: &mut dyn Db,
-    workspace_id: &str,
-    channel_id: &str,
+    workspace_id: &WorkspaceId,
+    channel_id: &ChannelId,
     contact_id: &str,
     now: Millis,
 ) -> Result<String> {
@@ -204,7 +205,7 @@ async fn load_contact(db: &mut dyn Db, ws: &str, id: &str, lock: bool) -> Result
 
 /// What [`ConversationStore::update_contact`] is given.
 struct Update {
-    workspace_id: String,
+    workspace_id: WorkspaceId,
     id: String,
     patch: ContactPatch,
     now: Millis,
@@ -360,7 +361,7 @@ async fn conversation_entries(
 impl<B: Sql> ConversationStore for B {
     async fn enqueue_webhook(
         &self,
-        channels: &[(String, String)],
+        channels: &[(String, ChannelId)],
         body: &str,
         now: Millis,
     ) -> Result<i64> {
@@ -474,7 +475,11 @@ impl<B: Sql> ConversationStore for B {
         self.write(i, |db, i| Box::pin(record_inbound(db, i))).await
     }
 
-    async fn list_contacts(&self, workspace_id: &str, f: &ContactFilter) -> Result<Vec<Contact>> {
+    async fn list_contacts(
+        &self,
+        workspace_id: &WorkspaceId,
+        f: &ContactFilter,
+    ) -> Result<Vec<Contact>> {
         self.read((workspace_id.to_string(), f.clone()), |db, (ws, f)| {
             Box::pin(async move {
                 let sql = format!(
@@ -489,7 +494,7 @@ impl<B: Sql> ConversationStore for B {
         .await
     }
 
-    async fn get_contact(&self, workspace_id: &str, id: &str) -> Result<Option<Contact>> {
+    async fn get_contact(&self, workspace_id: &WorkspaceId, id: &str) -> Result<Option<Contact>> {
         self.lookup(
             (workspace_id.to_string(), id.to_string()),
             |db, (ws, id)| Box::pin(load_contact(db, ws, id, false)),
@@ -499,13 +504,13 @@ impl<B: Sql> ConversationStore for B {
 
     async fn update_contact(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         id: &str,
         patch: &ContactPatch,
         now: Millis,
     ) -> Result<Option<Contact>> {
         let u = Update {
-            workspace_id: workspace_id.to_string(),
+            workspace_id: workspace_id.clone(),
             id: id.to_string(),
             patch: patch.clone(),
             now,
@@ -515,7 +520,7 @@ impl<B: Sql> ConversationStore for B {
 
     async fn create_contact(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         contact: &NewContact,
         now: Millis,
     ) -> Result<Contact> {
@@ -526,7 +531,7 @@ impl<B: Sql> ConversationStore for B {
         .await
     }
 
-    async fn delete_contact(&self, workspace_id: &str, id: &str) -> Result<bool> {
+    async fn delete_contact(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool> {
         self.write(
             (workspace_id.to_string(), id.to_string()),
             |db, (ws, id)| {
@@ -551,8 +556,8 @@ impl<B: Sql> ConversationStore for B {
 
     async fn recipient_state(
         &self,
-        workspace_id: &str,
-        channel_id: &str,
+        workspace_id: &WorkspaceId,
+        channel_id: &ChannelId,
         wa_ids: &[String],
     ) -> Result<RecipientState> {
         // A number has at most two written forms (Mexican and Argentine mobiles); two plain
@@ -592,7 +597,7 @@ impl<B: Sql> ConversationStore for B {
 
     async fn list_conversations(
         &self,
-        workspace_id: &str,
+        workspace_id: &WorkspaceId,
         contact_id: Option<&str>,
         after_id: Option<&str>,
         limit: i64,
@@ -617,7 +622,11 @@ impl<B: Sql> ConversationStore for B {
         .await
     }
 
-    async fn get_conversation(&self, workspace_id: &str, id: &str) -> Result<Option<Conversation>> {
+    async fn get_conversation(
+        &self,
+        workspace_id: &WorkspaceId,
+        id: &str,
+    ) -> Result<Option<Conversation>> {
         self.lookup(
             (workspace_id.to_string(), id.to_string()),
             |db, (ws, id)| {

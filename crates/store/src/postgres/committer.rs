@@ -6,6 +6,7 @@
 //! under load those, not the rows, were the bulk of the server's work. Each caller is answered
 //! only after the statement that holds its message has committed (`synchronous_commit = on`).
 
+use chasqui_domain::MessageId;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -141,7 +142,7 @@ static INSERT_BATCH_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(
 
 /// Inserts messages (with their pending work) and `message.queued` events in one statement (its own
 /// transaction); returns each message's `seq` by id.
-async fn insert_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<HashMap<String, i64>> {
+async fn insert_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<HashMap<MessageId, i64>> {
     let events: Vec<WebhookEvent> = msgs
         .iter()
         .flat_map(|m| WebhookEvent::message(&MessageRecord::queued((*m).clone(), 0), m.created_at))
@@ -181,6 +182,11 @@ async fn insert_batch(pool: &PgPool, msgs: &[&NewMessage]) -> Result<HashMap<Str
         .fetch_all(pool)
         .await?;
     rows.iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .map(|r| {
+            Ok((
+                MessageId::from_trusted(r.try_get::<String, _>(0)?),
+                r.try_get(1)?,
+            ))
+        })
         .collect()
 }

@@ -1,6 +1,7 @@
 //! The scale-out back end: PostgreSQL shared by several Chasqui instances. Work is claimed with
 //! `FOR UPDATE SKIP LOCKED` and leases, so any instance may die and another finishes its work.
 
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 mod committer;
 mod webhook_columns;
 
@@ -93,10 +94,10 @@ macro_rules! sql {
 fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
     let status: String = r.try_get(7)?;
     Ok(MessageRecord {
-        id: r.try_get(0)?,
+        id: MessageId::from_trusted(r.try_get::<String, _>(0)?),
         seq: r.try_get(1)?,
-        workspace_id: r.try_get(2)?,
-        channel_id: r.try_get(3)?,
+        workspace_id: WorkspaceId::from_trusted(r.try_get::<String, _>(2)?),
+        channel_id: ChannelId::from_trusted(r.try_get::<String, _>(3)?),
         recipient: r.try_get(4)?,
         kind: r.try_get(5)?,
         body: r.try_get(6)?,
@@ -124,20 +125,21 @@ async fn accept(c: &mut PgConnection, m: &NewMessage) -> Result<AcceptOutcome> {
             "INSERT INTO idempotency_keys (api_key_id, key, request_hash, message_id, created_at) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING"
         ))
-        .bind(&idem.api_key_id)
+        .bind(idem.api_key_id.as_str())
         .bind(&idem.key)
         .bind(&idem.request_hash)
-        .bind(&m.id)
+        .bind(m.id.as_str())
         .bind(m.created_at)
         .execute(&mut *c)
         .await?;
         if claimed.rows_affected() == 0 {
             let row = sqlx::query("SELECT request_hash, message_id FROM idempotency_keys WHERE api_key_id = $1 AND key = $2")
-                .bind(&idem.api_key_id)
+                .bind(idem.api_key_id.as_str())
                 .bind(&idem.key)
                 .fetch_one(&mut *c)
                 .await?;
-            let (hash, message_id): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            let hash: String = row.try_get(0)?;
+            let message_id = MessageId::from_trusted(row.try_get::<String, _>(1)?);
             if hash != idem.request_hash {
                 return Ok(AcceptOutcome::Conflict { message_id });
             }
@@ -191,9 +193,9 @@ async fn insert_message<'e>(c: impl sqlx::PgExecutor<'e>, m: &NewMessage) -> Res
     };
     Ok(
         sqlx::query_scalar(sqlx::AssertSqlSafe(INSERT_MESSAGE_SQL.as_str()))
-            .bind(&m.id)
-            .bind(&m.workspace_id)
-            .bind(&m.channel_id)
+            .bind(m.id.as_str())
+            .bind(m.workspace_id.as_str())
+            .bind(m.channel_id.as_str())
             .bind(&m.recipient)
             .bind(&m.kind)
             .bind(&m.body)
@@ -223,7 +225,7 @@ async fn has_expired_leases(pool: &PgPool, req: &ClaimRequest) -> Result<bool> {
         "SELECT EXISTS (SELECT 1 FROM messages WHERE channel_id = $1 AND state = 'leased' "
         "AND lease_until < $2)"
     ))
-    .bind(&req.channel_id)
+    .bind(req.channel_id.as_str())
     .bind(req.now)
     .fetch_one(pool)
     .await?)
@@ -238,7 +240,7 @@ async fn claim(c: &mut PgConnection, req: &ClaimRequest) -> Result<Vec<Claimed>>
         "timeline = timeline || $4 WHERE id IN (SELECT id FROM messages WHERE channel_id = $1 "
         "AND state = 'leased' AND lease_until < $2 FOR UPDATE SKIP LOCKED)"
     ))
-    .bind(&req.channel_id)
+    .bind(req.channel_id.as_str())
     .bind(req.now)
     .bind(req.now + req.reconcile_ms)
     .bind(line(&ev))
@@ -261,7 +263,7 @@ async fn claim_ready<'e>(c: impl sqlx::PgExecutor<'e>, req: &ClaimRequest) -> Re
         "  RETURNING id, recipient, body, attempts, created_at, seq) "
         "SELECT id, recipient, body, attempts, created_at FROM h ORDER BY seq"
     ))
-    .bind(&req.channel_id)
+    .bind(req.channel_id.as_str())
     .bind(req.now)
     .bind(req.limit)
     .bind(&req.owner)
@@ -272,7 +274,7 @@ async fn claim_ready<'e>(c: impl sqlx::PgExecutor<'e>, req: &ClaimRequest) -> Re
         .iter()
         .map(|r| {
             Ok(Claimed {
-                message_id: r.try_get(0)?,
+                message_id: MessageId::from_trusted(r.try_get::<String, _>(0)?),
                 recipient: r.try_get(1)?,
                 body: r.try_get(2)?,
                 attempts: r.try_get(3)?,
@@ -423,14 +425,14 @@ impl<'a> RowColumns<'a> {
 }
 
 async fn record(c: &mut PgConnection, owner: &str, outcomes: Vec<OutcomeRecord>) -> Result<()> {
-    let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.clone()).collect();
+    let ids: Vec<String> = outcomes.iter().map(|o| o.message_id.to_string()).collect();
     let snap = lock_snapshot(c, &ids, &[]).await?;
     write(c, &batch::record_outcomes(snap, owner, outcomes)).await
 }
 
 async fn apply(
     c: &mut PgConnection,
-    channels: &[(String, String)],
+    channels: &[(String, ChannelId)],
     updates: &[StatusUpdate],
     now: Millis,
 ) -> Result<ApplyReport> {
@@ -493,7 +495,7 @@ impl Store for PgStore {
 
     async fn apply_statuses(
         &self,
-        channels: &[(String, String)],
+        channels: &[(String, ChannelId)],
         updates: Vec<StatusUpdate>,
         now: Millis,
     ) -> Result<ApplyReport> {

@@ -1,5 +1,7 @@
 //! Values crossing the shared SQL layer: typed arguments, driver-neutral cells and rows.
 
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
+
 use crate::{Result, StoreError};
 
 /// A statement argument. A NULL keeps its type, which PostgreSQL needs to plan the statement.
@@ -32,6 +34,25 @@ value_from!(Int: i64 => |v| v, i32 => i64::from, u32 => i64::from);
 value_from!(Text: String => |v| v, &str => str::to_string, &String => String::clone);
 value_from!(Bool: bool => |v| v);
 value_from!(Float: f64 => |v| v);
+
+/// Ids are stored as their text, and read back as trusted (the store wrote them).
+macro_rules! id_cells {
+    ($($t:ty),*) => {$(
+        value_from!(Text: $t => <$t>::into_string, &$t => |v: &$t| v.to_string());
+        impl From<&Option<$t>> for Value {
+            fn from(v: &Option<$t>) -> Self {
+                Value::Text(v.as_ref().map(|v| v.to_string()))
+            }
+        }
+        impl FromCell for $t {
+            fn from_cell(cell: Cell) -> std::result::Result<Self, (&'static str, Cell)> {
+                String::from_cell(cell).map(<$t>::from_trusted)
+            }
+        }
+    )*};
+}
+
+id_cells!(ChannelId, MessageId, WorkspaceId);
 
 impl From<&Option<String>> for Value {
     fn from(v: &Option<String>) -> Self {

@@ -1,6 +1,7 @@
 //! The embedded default back end: one SQLite file in WAL mode, written by a group-committing
 //! writer thread (see `runtime`).
 
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 mod checkpoint;
 pub(crate) mod runtime;
 mod wal_sync;
@@ -91,10 +92,10 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok(MessageRecord {
-        id: r.get(0)?,
+        id: MessageId::from_trusted(r.get::<_, String>(0)?),
         seq: r.get(1)?,
-        workspace_id: r.get(2)?,
-        channel_id: r.get(3)?,
+        workspace_id: WorkspaceId::from_trusted(r.get::<_, String>(2)?),
+        channel_id: ChannelId::from_trusted(r.get::<_, String>(3)?),
         recipient: r.get(4)?,
         kind: r.get(5)?,
         body: r.get(6)?,
@@ -127,11 +128,13 @@ fn set_work(conn: &Connection, id: &str, state: &str, due_at: Millis, ev: &NewEv
 
 fn accept(conn: &mut Connection, m: &NewMessage) -> Result<AcceptOutcome> {
     if let Some(idem) = &m.idempotency {
-        let existing: Option<(String, String)> = conn
+        let existing: Option<(String, MessageId)> = conn
             .prepare_cached(
                 "SELECT request_hash, message_id FROM idempotency_keys WHERE api_key_id = ?1 AND key = ?2",
             )?
-            .query_row(params![idem.api_key_id, idem.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![idem.api_key_id, idem.key], |r| {
+                Ok((r.get(0)?, MessageId::from_trusted(r.get::<_, String>(1)?)))
+            })
             .optional()?;
         if let Some((hash, message_id)) = existing {
             if hash != idem.request_hash {
@@ -150,7 +153,7 @@ fn accept(conn: &mut Connection, m: &NewMessage) -> Result<AcceptOutcome> {
             idem.api_key_id,
             idem.key,
             idem.request_hash,
-            m.id,
+            m.id.as_str(),
             m.created_at
         ])?;
     }
@@ -165,9 +168,9 @@ fn accept(conn: &mut Connection, m: &NewMessage) -> Result<AcceptOutcome> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9, ?10, ?11, ?8, ?12, ?13, ?14, ?15)",
     )?
     .execute(params![
-        m.id,
-        m.workspace_id,
-        m.channel_id,
+        m.id.as_str(),
+        m.workspace_id.as_str(),
+        m.channel_id.as_str(),
         m.recipient,
         m.kind,
         m.body,
@@ -207,7 +210,7 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
             "SELECT id FROM messages WHERE channel_id = ?1 AND state = 'leased' \
              AND lease_until < ?2",
         )?
-        .query_map(params![req.channel_id, req.now], |r| r.get(0))?
+        .query_map(params![req.channel_id.as_str(), req.now], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for id in &expired {
         let mut ev = NewEvent::new("unknown", req.now, "dispatcher");
@@ -227,7 +230,7 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
         )?
         .query_map(
             params![
-                req.channel_id,
+                req.channel_id.as_str(),
                 req.now,
                 req.limit,
                 req.owner,
@@ -237,7 +240,7 @@ fn claim(conn: &Connection, req: &ClaimRequest) -> Result<Vec<Claimed>> {
                 Ok((
                     r.get(0)?,
                     Claimed {
-                        message_id: r.get(1)?,
+                        message_id: MessageId::from_trusted(r.get::<_, String>(1)?),
                         recipient: r.get(2)?,
                         body: r.get(3)?,
                         attempts: r.get(4)?,
@@ -267,8 +270,8 @@ static MESSAGE_WITH_WORK_BY_WAMID: LazyLock<String> = LazyLock::new(|| {
 #[derive(Default)]
 struct Loaded {
     messages: Vec<MessageRecord>,
-    work: Vec<(String, OutboxRow)>,
-    dedupe: Vec<(String, String)>,
+    work: Vec<(MessageId, OutboxRow)>,
+    dedupe: Vec<(MessageId, String)>,
 }
 
 impl Loaded {
@@ -345,7 +348,7 @@ fn write(conn: &mut Connection, w: &Writes) -> Result<()> {
         };
         let mut stmt = conn.prepare_cached(sql)?;
         let columns = params![
-            m.id,
+            m.id.as_str(),
             m.status.as_str(),
             e.map(|e| e.code),
             e.map(|e| e.title.as_str()),
@@ -394,7 +397,7 @@ fn record(conn: &mut Connection, owner: &str, outcomes: &[OutcomeRecord]) -> Res
 
 fn apply(
     conn: &mut Connection,
-    channels: &[(String, String)],
+    channels: &[(String, ChannelId)],
     updates: &[StatusUpdate],
     now: Millis,
 ) -> Result<ApplyReport> {
@@ -452,7 +455,7 @@ impl Store for SqliteStore {
 
     async fn apply_statuses(
         &self,
-        channels: &[(String, String)],
+        channels: &[(String, ChannelId)],
         updates: Vec<StatusUpdate>,
         now: Millis,
     ) -> Result<ApplyReport> {

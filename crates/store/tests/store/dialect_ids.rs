@@ -2,6 +2,7 @@
 //! numbers (never reused after a delete), and messages, contacts and channels are found by them
 //! only inside their own workspace.
 
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 use std::sync::Arc;
 
 use chasqui_store::{Channel, ContactSighting, NewContact, Store, StoreError};
@@ -10,8 +11,8 @@ use crate::common::Db;
 
 fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
     Channel {
-        id: id.into(),
-        workspace_id: ws.into(),
+        id: ChannelId::from_trusted(id),
+        workspace_id: WorkspaceId::from_trusted(ws),
         name: id.into(),
         provider: chasqui_domain::ProviderKind::Sandbox,
         phone_number_id: phone_number_id.into(),
@@ -36,11 +37,11 @@ fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
 async fn numbers(store: Arc<dyn Store>) {
     let now = 1_700_000_000_000;
     store
-        .ensure_workspace("ws_a", "A", now)
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_a"), "A", now)
         .await
         .expect("ws a");
     store
-        .ensure_workspace("ws_b", "B", now)
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_b"), "B", now)
         .await
         .expect("ws b");
     store
@@ -51,8 +52,16 @@ async fn numbers(store: Arc<dyn Store>) {
         .upsert_channel(&channel("ch_b", "ws_b", "pn_b"), now)
         .await
         .expect("ch b");
-    let a = store.get_channel("ch_a").await.expect("get").expect("ch a");
-    let b = store.get_channel("ch_b").await.expect("get").expect("ch b");
+    let a = store
+        .get_channel(&ChannelId::from_trusted("ch_a"))
+        .await
+        .expect("get")
+        .expect("ch a");
+    let b = store
+        .get_channel(&ChannelId::from_trusted("ch_b"))
+        .await
+        .expect("get")
+        .expect("ch b");
     assert!(
         a.num > 0 && b.num > 0 && a.num != b.num,
         "{} {}",
@@ -63,7 +72,7 @@ async fn numbers(store: Arc<dyn Store>) {
     store.upsert_channel(&a, now + 1).await.expect("save");
     assert_eq!(
         store
-            .get_channel("ch_a")
+            .get_channel(&ChannelId::from_trusted("ch_a"))
             .await
             .expect("get")
             .expect("a")
@@ -71,20 +80,20 @@ async fn numbers(store: Arc<dyn Store>) {
         a.num
     );
     let found = store
-        .channel_by_num("ws_a", a.num)
+        .channel_by_num(&WorkspaceId::from_trusted("ws_a"), a.num)
         .await
         .expect("by num")
         .expect("found");
     assert_eq!(found.id, "ch_a");
     assert!(store
-        .channel_by_num("ws_b", a.num)
+        .channel_by_num(&WorkspaceId::from_trusted("ws_b"), a.num)
         .await
         .expect("by num")
         .is_none());
 
     let c1 = store
         .create_contact(
-            "ws_a",
+            &WorkspaceId::from_trusted("ws_a"),
             &NewContact {
                 name: Some("Ana".into()),
                 phone: Some("593998445667".into()),
@@ -101,7 +110,7 @@ async fn numbers(store: Arc<dyn Store>) {
     assert_eq!(c1.tags, vec!["vip".to_string()]);
     let dup = store
         .create_contact(
-            "ws_a",
+            &WorkspaceId::from_trusted("ws_a"),
             &NewContact {
                 phone: Some("593998445667".into()),
                 custom_fields: serde_json::json!({}),
@@ -115,7 +124,7 @@ async fn numbers(store: Arc<dyn Store>) {
     store
         .record_inbound(
             vec![ContactSighting {
-                workspace_id: "ws_a".into(),
+                workspace_id: WorkspaceId::from_trusted("ws_a"),
                 wa_id: Some("593990000001".into()),
                 user_id: None,
                 name: Some("Beto".into()),
@@ -126,43 +135,49 @@ async fn numbers(store: Arc<dyn Store>) {
         .await
         .expect("inbound");
     let c2 = store
-        .contact_by_phone("ws_a", "593990000001")
+        .contact_by_phone(&WorkspaceId::from_trusted("ws_a"), "593990000001")
         .await
         .expect("by phone")
         .expect("found");
     assert!(c2.num > c1.num);
     let by_email = store
-        .contact_by_email("ws_a", "ana@example.COM")
+        .contact_by_email(&WorkspaceId::from_trusted("ws_a"), "ana@example.COM")
         .await
         .expect("email");
     assert_eq!(by_email.map(|c| c.id), Some(c1.id.clone()));
     assert!(store
-        .contact_by_email("ws_b", "ana@example.com")
+        .contact_by_email(&WorkspaceId::from_trusted("ws_b"), "ana@example.com")
         .await
         .expect("email")
         .is_none());
-    let by_num = store.contact_by_num("ws_a", c1.num).await.expect("num");
+    let by_num = store
+        .contact_by_num(&WorkspaceId::from_trusted("ws_a"), c1.num)
+        .await
+        .expect("num");
     assert_eq!(by_num.map(|c| c.id), Some(c1.id.clone()));
     assert!(store
-        .contact_by_num("ws_b", c1.num)
+        .contact_by_num(&WorkspaceId::from_trusted("ws_b"), c1.num)
         .await
         .expect("num")
         .is_none());
 
     // Numbers are never reused: deleting the newest contact does not hand its number out again.
-    assert!(store.delete_contact("ws_a", &c2.id).await.expect("delete"));
+    assert!(store
+        .delete_contact(&WorkspaceId::from_trusted("ws_a"), &c2.id)
+        .await
+        .expect("delete"));
     assert!(!store
-        .delete_contact("ws_a", &c2.id)
+        .delete_contact(&WorkspaceId::from_trusted("ws_a"), &c2.id)
         .await
         .expect("delete again"));
     assert!(store
-        .contact_by_num("ws_a", c2.num)
+        .contact_by_num(&WorkspaceId::from_trusted("ws_a"), c2.num)
         .await
         .expect("num")
         .is_none());
     let c3 = store
         .create_contact(
-            "ws_a",
+            &WorkspaceId::from_trusted("ws_a"),
             &NewContact {
                 name: Some("Caro".into()),
                 custom_fields: serde_json::json!({}),
@@ -177,9 +192,9 @@ async fn numbers(store: Arc<dyn Store>) {
     // Messages are found by their seq, only in their workspace.
     let accepted = store
         .accept_message(chasqui_store::NewMessage {
-            id: "msg_1".into(),
-            workspace_id: "ws_a".into(),
-            channel_id: "ch_a".into(),
+            id: MessageId::from_trusted("msg_1"),
+            workspace_id: WorkspaceId::from_trusted("ws_a"),
+            channel_id: ChannelId::from_trusted("ch_a"),
             recipient: "593998445667".into(),
             kind: "text".into(),
             body: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
@@ -194,10 +209,13 @@ async fn numbers(store: Arc<dyn Store>) {
     let chasqui_store::AcceptOutcome::Created(m) = accepted else {
         panic!("not created: {accepted:?}");
     };
-    let found = store.message_by_seq("ws_a", m.seq).await.expect("seq");
-    assert_eq!(found.map(|f| f.id), Some("msg_1".to_string()));
+    let found = store
+        .message_by_seq(&WorkspaceId::from_trusted("ws_a"), m.seq)
+        .await
+        .expect("seq");
+    assert_eq!(found.map(|f| f.id.to_string()), Some("msg_1".to_string()));
     assert!(store
-        .message_by_seq("ws_b", m.seq)
+        .message_by_seq(&WorkspaceId::from_trusted("ws_b"), m.seq)
         .await
         .expect("seq")
         .is_none());
@@ -206,9 +224,9 @@ async fn numbers(store: Arc<dyn Store>) {
     // the reason, and is never handed to a worker.
     let accepted = store
         .accept_message(chasqui_store::NewMessage {
-            id: "msg_2".into(),
-            workspace_id: "ws_a".into(),
-            channel_id: "ch_a".into(),
+            id: MessageId::from_trusted("msg_2"),
+            workspace_id: WorkspaceId::from_trusted("ws_a"),
+            channel_id: ChannelId::from_trusted("ch_a"),
             recipient: "593998445667".into(),
             kind: "template".into(),
             body: r#"{"type":"template","template":{"name":"t","language":{"code":"es"}}}"#.into(),
@@ -229,7 +247,10 @@ async fn numbers(store: Arc<dyn Store>) {
     };
     assert_eq!(f.status, chasqui_domain::MessageStatus::Failed);
     let detail = store
-        .get_message("ws_a", "msg_2")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_a"),
+            &MessageId::from_trusted("msg_2"),
+        )
         .await
         .expect("get")
         .expect("found");
@@ -242,21 +263,27 @@ async fn numbers(store: Arc<dyn Store>) {
     assert_eq!(failed.error.as_ref().map(|e| e.code), Some(132000));
     assert_eq!(
         store
-            .client_message("ws_a", "msg_2")
+            .client_message(
+                &WorkspaceId::from_trusted("ws_a"),
+                &MessageId::from_trusted("msg_2")
+            )
             .await
             .expect("client")
             .as_deref(),
         Some(r#"{"type":"whatsapp_template"}"#)
     );
     assert!(store
-        .client_message("ws_b", "msg_2")
+        .client_message(
+            &WorkspaceId::from_trusted("ws_b"),
+            &MessageId::from_trusted("msg_2")
+        )
         .await
         .expect("client")
         .is_none());
     let claimed = store
         .claim(&chasqui_store::ClaimRequest {
             owner: "w".into(),
-            channel_id: "ch_a".into(),
+            channel_id: ChannelId::from_trusted("ch_a"),
             now: now + 10,
             limit: 10,
             lease_ms: 1000,

@@ -3,6 +3,7 @@
 //! refused, nothing is acknowledged again even though the next fdatasync would succeed, reads go
 //! on, the WAL is left for recovery, and a restart finds every acknowledged write.
 
+use chasqui_domain::WorkspaceId;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,7 +25,10 @@ fn wal(database: &Path) -> PathBuf {
 
 /// Writes workspace `id`; answers whether it was acknowledged (any other error fails the test).
 async fn write(s: &Arc<dyn Store>, id: String) -> Option<String> {
-    match s.ensure_workspace(&id, "w", NOW).await {
+    match s
+        .ensure_workspace(&WorkspaceId::from_trusted(id.clone()), "w", NOW)
+        .await
+    {
         Ok(_) => Some(id),
         Err(StoreError::Unavailable(why)) => {
             assert!(why.contains("fdatasync"), "{why}");
@@ -95,7 +99,7 @@ async fn a_failed_fdatasync_stops_every_write_until_a_restart() {
     }
     let created = chasqui_store::WebhookEndpoint {
         id: "wh_1".into(),
-        workspace_id: "ws_before".into(),
+        workspace_id: WorkspaceId::from_trusted("ws_before"),
         url: "https://example.com/hook".into(),
         events: "*".into(),
         secret: "sealed".into(),
@@ -109,7 +113,11 @@ async fn a_failed_fdatasync_stops_every_write_until_a_restart() {
         Err(StoreError::Unavailable(_))
     ));
     // Reads go on.
-    assert!(s.get_workspace("ws_before").await.expect("read").is_some());
+    assert!(s
+        .get_workspace(&WorkspaceId::from_trusted("ws_before"))
+        .await
+        .expect("read")
+        .is_some());
     assert_eq!(s.writes_stopped(), Some(reason));
 
     // Closed after the failure, the store leaves the WAL for recovery instead of checkpointing
@@ -125,7 +133,10 @@ async fn a_failed_fdatasync_stops_every_write_until_a_restart() {
     assert_eq!(s.writes_stopped(), None);
     for id in &acknowledged {
         assert!(
-            s.get_workspace(id).await.expect("read").is_some(),
+            s.get_workspace(&WorkspaceId::from_trusted(id))
+                .await
+                .expect("read")
+                .is_some(),
             "acknowledged {id} lost"
         );
     }

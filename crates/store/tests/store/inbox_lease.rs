@@ -2,12 +2,16 @@
 //! runs out, its owner can renew it while processing, and only its owner can.
 
 use crate::common::Db;
+use chasqui_domain::ChannelId;
 
 const LEASE: i64 = 1_000;
 
 async fn a_renewed_lease_holds_and_a_lapsed_one_is_taken(db: Db) {
     let s = db.open().await;
-    let pair = [("100000000000001".to_string(), "ch_1".to_string())];
+    let pair = [(
+        "100000000000001".to_string(),
+        ChannelId::from_trusted("ch_1"),
+    )];
     let seq = s.enqueue_webhook(&pair, "{}", 0).await.expect("enqueue");
     let t = 10_000;
     let mine = s

@@ -2,6 +2,7 @@
 //! slots that expire, the rolling 24-hour messaging limit, and races for the last unit (on
 //! PostgreSQL between two separate connection pools, as two instances would be).
 
+use chasqui_domain::ChannelId;
 use std::sync::Arc;
 
 use chasqui_store::{
@@ -135,9 +136,14 @@ async fn race_for_the_last_units(stores: Vec<Arc<dyn Store>>) {
     for i in 0..20 {
         let s = stores[i % stores.len()].clone();
         tasks.push(tokio::spawn(async move {
-            s.admit_recipient("ch_race", &format!("52155{i:08}"), 5, 1_000)
-                .await
-                .expect("admit")
+            s.admit_recipient(
+                &ChannelId::from_trusted("ch_race"),
+                &format!("52155{i:08}"),
+                5,
+                1_000,
+            )
+            .await
+            .expect("admit")
         }));
     }
     let mut admitted = 0;
@@ -197,7 +203,11 @@ async fn messaging_limit(db: Db) {
     let t0 = 10 * MESSAGING_WINDOW_MS;
     let admit = |to: &'static str, now: i64| {
         let s = s.clone();
-        async move { s.admit_recipient("ch_a", to, 2, now).await.expect("admit") }
+        async move {
+            s.admit_recipient(&ChannelId::from_trusted("ch_a"), to, 2, now)
+                .await
+                .expect("admit")
+        }
     };
     assert_eq!(
         admit("111", t0).await,
@@ -231,7 +241,7 @@ async fn messaging_limit(db: Db) {
     );
     // Another channel has its own limit.
     assert!(matches!(
-        s.admit_recipient("ch_b", "333", 1, t0)
+        s.admit_recipient(&ChannelId::from_trusted("ch_b"), "333", 1, t0)
             .await
             .expect("admit"),
         RecipientOutcome::Admitted { .. }
@@ -245,9 +255,13 @@ async fn messaging_limit(db: Db) {
         }
     );
     // A slot given back (the send was not accepted) is free again.
-    s.forget_recipient("ch_a", "333", t0 + MESSAGING_WINDOW_MS)
-        .await
-        .expect("forget");
+    s.forget_recipient(
+        &ChannelId::from_trusted("ch_a"),
+        "333",
+        t0 + MESSAGING_WINDOW_MS,
+    )
+    .await
+    .expect("forget");
     assert_eq!(
         admit("111", t0 + MESSAGING_WINDOW_MS + 1).await,
         RecipientOutcome::Admitted {
@@ -256,7 +270,9 @@ async fn messaging_limit(db: Db) {
         }
     );
     // Forgetting an older slot than the one held changes nothing.
-    s.forget_recipient("ch_a", "111", t0).await.expect("forget");
+    s.forget_recipient(&ChannelId::from_trusted("ch_a"), "111", t0)
+        .await
+        .expect("forget");
     assert_eq!(
         admit("111", t0 + MESSAGING_WINDOW_MS + 2).await,
         RecipientOutcome::Admitted {
@@ -277,7 +293,9 @@ async fn prunes_finished_periods(db: Db) {
         ..counter("key:b", 5)
     };
     s.charge(&[old, current], 1).await.expect("charge");
-    s.admit_recipient("ch", "1", 5, 0).await.expect("admit");
+    s.admit_recipient(&ChannelId::from_trusted("ch"), "1", 5, 0)
+        .await
+        .expect("admit");
     assert_eq!(s.prune_quotas(200).await.expect("prune"), 1);
     assert_eq!(s.counter("key:a", "2026-11-21").await.expect("read"), 0);
     assert_eq!(s.counter("key:b", "2026-11-21").await.expect("read"), 1);

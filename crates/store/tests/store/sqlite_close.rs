@@ -2,6 +2,7 @@
 //! backup after stopping the service must hold everything that was committed.
 
 use crate::common::Db;
+use chasqui_domain::WorkspaceId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_store_folds_the_wal_into_the_database_file() {
@@ -10,7 +11,11 @@ async fn dropping_the_store_folds_the_wal_into_the_database_file() {
     let store = db.open().await;
     for n in 0..50 {
         store
-            .ensure_workspace(&format!("ws_{n}"), "Acme", 1_700_000_000_000)
+            .ensure_workspace(
+                &WorkspaceId::from_trusted(format!("ws_{n}")),
+                "Acme",
+                1_700_000_000_000,
+            )
             .await
             .expect("write");
     }

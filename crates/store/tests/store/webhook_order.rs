@@ -5,6 +5,7 @@
 
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::MessageStatus;
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 use chasqui_store::{AttemptOutcome, AttemptRecord, Channel, Store, WebhookEndpoint};
 
 use crate::common::Db;
@@ -14,8 +15,8 @@ const LEASE: i64 = 5_000;
 
 fn channel() -> Channel {
     Channel {
-        id: "ch_1".into(),
-        workspace_id: "ws_1".into(),
+        id: ChannelId::from_trusted("ch_1"),
+        workspace_id: WorkspaceId::from_trusted("ws_1"),
         name: "one".into(),
         provider: chasqui_domain::ProviderKind::Sandbox,
         phone_number_id: "pn_1".into(),
@@ -51,8 +52,8 @@ fn status(s: MessageStatus) -> StatusUpdate {
     }
 }
 
-fn pairs() -> Vec<(String, String)> {
-    vec![("pn_1".into(), "ch_1".into())]
+fn pairs() -> Vec<(String, ChannelId)> {
+    vec![("pn_1".to_string(), ChannelId::from_trusted("ch_1"))]
 }
 
 /// The event types `owner` claims at `at`.
@@ -84,11 +85,13 @@ async fn record(s: &dyn Store, owner: &str, event_id: &str, at: i64, outcome: At
 async fn read_first_is_delivered_then_read_one_at_a_time(db: Db) {
     let s = db.open().await;
     let s = s.as_ref();
-    s.ensure_workspace("ws_1", "One", NOW).await.expect("ws");
+    s.ensure_workspace(&WorkspaceId::from_trusted("ws_1"), "One", NOW)
+        .await
+        .expect("ws");
     s.upsert_channel(&channel(), NOW).await.expect("channel");
     s.create_webhook_endpoint(&WebhookEndpoint {
         id: "wh_1".into(),
-        workspace_id: "ws_1".into(),
+        workspace_id: WorkspaceId::from_trusted("ws_1"),
         url: "https://example.com/hook".into(),
         events: r#"["message.delivered","message.read"]"#.into(),
         secret: "sealed".into(),
@@ -100,9 +103,9 @@ async fn read_first_is_delivered_then_read_one_at_a_time(db: Db) {
     .await
     .expect("endpoint");
     s.accept_message(chasqui_store::NewMessage {
-        id: "msg_1".into(),
-        workspace_id: "ws_1".into(),
-        channel_id: "ch_1".into(),
+        id: MessageId::from_trusted("msg_1"),
+        workspace_id: WorkspaceId::from_trusted("ws_1"),
+        channel_id: ChannelId::from_trusted("ch_1"),
         recipient: "593998445667".into(),
         kind: "text".into(),
         body: r#"{"type":"text","text":{"body":"hi"}}"#.into(),
@@ -122,7 +125,10 @@ async fn read_first_is_delivered_then_read_one_at_a_time(db: Db) {
         .expect("apply");
     assert_eq!(report.applied, 1);
     let detail = s
-        .get_message("ws_1", "msg_1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_1"),
+            &MessageId::from_trusted("msg_1"),
+        )
         .await
         .expect("get")
         .expect("found");
@@ -189,7 +195,10 @@ async fn read_first_is_delivered_then_read_one_at_a_time(db: Db) {
         .expect("apply");
     assert_eq!(report.applied, 1);
     let after = s
-        .get_message("ws_1", "msg_1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_1"),
+            &MessageId::from_trusted("msg_1"),
+        )
         .await
         .expect("get")
         .expect("found");
@@ -198,7 +207,7 @@ async fn read_first_is_delivered_then_read_one_at_a_time(db: Db) {
     let late = after.events.last().expect("late entry");
     assert_eq!((late.status.as_str(), late.implied()), ("delivered", false));
     let log = s
-        .list_webhook_deliveries("ws_1", "wh_1", 10)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_1"), "wh_1", 10)
         .await
         .expect("deliveries")
         .expect("endpoint");

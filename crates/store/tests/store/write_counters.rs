@@ -2,6 +2,7 @@
 //! every row changed, and only those; PostgreSQL leaves it to `pg_stat_user_tables`.
 
 use crate::common::Db;
+use chasqui_domain::WorkspaceId;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_counts_the_rows_it_changes() {
@@ -10,13 +11,21 @@ async fn sqlite_counts_the_rows_it_changes() {
     let before = store.rows_changed().expect("SQLite counts its writes");
     for n in 0..3 {
         store
-            .ensure_workspace(&format!("ws_{n}"), "Acme", 1_700_000_000_000)
+            .ensure_workspace(
+                &WorkspaceId::from_trusted(format!("ws_{n}")),
+                "Acme",
+                1_700_000_000_000,
+            )
             .await
             .expect("write");
     }
     // Already there: `ON CONFLICT DO NOTHING` changes no row.
     store
-        .ensure_workspace("ws_0", "Acme", 1_700_000_000_000)
+        .ensure_workspace(
+            &WorkspaceId::from_trusted("ws_0"),
+            "Acme",
+            1_700_000_000_000,
+        )
         .await
         .expect("write");
     assert_eq!(store.rows_changed(), Some(before + 3));

@@ -3,6 +3,8 @@
 //! channel's `num`), the `{code, message}` error envelope and `X-RateLimit-*` headers. Sends go
 //! through the one send service; contacts through the store's contact calls.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 pub mod translate;
 
 use axum::body::Bytes;
@@ -170,7 +172,7 @@ fn parse_json(body: &Bytes) -> Result<Value, RespondError> {
 /// The contact a path's identifier names, in the caller's workspace.
 async fn find_contact(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     raw: &str,
 ) -> Result<Option<Contact>, RespondError> {
     let id = Identifier::parse(raw).ok_or_else(RespondError::validation)?;
@@ -185,7 +187,7 @@ async fn find_contact(
 
 async fn contact_or_404(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     raw: &str,
 ) -> Result<Contact, RespondError> {
     find_contact(state, workspace, raw)
@@ -210,9 +212,9 @@ fn recipient(c: &Contact) -> Option<String> {
 /// none.
 async fn last_interacted(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     contact: &Contact,
-) -> Result<Option<String>, RespondError> {
+) -> Result<Option<ChannelId>, RespondError> {
     let conversations = state
         .store
         .list_conversations(workspace, Some(&contact.id), None, 1000)
@@ -271,7 +273,7 @@ async fn send_message(
             &caller,
             SendRequest {
                 message: meta,
-                channel,
+                channel: channel.map(ChannelId::into_string),
                 idempotency_key,
                 template_errors_fail_later: true,
                 client_message: Some(message.clone()),
@@ -292,7 +294,7 @@ fn sent_to(m: &chasqui_store::MessageRecord, c: &Contact) -> bool {
     Some(&m.recipient) == c.wa_id.as_ref() || Some(&m.recipient) == c.phone.as_ref()
 }
 
-async fn channel_num(state: &AppState, channel_id: &str) -> Result<i64, RespondError> {
+async fn channel_num(state: &AppState, channel_id: &ChannelId) -> Result<i64, RespondError> {
     Ok(state
         .store
         .get_channel(channel_id)
@@ -305,7 +307,7 @@ async fn channel_num(state: &AppState, channel_id: &str) -> Result<i64, RespondE
 /// A message's record, with its timeline and its client's message.
 async fn record(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     m: &chasqui_store::MessageRecord,
     contact: &Contact,
 ) -> Result<Value, RespondError> {
@@ -447,7 +449,7 @@ fn fields_for_create(
 
 async fn create(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     fields: &translate::ContactFields,
 ) -> Result<Contact, RespondError> {
     let new = fields.to_new()?;
@@ -481,7 +483,7 @@ async fn create_contact(
 
 async fn update(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     contact: &Contact,
     fields: &translate::ContactFields,
 ) -> Result<Value, RespondError> {
@@ -610,7 +612,7 @@ async fn list_contacts(
 
 async fn change_tags(
     state: &AppState,
-    workspace: &str,
+    workspace: &WorkspaceId,
     identifier: &str,
     body: &Bytes,
     add: bool,

@@ -1,6 +1,7 @@
 //! Wolkvox: `/api/v2/whatsapp.php?api=…` and `/api/v2/information.php?api=connectors` with the
 //! `wolkvox-token` header (a Chasqui API key), answered `{code, error, msg[, data]}`.
 
+use chasqui_domain::ChannelId;
 mod translate;
 
 pub use translate::*;
@@ -228,7 +229,7 @@ async fn channel(
 async fn templates_of(
     state: &AppState,
     caller: &Principal,
-    channel_id: &str,
+    channel_id: &ChannelId,
 ) -> Result<Vec<chasqui_store::StoredTemplate>, Envelope> {
     let filter = TemplateFilter {
         channel_id: Some(channel_id.to_owned()),

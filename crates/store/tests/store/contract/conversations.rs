@@ -1,5 +1,6 @@
 //! ConversationStore: the webhook inbox, contacts, conversations and inbound messages.
 
+use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_store::{
     ContactFilter, ContactPatch, ContactSighting, InboundRecord, InboxFinish, NewContact,
     RecipientState,
@@ -10,7 +11,7 @@ use super::*;
 
 fn sighting(ws: &str, wa_id: &str, name: &str) -> ContactSighting {
     ContactSighting {
-        workspace_id: ws.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
         wa_id: Some(wa_id.into()),
         user_id: None,
         name: Some(name.into()),
@@ -20,8 +21,8 @@ fn sighting(ws: &str, wa_id: &str, name: &str) -> ContactSighting {
 fn inbound(id: &str, ws: &str, ch: &str, from: &str, meta_id: &str, sent_at: i64) -> InboundRecord {
     InboundRecord {
         id: id.into(),
-        workspace_id: ws.into(),
-        channel_id: ch.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
+        channel_id: ChannelId::from_trusted(ch),
         meta_id: meta_id.into(),
         from: sighting(ws, from, "Ana"),
         kind: "text".into(),
@@ -50,7 +51,7 @@ async fn the_inbox_leases_retries_and_finishes(s: S, _db: &Db) {
         .await
         .expect("claim")
         .is_empty());
-    let pair = vec![("8001".to_string(), "ch_1".to_string())];
+    let pair = vec![("8001".to_string(), ChannelId::from_trusted("ch_1"))];
     let one = s
         .enqueue_webhook(&pair, r#"{"n":1}"#, 10)
         .await
@@ -125,7 +126,7 @@ async fn the_inbox_leases_retries_and_finishes(s: S, _db: &Db) {
 }
 
 async fn corrupt_inbox_channels_are_corrupt(s: S, db: &Db) {
-    let pair = vec![("8101".to_string(), "ch_1".to_string())];
+    let pair = vec![("8101".to_string(), ChannelId::from_trusted("ch_1"))];
     let seq = s.enqueue_webhook(&pair, "{}", 10).await.expect("enqueue");
     // Read as "verified by no channel", its statuses would be dropped without a trace.
     assert!(
@@ -181,7 +182,7 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
     );
 
     let ana = s
-        .contact_by_phone("ws_v", "5215522222222")
+        .contact_by_phone(&WorkspaceId::from_trusted("ws_v"), "5215522222222")
         .await
         .expect("by phone")
         .expect("contact");
@@ -190,7 +191,7 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
         (Some("Ana"), Some("Ana"))
     );
     let convs = s
-        .list_conversations("ws_v", None, None, 10)
+        .list_conversations(&WorkspaceId::from_trusted("ws_v"), None, None, 10)
         .await
         .expect("list");
     assert_eq!(convs.len(), 1);
@@ -201,28 +202,35 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
     );
     assert_eq!(cv.last_inbound_at, Some(2_000));
     assert_eq!(
-        s.get_conversation("ws_v", &cv.id).await.expect("get"),
+        s.get_conversation(&WorkspaceId::from_trusted("ws_v"), &cv.id)
+            .await
+            .expect("get"),
         Some(cv.clone())
     );
     assert!(s
-        .get_conversation("ws_other", &cv.id)
+        .get_conversation(&WorkspaceId::from_trusted("ws_other"), &cv.id)
         .await
         .expect("get")
         .is_none());
     assert!(s
-        .get_conversation("ws_v", "cv_none")
+        .get_conversation(&WorkspaceId::from_trusted("ws_v"), "cv_none")
         .await
         .expect("get")
         .is_none());
     assert_eq!(
-        s.list_conversations("ws_v", Some(&ana.id), None, 10)
+        s.list_conversations(&WorkspaceId::from_trusted("ws_v"), Some(&ana.id), None, 10)
             .await
             .expect("list")
             .len(),
         1
     );
     assert!(s
-        .list_conversations("ws_v", Some("ct_none"), None, 10)
+        .list_conversations(
+            &WorkspaceId::from_trusted("ws_v"),
+            Some("ct_none"),
+            None,
+            10
+        )
         .await
         .expect("list")
         .is_empty());
@@ -254,7 +262,7 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
         ["msg_out"]
     );
     let cv = s
-        .get_conversation("ws_v", &cv.id)
+        .get_conversation(&WorkspaceId::from_trusted("ws_v"), &cv.id)
         .await
         .expect("get")
         .expect("conversation");
@@ -262,7 +270,11 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
 
     // The send path's view of the recipient.
     let state = s
-        .recipient_state("ws_v", "ch_v", &["5215522222222".into()])
+        .recipient_state(
+            &WorkspaceId::from_trusted("ws_v"),
+            &ChannelId::from_trusted("ch_v"),
+            &["5215522222222".into()],
+        )
         .await
         .expect("state");
     assert_eq!(
@@ -273,16 +285,26 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
         }
     );
     let nobody = s
-        .recipient_state("ws_v", "ch_v", &["5215599999999".into()])
+        .recipient_state(
+            &WorkspaceId::from_trusted("ws_v"),
+            &ChannelId::from_trusted("ch_v"),
+            &["5215599999999".into()],
+        )
         .await
         .expect("state");
     assert_eq!(nobody, RecipientState::default());
     assert_eq!(
-        s.recipient_state("ws_v", "ch_v", &[]).await.expect("state"),
+        s.recipient_state(
+            &WorkspaceId::from_trusted("ws_v"),
+            &ChannelId::from_trusted("ch_v"),
+            &[]
+        )
+        .await
+        .expect("state"),
         RecipientState::default()
     );
     s.update_contact(
-        "ws_v",
+        &WorkspaceId::from_trusted("ws_v"),
         &ana.id,
         &ContactPatch {
             opted_out: Some(true),
@@ -295,8 +317,8 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
     .expect("contact");
     let state = s
         .recipient_state(
-            "ws_v",
-            "ch_v",
+            &WorkspaceId::from_trusted("ws_v"),
+            &ChannelId::from_trusted("ch_v"),
             &["521522222222".into(), "5215522222222".into()],
         )
         .await
@@ -304,14 +326,17 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
     assert!(state.opted_out);
 
     // Deleting the contact deletes its conversations.
-    assert!(s.delete_contact("ws_v", &ana.id).await.expect("delete"));
     assert!(s
-        .list_conversations("ws_v", None, None, 10)
+        .delete_contact(&WorkspaceId::from_trusted("ws_v"), &ana.id)
+        .await
+        .expect("delete"));
+    assert!(s
+        .list_conversations(&WorkspaceId::from_trusted("ws_v"), None, None, 10)
         .await
         .expect("list")
         .is_empty());
     assert!(!s
-        .delete_contact("ws_v", &ana.id)
+        .delete_contact(&WorkspaceId::from_trusted("ws_v"), &ana.id)
         .await
         .expect("delete again"));
 }
@@ -321,7 +346,7 @@ async fn contacts_are_created_found_changed_and_deleted(s: S, _db: &Db) {
     workspace(&s, "ws_other").await;
     let ana = s
         .create_contact(
-            "ws_c",
+            &WorkspaceId::from_trusted("ws_c"),
             &new_contact("5215510000001", "ana", &["vip", "mx"]),
             10,
         )
@@ -335,27 +360,37 @@ async fn contacts_are_created_found_changed_and_deleted(s: S, _db: &Db) {
     assert_eq!(ana.custom_fields, json!({"tier": "gold"}));
     assert!(ana.num > 0);
     assert_eq!(
-        s.get_contact("ws_c", &ana.id).await.expect("get"),
+        s.get_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id)
+            .await
+            .expect("get"),
         Some(ana.clone())
     );
     assert!(s
-        .get_contact("ws_other", &ana.id)
+        .get_contact(&WorkspaceId::from_trusted("ws_other"), &ana.id)
         .await
         .expect("get")
         .is_none());
     assert!(s
-        .get_contact("ws_c", "ct_none")
+        .get_contact(&WorkspaceId::from_trusted("ws_c"), "ct_none")
         .await
         .expect("get")
         .is_none());
     let bob = s
-        .create_contact("ws_c", &new_contact("5215510000002", "bob", &["mx"]), 20)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_c"),
+            &new_contact("5215510000002", "bob", &["mx"]),
+            20,
+        )
         .await
         .expect("create");
     // The same phone in another workspace is another person's contact.
-    s.create_contact("ws_other", &new_contact("5215510000001", "ana", &[]), 30)
-        .await
-        .expect("create");
+    s.create_contact(
+        &WorkspaceId::from_trusted("ws_other"),
+        &new_contact("5215510000001", "ana", &[]),
+        30,
+    )
+    .await
+    .expect("create");
 
     let ids = |v: Vec<chasqui_store::Contact>| v.into_iter().map(|c| c.id).collect::<Vec<_>>();
     let f = |search: Option<&str>, tag: Option<&str>| ContactFilter {
@@ -365,25 +400,28 @@ async fn contacts_are_created_found_changed_and_deleted(s: S, _db: &Db) {
         limit: 10,
     };
     assert_eq!(
-        ids(s.list_contacts("ws_c", &f(None, None)).await.expect("list")),
+        ids(s
+            .list_contacts(&WorkspaceId::from_trusted("ws_c"), &f(None, None))
+            .await
+            .expect("list")),
         [ana.id.clone(), bob.id.clone()]
     );
     assert_eq!(
         ids(s
-            .list_contacts("ws_c", &f(Some("BOB"), None))
+            .list_contacts(&WorkspaceId::from_trusted("ws_c"), &f(Some("BOB"), None))
             .await
             .expect("list")),
         [bob.id.as_str()]
     );
     assert_eq!(
         ids(s
-            .list_contacts("ws_c", &f(None, Some("vip")))
+            .list_contacts(&WorkspaceId::from_trusted("ws_c"), &f(None, Some("vip")))
             .await
             .expect("list")),
         [ana.id.as_str()]
     );
     assert!(s
-        .list_contacts("ws_c", &f(Some("nobody"), None))
+        .list_contacts(&WorkspaceId::from_trusted("ws_c"), &f(Some("nobody"), None))
         .await
         .expect("list")
         .is_empty());
@@ -396,7 +434,7 @@ async fn contacts_are_created_found_changed_and_deleted(s: S, _db: &Db) {
         ..Default::default()
     };
     let changed = s
-        .update_contact("ws_c", &ana.id, &patch, 40)
+        .update_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id, &patch, 40)
         .await
         .expect("update")
         .expect("contact");
@@ -409,16 +447,18 @@ async fn contacts_are_created_found_changed_and_deleted(s: S, _db: &Db) {
         (Some("Ana María"), None, 40)
     );
     assert_eq!(
-        s.get_contact("ws_c", &ana.id).await.expect("get"),
+        s.get_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id)
+            .await
+            .expect("get"),
         Some(changed.clone())
     );
     assert!(s
-        .update_contact("ws_c", "ct_none", &patch, 41)
+        .update_contact(&WorkspaceId::from_trusted("ws_c"), "ct_none", &patch, 41)
         .await
         .expect("update")
         .is_none());
     assert!(s
-        .update_contact("ws_other", &ana.id, &patch, 41)
+        .update_contact(&WorkspaceId::from_trusted("ws_other"), &ana.id, &patch, 41)
         .await
         .expect("update")
         .is_none());
@@ -430,29 +470,42 @@ async fn contacts_are_created_found_changed_and_deleted(s: S, _db: &Db) {
     };
     assert_conflict(
         "a taken wa_id",
-        s.update_contact("ws_c", &ana.id, &steal, 50).await,
+        s.update_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id, &steal, 50)
+            .await,
         "wa_id",
         &[],
     );
     assert_eq!(
-        s.get_contact("ws_c", &ana.id).await.expect("get"),
+        s.get_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id)
+            .await
+            .expect("get"),
         Some(changed)
     );
     assert_conflict(
         "a taken phone",
-        s.create_contact("ws_c", &new_contact("5215510000002", "bobby", &[]), 60)
-            .await,
+        s.create_contact(
+            &WorkspaceId::from_trusted("ws_c"),
+            &new_contact("5215510000002", "bobby", &[]),
+            60,
+        )
+        .await,
         "phone",
         &[],
     );
 
-    assert!(s.delete_contact("ws_c", &bob.id).await.expect("delete"));
+    assert!(s
+        .delete_contact(&WorkspaceId::from_trusted("ws_c"), &bob.id)
+        .await
+        .expect("delete"));
     assert!(!s
-        .delete_contact("ws_other", &ana.id)
+        .delete_contact(&WorkspaceId::from_trusted("ws_other"), &ana.id)
         .await
         .expect("not in that workspace"));
     assert_eq!(
-        ids(s.list_contacts("ws_c", &f(None, None)).await.expect("list")),
+        ids(s
+            .list_contacts(&WorkspaceId::from_trusted("ws_c"), &f(None, None))
+            .await
+            .expect("list")),
         [ana.id.as_str()]
     );
 }
@@ -467,7 +520,10 @@ async fn contact_pages(s: &S, ws: &str, page: i64) -> Vec<usize> {
             limit: page,
             ..Default::default()
         };
-        let got = s.list_contacts(ws, &f).await.expect("list");
+        let got = s
+            .list_contacts(&WorkspaceId::from_trusted(ws), &f)
+            .await
+            .expect("list");
         sizes.push(got.len());
         match got.last() {
             Some(last) if sizes.len() < 10 => after = Some(last.id.clone()),
@@ -482,7 +538,7 @@ async fn conversation_pages(s: &S, ws: &str, page: i64) -> Vec<usize> {
     let mut after: Option<String> = None;
     loop {
         let got = s
-            .list_conversations(ws, None, after.as_deref(), page)
+            .list_conversations(&WorkspaceId::from_trusted(ws), None, after.as_deref(), page)
             .await
             .expect("list");
         sizes.push(got.len());
@@ -525,11 +581,19 @@ async fn contact_and_conversation_pages_end_at_their_boundaries(s: S, _db: &Db) 
 async fn a_contact_with_unreadable_fields_is_corrupt(s: S, db: &Db) {
     workspace(&s, "ws_c").await;
     let ana = s
-        .create_contact("ws_c", &new_contact("5215540000001", "ana", &["vip"]), 10)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_c"),
+            &new_contact("5215540000001", "ana", &["vip"]),
+            10,
+        )
         .await
         .expect("create");
     let bob = s
-        .create_contact("ws_c", &new_contact("5215540000002", "bob", &[]), 10)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_c"),
+            &new_contact("5215540000002", "bob", &[]),
+            10,
+        )
         .await
         .expect("create");
     // Read as "no tags", the next update would write the loss back.
@@ -543,11 +607,15 @@ async fn a_contact_with_unreadable_fields_is_corrupt(s: S, db: &Db) {
         )
         .await
     );
-    assert_corrupt("get_contact", s.get_contact("ws_c", &ana.id).await);
+    assert_corrupt(
+        "get_contact",
+        s.get_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id)
+            .await,
+    );
     assert_corrupt(
         "list_contacts",
         s.list_contacts(
-            "ws_c",
+            &WorkspaceId::from_trusted("ws_c"),
             &ContactFilter {
                 limit: 10,
                 ..Default::default()
@@ -557,12 +625,13 @@ async fn a_contact_with_unreadable_fields_is_corrupt(s: S, db: &Db) {
     );
     assert_corrupt(
         "contact_by_phone",
-        s.contact_by_phone("ws_c", "5215540000001").await,
+        s.contact_by_phone(&WorkspaceId::from_trusted("ws_c"), "5215540000001")
+            .await,
     );
     assert_corrupt(
         "update_contact",
         s.update_contact(
-            "ws_c",
+            &WorkspaceId::from_trusted("ws_c"),
             &ana.id,
             &ContactPatch {
                 name: Some(None),
@@ -582,13 +651,21 @@ async fn a_contact_with_unreadable_fields_is_corrupt(s: S, db: &Db) {
         )
         .await
     );
-    assert_corrupt("get_contact", s.get_contact("ws_c", &bob.id).await);
+    assert_corrupt(
+        "get_contact",
+        s.get_contact(&WorkspaceId::from_trusted("ws_c"), &bob.id)
+            .await,
+    );
 }
 
 async fn a_contact_without_its_number_is_corrupt(s: S, db: &Db) {
     workspace(&s, "ws_c").await;
     let ana = s
-        .create_contact("ws_c", &new_contact("5215550000001", "ana", &[]), 10)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_c"),
+            &new_contact("5215550000001", "ana", &[]),
+            10,
+        )
         .await
         .expect("create");
     if corrupt(
@@ -597,7 +674,11 @@ async fn a_contact_without_its_number_is_corrupt(s: S, db: &Db) {
     )
     .await
     {
-        assert_corrupt("get_contact", s.get_contact("ws_c", &ana.id).await);
+        assert_corrupt(
+            "get_contact",
+            s.get_contact(&WorkspaceId::from_trusted("ws_c"), &ana.id)
+                .await,
+        );
     }
 }
 

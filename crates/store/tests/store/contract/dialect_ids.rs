@@ -1,5 +1,6 @@
 //! DialectIdStore: the integer numbers and plain fields vendor dialects name things by.
 
+use chasqui_domain::{MessageId, WorkspaceId};
 use chasqui_store::NewContact;
 
 use super::*;
@@ -13,46 +14,58 @@ async fn things_are_found_by_number_email_and_phone(s: S, _db: &Db) {
     with_client.client_message = Some(r#"{"message":{"type":"text"}}"#.into());
     accept(&s, with_client).await;
     let found = s
-        .message_by_seq("ws_d", seq)
+        .message_by_seq(&WorkspaceId::from_trusted("ws_d"), seq)
         .await
         .expect("by seq")
         .expect("message");
     assert_eq!(found.id, "msg_1");
     assert!(s
-        .message_by_seq("ws_other", seq)
+        .message_by_seq(&WorkspaceId::from_trusted("ws_other"), seq)
         .await
         .expect("by seq")
         .is_none());
     assert!(s
-        .message_by_seq("ws_d", seq + 1_000)
+        .message_by_seq(&WorkspaceId::from_trusted("ws_d"), seq + 1_000)
         .await
         .expect("by seq")
         .is_none());
     assert_eq!(
-        s.client_message("ws_d", "msg_2")
-            .await
-            .expect("client")
-            .as_deref(),
+        s.client_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_2")
+        )
+        .await
+        .expect("client")
+        .as_deref(),
         Some(r#"{"message":{"type":"text"}}"#)
     );
     assert!(s
-        .client_message("ws_d", "msg_1")
+        .client_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_1")
+        )
         .await
         .expect("client")
         .is_none());
     assert!(s
-        .client_message("ws_other", "msg_2")
+        .client_message(
+            &WorkspaceId::from_trusted("ws_other"),
+            &MessageId::from_trusted("msg_2")
+        )
         .await
         .expect("client")
         .is_none());
     assert!(s
-        .client_message("ws_d", "msg_none")
+        .client_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_none")
+        )
         .await
         .expect("client")
         .is_none());
 
     assert_eq!(
-        s.channel_by_num("ws_d", ch.num)
+        s.channel_by_num(&WorkspaceId::from_trusted("ws_d"), ch.num)
             .await
             .expect("by num")
             .map(|c| c.id)
@@ -60,12 +73,12 @@ async fn things_are_found_by_number_email_and_phone(s: S, _db: &Db) {
         Some("ch_d")
     );
     assert!(s
-        .channel_by_num("ws_other", ch.num)
+        .channel_by_num(&WorkspaceId::from_trusted("ws_other"), ch.num)
         .await
         .expect("by num")
         .is_none());
     assert!(s
-        .channel_by_num("ws_d", ch.num + 1_000)
+        .channel_by_num(&WorkspaceId::from_trusted("ws_d"), ch.num + 1_000)
         .await
         .expect("by num")
         .is_none());
@@ -76,67 +89,84 @@ async fn things_are_found_by_number_email_and_phone(s: S, _db: &Db) {
         ..NewContact::default()
     };
     let first = s
-        .create_contact("ws_d", &contact("5215560000001", "Ana@Example.com"), 10)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_d"),
+            &contact("5215560000001", "Ana@Example.com"),
+            10,
+        )
         .await
         .expect("create");
     let second = s
-        .create_contact("ws_d", &contact("5215560000002", "ana@example.com"), 20)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_d"),
+            &contact("5215560000002", "ana@example.com"),
+            20,
+        )
         .await
         .expect("create");
     assert!(second.num > first.num, "numbers grow");
     assert_eq!(
-        s.contact_by_num("ws_d", second.num).await.expect("by num"),
+        s.contact_by_num(&WorkspaceId::from_trusted("ws_d"), second.num)
+            .await
+            .expect("by num"),
         Some(second.clone())
     );
     assert!(s
-        .contact_by_num("ws_other", second.num)
+        .contact_by_num(&WorkspaceId::from_trusted("ws_other"), second.num)
         .await
         .expect("by num")
         .is_none());
     assert!(s
-        .contact_by_num("ws_d", second.num + 1_000)
+        .contact_by_num(&WorkspaceId::from_trusted("ws_d"), second.num + 1_000)
         .await
         .expect("by num")
         .is_none());
     // The lowest number wins, ignoring case.
     assert_eq!(
-        s.contact_by_email("ws_d", "ANA@example.COM")
+        s.contact_by_email(&WorkspaceId::from_trusted("ws_d"), "ANA@example.COM")
             .await
             .expect("by email")
             .map(|c| c.id),
         Some(first.id.clone())
     );
     assert!(s
-        .contact_by_email("ws_d", "bob@example.com")
+        .contact_by_email(&WorkspaceId::from_trusted("ws_d"), "bob@example.com")
         .await
         .expect("by email")
         .is_none());
     assert!(s
-        .contact_by_email("ws_other", "ana@example.com")
+        .contact_by_email(&WorkspaceId::from_trusted("ws_other"), "ana@example.com")
         .await
         .expect("by email")
         .is_none());
     assert_eq!(
-        s.contact_by_phone("ws_d", "5215560000002")
+        s.contact_by_phone(&WorkspaceId::from_trusted("ws_d"), "5215560000002")
             .await
             .expect("by phone")
             .map(|c| c.id),
         Some(second.id.clone())
     );
     assert!(s
-        .contact_by_phone("ws_d", "5215569999999")
+        .contact_by_phone(&WorkspaceId::from_trusted("ws_d"), "5215569999999")
         .await
         .expect("by phone")
         .is_none());
     // A deleted contact's number is never handed out again.
-    assert!(s.delete_contact("ws_d", &second.id).await.expect("delete"));
+    assert!(s
+        .delete_contact(&WorkspaceId::from_trusted("ws_d"), &second.id)
+        .await
+        .expect("delete"));
     let third = s
-        .create_contact("ws_d", &contact("5215560000003", "c@example.com"), 30)
+        .create_contact(
+            &WorkspaceId::from_trusted("ws_d"),
+            &contact("5215560000003", "c@example.com"),
+            30,
+        )
         .await
         .expect("create");
     assert!(third.num > second.num, "{} after {}", third.num, second.num);
     assert!(s
-        .contact_by_num("ws_d", second.num)
+        .contact_by_num(&WorkspaceId::from_trusted("ws_d"), second.num)
         .await
         .expect("by num")
         .is_none());

@@ -1,5 +1,7 @@
 //! MediaStore: uploaded and received files, and their downloads.
 
+use chasqui_domain::ChannelId;
+use chasqui_domain::WorkspaceId;
 use chasqui_store::{MediaOutcome, NewMedia};
 
 use super::*;
@@ -7,8 +9,8 @@ use super::*;
 fn media(id: &str, ws: &str, provider_id: &str, next: i64) -> NewMedia {
     NewMedia {
         id: id.into(),
-        workspace_id: ws.into(),
-        channel_id: "ch_m".into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
+        channel_id: ChannelId::from_trusted("ch_m"),
         direction: "inbound".into(),
         provider_media_id: provider_id.into(),
         mime_type: Some("image/jpeg".into()),
@@ -23,7 +25,11 @@ fn media(id: &str, ws: &str, provider_id: &str, next: i64) -> NewMedia {
 }
 
 async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
-    assert!(s.get_media("ws_m", "md_none").await.expect("get").is_none());
+    assert!(s
+        .get_media(&WorkspaceId::from_trusted("ws_m"), "md_none")
+        .await
+        .expect("get")
+        .is_none());
     assert!(s
         .claim_media(1_000, 100, 10)
         .await
@@ -49,7 +55,7 @@ async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
         .expect("insert"));
 
     let one = s
-        .get_media("ws_m", "md_1")
+        .get_media(&WorkspaceId::from_trusted("ws_m"), "md_1")
         .await
         .expect("get")
         .expect("media");
@@ -66,7 +72,7 @@ async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
     );
     assert_eq!(one.message_meta_id.as_deref(), Some("wamid.m"));
     assert_eq!(
-        s.get_media("ws_m", "pm_1")
+        s.get_media(&WorkspaceId::from_trusted("ws_m"), "pm_1")
             .await
             .expect("get by provider id")
             .map(|m| m.id)
@@ -74,7 +80,7 @@ async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
         Some("md_1")
     );
     assert!(s
-        .get_media("ws_other", "md_1")
+        .get_media(&WorkspaceId::from_trusted("ws_other"), "md_1")
         .await
         .expect("get")
         .is_none());
@@ -114,7 +120,7 @@ async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
     .await
     .expect("finish");
     let stored = s
-        .get_media("ws_m", "md_1")
+        .get_media(&WorkspaceId::from_trusted("ws_m"), "md_1")
         .await
         .expect("get")
         .expect("media");
@@ -147,7 +153,7 @@ async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
     .await
     .expect("finish");
     let retry = s
-        .get_media("ws_m", "md_2")
+        .get_media(&WorkspaceId::from_trusted("ws_m"), "md_2")
         .await
         .expect("get")
         .expect("media");
@@ -182,7 +188,7 @@ async fn media_is_stored_claimed_and_finished(s: S, _db: &Db) {
     .await
     .expect("finish");
     let failed = s
-        .get_media("ws_m", "md_2")
+        .get_media(&WorkspaceId::from_trusted("ws_m"), "md_2")
         .await
         .expect("get")
         .expect("media");
@@ -209,7 +215,11 @@ async fn garbage_in_a_media_number_is_corrupt(s: S, db: &Db) {
         .await
         .expect("insert"));
     if corrupt(db, "UPDATE media SET size = 'big' WHERE id = 'md_1'").await {
-        assert_corrupt("get_media", s.get_media("ws_m", "md_1").await);
+        assert_corrupt(
+            "get_media",
+            s.get_media(&WorkspaceId::from_trusted("ws_m"), "md_1")
+                .await,
+        );
     }
 }
 

@@ -1,6 +1,8 @@
 //! Store: accepting, reading and listing messages, dispatch (leases, claims, outcomes) and
 //! status webhooks.
 
+use chasqui_domain::MessageId;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use std::collections::HashSet;
 
 use chasqui_domain::webhook::StatusUpdate;
@@ -63,7 +65,10 @@ async fn accepted_messages_are_read_back(s: S, _db: &Db) {
         ("msg_1", MessageStatus::Queued, 0, 100)
     );
     let detail = s
-        .get_message("ws_m", "msg_1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_m"),
+            &MessageId::from_trusted("msg_1"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -73,12 +78,18 @@ async fn accepted_messages_are_read_back(s: S, _db: &Db) {
     assert_eq!(timeline, ["queued"]);
     // Only in its own workspace.
     assert!(s
-        .get_message("ws_other", "msg_1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_other"),
+            &MessageId::from_trusted("msg_1")
+        )
         .await
         .expect("get")
         .is_none());
     assert!(s
-        .get_message("ws_m", "msg_none")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_m"),
+            &MessageId::from_trusted("msg_none")
+        )
         .await
         .expect("get")
         .is_none());
@@ -94,7 +105,10 @@ async fn accepted_messages_are_read_back(s: S, _db: &Db) {
     assert_eq!(failed.status, MessageStatus::Failed);
     assert_eq!(failed.error, Some(meta_error(131_026)));
     let detail = s
-        .get_message("ws_m", "msg_2")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_m"),
+            &MessageId::from_trusted("msg_2"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -115,7 +129,7 @@ async fn messages_are_listed_by_filter(s: S, _db: &Db) {
     workspace(&s, "ws_other").await;
     assert!(s
         .list_messages(
-            "ws_m",
+            &WorkspaceId::from_trusted("ws_m"),
             &MessageFilter {
                 limit: 10,
                 ..Default::default()
@@ -139,11 +153,14 @@ async fn messages_are_listed_by_filter(s: S, _db: &Db) {
         ..Default::default()
     };
     assert_eq!(
-        ids(s.list_messages("ws_m", &all).await.expect("list")),
+        ids(s
+            .list_messages(&WorkspaceId::from_trusted("ws_m"), &all)
+            .await
+            .expect("list")),
         ["msg_d", "msg_c", "msg_b", "msg_a"]
     );
     assert!(s
-        .list_messages("ws_other", &all)
+        .list_messages(&WorkspaceId::from_trusted("ws_other"), &all)
         .await
         .expect("list")
         .is_empty());
@@ -152,7 +169,10 @@ async fn messages_are_listed_by_filter(s: S, _db: &Db) {
         ..all.clone()
     };
     assert_eq!(
-        ids(s.list_messages("ws_m", &by_recipient).await.expect("list")),
+        ids(s
+            .list_messages(&WorkspaceId::from_trusted("ws_m"), &by_recipient)
+            .await
+            .expect("list")),
         ["msg_c", "msg_a"]
     );
     let by_status = MessageFilter {
@@ -160,7 +180,10 @@ async fn messages_are_listed_by_filter(s: S, _db: &Db) {
         ..all.clone()
     };
     assert_eq!(
-        ids(s.list_messages("ws_m", &by_status).await.expect("list")),
+        ids(s
+            .list_messages(&WorkspaceId::from_trusted("ws_m"), &by_status)
+            .await
+            .expect("list")),
         ["msg_d"]
     );
     let by_time = MessageFilter {
@@ -169,7 +192,10 @@ async fn messages_are_listed_by_filter(s: S, _db: &Db) {
         ..all.clone()
     };
     assert_eq!(
-        ids(s.list_messages("ws_m", &by_time).await.expect("list")),
+        ids(s
+            .list_messages(&WorkspaceId::from_trusted("ws_m"), &by_time)
+            .await
+            .expect("list")),
         ["msg_c", "msg_b"]
     );
 }
@@ -184,8 +210,11 @@ async fn pages(s: &S, ws: &str, page: i64) -> Vec<Vec<String>> {
             limit: page,
             ..Default::default()
         };
-        let got = s.list_messages(ws, &f).await.expect("list");
-        out.push(got.iter().map(|m| m.id.clone()).collect::<Vec<_>>());
+        let got = s
+            .list_messages(&WorkspaceId::from_trusted(ws), &f)
+            .await
+            .expect("list");
+        out.push(got.iter().map(|m| m.id.to_string()).collect::<Vec<_>>());
         match got.last() {
             Some(last) if out.len() < 10 => before = Some(last.seq),
             _ => return out,
@@ -270,7 +299,7 @@ async fn an_idempotency_key_replays_or_conflicts(s: S, _db: &Db) {
     accept(&s, other).await;
     let listed = s
         .list_messages(
-            "ws_i",
+            &WorkspaceId::from_trusted("ws_i"),
             &MessageFilter {
                 limit: 10,
                 ..Default::default()
@@ -352,7 +381,7 @@ async fn racing_first_uses_of_an_idempotency_key_make_one_message(s: S, db: &Db)
     }
     let listed = s
         .list_messages(
-            "ws_i",
+            &WorkspaceId::from_trusted("ws_i"),
             &MessageFilter {
                 limit: 100,
                 ..Default::default()
@@ -369,7 +398,11 @@ async fn channel_leases_are_owned_until_they_expire(s: S, _db: &Db) {
     off.enabled = false;
     s.upsert_channel(&off, 3).await.expect("upsert");
     workspace_with_channel(&s, "ws_dis", "ch_dis", "6503").await;
-    let mut ws = s.get_workspace("ws_dis").await.expect("get").expect("ws");
+    let mut ws = s
+        .get_workspace(&WorkspaceId::from_trusted("ws_dis"))
+        .await
+        .expect("get")
+        .expect("ws");
     ws.disabled_at = Some(5);
     s.save_workspace(&ws).await.expect("disable");
 
@@ -439,7 +472,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
         "w",
         vec![
             OutcomeRecord {
-                message_id: "msg_a1".into(),
+                message_id: MessageId::from_trusted("msg_a1"),
                 started_at: Some(1_010),
                 outcome: Outcome::Sent {
                     wamid: "wamid.A1".into(),
@@ -447,7 +480,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
                 },
             },
             OutcomeRecord {
-                message_id: "msg_b1".into(),
+                message_id: MessageId::from_trusted("msg_b1"),
                 started_at: Some(1_010),
                 outcome: Outcome::Retry {
                     at: 1_020,
@@ -456,7 +489,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
                 },
             },
             OutcomeRecord {
-                message_id: "msg_c1".into(),
+                message_id: MessageId::from_trusted("msg_c1"),
                 started_at: Some(1_010),
                 outcome: Outcome::Failed {
                     at: 1_020,
@@ -468,7 +501,10 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     .await
     .expect("record");
     let a1 = s
-        .get_message("ws_d", "msg_a1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_a1"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -483,7 +519,10 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     let timeline: Vec<&str> = a1.events.iter().map(|e| e.status.as_str()).collect();
     assert_eq!(timeline, ["queued", "sending", "accepted"]);
     let c1 = s
-        .get_message("ws_d", "msg_c1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_c1"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -508,7 +547,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     assert_eq!(retried[0].attempts, 1);
 
     // Released claims go back to the queue at once (only the owner's).
-    s.release_claims("someone-else", &["msg_b1".into()], 3_100)
+    s.release_claims("someone-else", &[MessageId::from_trusted("msg_b1")], 3_100)
         .await
         .expect("release");
     assert!(s
@@ -516,9 +555,16 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
         .await
         .expect("claim")
         .is_empty());
-    s.release_claims("w", &["msg_a2".into(), "msg_b1".into()], 3_100)
-        .await
-        .expect("release");
+    s.release_claims(
+        "w",
+        &[
+            MessageId::from_trusted("msg_a2"),
+            MessageId::from_trusted("msg_b1"),
+        ],
+        3_100,
+    )
+    .await
+    .expect("release");
     let again = s
         .claim(&claim_req("x", "ch_d", 3_100, 10))
         .await
@@ -529,7 +575,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     s.record_outcomes(
         "x",
         vec![OutcomeRecord {
-            message_id: "msg_a2".into(),
+            message_id: MessageId::from_trusted("msg_a2"),
             started_at: Some(3_200),
             outcome: Outcome::Unknown {
                 at: 3_300,
@@ -541,12 +587,12 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     .await
     .expect("record");
     assert!(s
-        .expired_unknowns("ch_d", 8_999, 10)
+        .expired_unknowns(&ChannelId::from_trusted("ch_d"), 8_999, 10)
         .await
         .expect("unknowns")
         .is_empty());
     assert_eq!(
-        s.expired_unknowns("ch_d", 9_000, 10)
+        s.expired_unknowns(&ChannelId::from_trusted("ch_d"), 9_000, 10)
             .await
             .expect("unknowns"),
         ["msg_a2"]
@@ -554,7 +600,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     s.record_outcomes(
         "x",
         vec![OutcomeRecord {
-            message_id: "msg_a2".into(),
+            message_id: MessageId::from_trusted("msg_a2"),
             started_at: None,
             outcome: Outcome::Resend { at: 9_100 },
         }],
@@ -562,7 +608,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     .await
     .expect("record");
     assert!(s
-        .expired_unknowns("ch_d", 9_100, 10)
+        .expired_unknowns(&ChannelId::from_trusted("ch_d"), 9_100, 10)
         .await
         .expect("unknowns")
         .is_empty());
@@ -570,7 +616,10 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
         .claim(&claim_req("y", "ch_d", 9_200, 10))
         .await
         .expect("claim");
-    assert!(ids(&resent).contains(&"msg_a2".to_string()), "{resent:?}");
+    assert!(
+        ids(&resent).contains(&MessageId::from_trusted("msg_a2".to_string())),
+        "{resent:?}"
+    );
 
     // A deferred message is due again at its time, not counted as an attempt.
     let e1 = resent
@@ -581,7 +630,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     s.record_outcomes(
         "y",
         vec![OutcomeRecord {
-            message_id: "msg_e1".into(),
+            message_id: MessageId::from_trusted("msg_e1"),
             started_at: None,
             outcome: Outcome::Defer { until: 20_000 },
         }],
@@ -592,7 +641,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
         .claim(&claim_req("y", "ch_d", 19_999, 10))
         .await
         .expect("claim"))
-    .contains(&"msg_e1".to_string()));
+    .contains(&MessageId::from_trusted("msg_e1".to_string())));
     let later = s
         .claim(&claim_req("y", "ch_d", 20_000, 10))
         .await
@@ -605,7 +654,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
         "not-the-owner",
         vec![
             OutcomeRecord {
-                message_id: "msg_e1".into(),
+                message_id: MessageId::from_trusted("msg_e1"),
                 started_at: None,
                 outcome: Outcome::Failed {
                     at: 20_001,
@@ -613,7 +662,7 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
                 },
             },
             OutcomeRecord {
-                message_id: "msg_none".into(),
+                message_id: MessageId::from_trusted("msg_none"),
                 started_at: None,
                 outcome: Outcome::Failed {
                     at: 20_001,
@@ -625,7 +674,10 @@ async fn claims_follow_recipient_order_and_outcomes(s: S, _db: &Db) {
     .await
     .expect("record");
     let e1 = s
-        .get_message("ws_d", "msg_e1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_e1"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -643,18 +695,21 @@ async fn an_expired_claim_becomes_an_unknown_outcome(s: S, _db: &Db) {
     next.reconcile_ms = 2_000;
     assert!(s.claim(&next).await.expect("claim").is_empty());
     assert!(s
-        .expired_unknowns("ch_d", 3_500, 10)
+        .expired_unknowns(&ChannelId::from_trusted("ch_d"), 3_500, 10)
         .await
         .expect("unknowns")
         .is_empty());
     assert_eq!(
-        s.expired_unknowns("ch_d", 3_501, 10)
+        s.expired_unknowns(&ChannelId::from_trusted("ch_d"), 3_501, 10)
             .await
             .expect("unknowns"),
         ["msg_1"]
     );
     let detail = s
-        .get_message("ws_d", "msg_1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_d"),
+            &MessageId::from_trusted("msg_1"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -724,7 +779,7 @@ async fn statuses_apply_once_and_only_to_their_channels(s: S, _db: &Db) {
     s.record_outcomes(
         "w",
         vec![OutcomeRecord {
-            message_id: "msg_1".into(),
+            message_id: MessageId::from_trusted("msg_1"),
             started_at: Some(1_000),
             outcome: Outcome::Sent {
                 wamid: "wamid.1".into(),
@@ -734,7 +789,7 @@ async fn statuses_apply_once_and_only_to_their_channels(s: S, _db: &Db) {
     )
     .await
     .expect("record");
-    let verified = [("6901".to_string(), "ch_s".to_string())];
+    let verified = [("6901".to_string(), ChannelId::from_trusted("ch_s"))];
     // By wamid; by callback data before any wamid is known; a channel not verified; a wamid
     // nobody has.
     let report = s
@@ -755,13 +810,19 @@ async fn statuses_apply_once_and_only_to_their_channels(s: S, _db: &Db) {
         (2, 0, 2)
     );
     let one = s
-        .get_message("ws_s", "msg_1")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_s"),
+            &MessageId::from_trusted("msg_1"),
+        )
         .await
         .expect("get")
         .expect("message");
     assert_eq!(one.message.status, MessageStatus::Delivered);
     let two = s
-        .get_message("ws_s", "msg_2")
+        .get_message(
+            &WorkspaceId::from_trusted("ws_s"),
+            &MessageId::from_trusted("msg_2"),
+        )
         .await
         .expect("get")
         .expect("message");
@@ -770,12 +831,15 @@ async fn statuses_apply_once_and_only_to_their_channels(s: S, _db: &Db) {
         (MessageStatus::Sent, Some("wamid.2"))
     );
     assert_eq!(
-        s.get_message("ws_t", "msg_3")
-            .await
-            .expect("get")
-            .expect("message")
-            .message
-            .status,
+        s.get_message(
+            &WorkspaceId::from_trusted("ws_t"),
+            &MessageId::from_trusted("msg_3")
+        )
+        .await
+        .expect("get")
+        .expect("message")
+        .message
+        .status,
         MessageStatus::Queued
     );
     // The same status again is a duplicate; an older one does not undo progress.
@@ -792,16 +856,19 @@ async fn statuses_apply_once_and_only_to_their_channels(s: S, _db: &Db) {
         .expect("apply");
     assert_eq!(report.duplicates, 1);
     assert_eq!(
-        s.get_message("ws_s", "msg_1")
-            .await
-            .expect("get")
-            .expect("message")
-            .message
-            .status,
+        s.get_message(
+            &WorkspaceId::from_trusted("ws_s"),
+            &MessageId::from_trusted("msg_1")
+        )
+        .await
+        .expect("get")
+        .expect("message")
+        .message
+        .status,
         MessageStatus::Delivered
     );
     // A status proves Meta has the message: msg_2 is never claimed again.
-    s.release_claims("w", &["msg_2".into()], 2_200)
+    s.release_claims("w", &[MessageId::from_trusted("msg_2")], 2_200)
         .await
         .expect("release");
     assert!(s
@@ -827,11 +894,18 @@ async fn an_unknown_message_status_is_corrupt(s: S, db: &Db) {
         )
         .await
     );
-    assert_corrupt("get_message", s.get_message("ws_x", "msg_1").await);
+    assert_corrupt(
+        "get_message",
+        s.get_message(
+            &WorkspaceId::from_trusted("ws_x"),
+            &MessageId::from_trusted("msg_1"),
+        )
+        .await,
+    );
     assert_corrupt(
         "list_messages",
         s.list_messages(
-            "ws_x",
+            &WorkspaceId::from_trusted("ws_x"),
             &MessageFilter {
                 limit: 10,
                 ..Default::default()
@@ -839,7 +913,11 @@ async fn an_unknown_message_status_is_corrupt(s: S, db: &Db) {
         )
         .await,
     );
-    assert_corrupt("message_by_seq", s.message_by_seq("ws_x", seq).await);
+    assert_corrupt(
+        "message_by_seq",
+        s.message_by_seq(&WorkspaceId::from_trusted("ws_x"), seq)
+            .await,
+    );
     // An idempotent replay reads the first message back: corrupt too, never a queued copy.
     let first = idempotent(message("msg_2", "ws_x", "ch_x", TO, 200), "key", "k", "h");
     accept(&s, first).await;
@@ -863,11 +941,18 @@ async fn garbage_in_a_message_number_is_corrupt(s: S, db: &Db) {
     )
     .await
     {
-        assert_corrupt("get_message", s.get_message("ws_x", "msg_1").await);
+        assert_corrupt(
+            "get_message",
+            s.get_message(
+                &WorkspaceId::from_trusted("ws_x"),
+                &MessageId::from_trusted("msg_1"),
+            )
+            .await,
+        );
         assert_corrupt(
             "list_messages",
             s.list_messages(
-                "ws_x",
+                &WorkspaceId::from_trusted("ws_x"),
                 &MessageFilter {
                     limit: 10,
                     ..Default::default()

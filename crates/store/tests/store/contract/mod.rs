@@ -3,6 +3,8 @@
 //! the public API is used, plus [`Db::exec`] to corrupt one column of a row the store wrote, so
 //! the suite keeps holding while the store's internals move.
 
+use chasqui_domain::MessageId;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -106,16 +108,20 @@ pub async fn corrupt(db: &Db, sql: &str) -> bool {
 
 /// A workspace created through the store.
 pub async fn workspace(s: &S, id: &str) {
-    s.ensure_workspace(id, &format!("Workspace {id}"), 1)
-        .await
-        .expect("ensure workspace");
+    s.ensure_workspace(
+        &WorkspaceId::from_trusted(id),
+        &format!("Workspace {id}"),
+        1,
+    )
+    .await
+    .expect("ensure workspace");
 }
 
 /// A channel to store (its `num` is the store's to give).
 pub fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
     Channel {
-        id: id.into(),
-        workspace_id: ws.into(),
+        id: ChannelId::from_trusted(id),
+        workspace_id: WorkspaceId::from_trusted(ws),
         name: format!("Channel {id}"),
         provider: chasqui_domain::ProviderKind::CloudApi,
         phone_number_id: phone_number_id.into(),
@@ -143,7 +149,7 @@ pub async fn workspace_with_channel(s: &S, ws: &str, ch: &str, phone_number_id: 
     s.upsert_channel(&channel(ch, ws, phone_number_id), 2)
         .await
         .expect("upsert channel");
-    s.get_channel(ch)
+    s.get_channel(&ChannelId::from_trusted(ch))
         .await
         .expect("get channel")
         .expect("channel")
@@ -152,9 +158,9 @@ pub async fn workspace_with_channel(s: &S, ws: &str, ch: &str, phone_number_id: 
 /// A text message to accept.
 pub fn message(id: &str, ws: &str, ch: &str, to: &str, at: i64) -> NewMessage {
     NewMessage {
-        id: id.into(),
-        workspace_id: ws.into(),
-        channel_id: ch.into(),
+        id: MessageId::from_trusted(id),
+        workspace_id: WorkspaceId::from_trusted(ws),
+        channel_id: ChannelId::from_trusted(ch),
         recipient: to.into(),
         kind: "text".into(),
         body: format!(r#"{{"type":"text","text":{{"body":"hello from {id}"}}}}"#),
@@ -188,7 +194,7 @@ pub async fn accept(s: &S, m: NewMessage) -> i64 {
 pub fn api_key(id: &str, ws: &str, hash: &str) -> NewApiKey {
     NewApiKey {
         id: id.into(),
-        workspace_id: ws.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
         name: format!("key {id}"),
         prefix: "chq_".into(),
         hash: hash.into(),
@@ -202,7 +208,7 @@ pub fn api_key(id: &str, ws: &str, hash: &str) -> NewApiKey {
 pub fn claim_req(owner: &str, channel: &str, now: i64, limit: i64) -> ClaimRequest {
     ClaimRequest {
         owner: owner.into(),
-        channel_id: channel.into(),
+        channel_id: ChannelId::from_trusted(channel),
         now,
         limit,
         lease_ms: 30_000,

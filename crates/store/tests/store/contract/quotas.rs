@@ -1,5 +1,6 @@
 //! QuotaStore: counters, in-flight slots, messaging-limit recipients and their races.
 
+use chasqui_domain::ChannelId;
 use chasqui_store::{
     ChargeOutcome, Counter, InflightOutcome, RecipientOutcome, MESSAGING_WINDOW_MS,
 };
@@ -91,14 +92,16 @@ async fn counters_slots_and_recipients_count_and_prune(s: S, _db: &Db) {
     // Recipients: counted once per rolling window; a refusal says when a slot frees.
     let t = 10 * MESSAGING_WINDOW_MS;
     assert_eq!(
-        s.admit_recipient("ch_1", "111", 2, t).await.expect("admit"),
+        s.admit_recipient(&ChannelId::from_trusted("ch_1"), "111", 2, t)
+            .await
+            .expect("admit"),
         RecipientOutcome::Admitted {
             count: 1,
             counted_at: Some(t)
         }
     );
     assert_eq!(
-        s.admit_recipient("ch_1", "111", 2, t + 1)
+        s.admit_recipient(&ChannelId::from_trusted("ch_1"), "111", 2, t + 1)
             .await
             .expect("admit"),
         RecipientOutcome::Admitted {
@@ -107,7 +110,7 @@ async fn counters_slots_and_recipients_count_and_prune(s: S, _db: &Db) {
         }
     );
     assert_eq!(
-        s.admit_recipient("ch_1", "222", 2, t + 2)
+        s.admit_recipient(&ChannelId::from_trusted("ch_1"), "222", 2, t + 2)
             .await
             .expect("admit"),
         RecipientOutcome::Admitted {
@@ -116,7 +119,7 @@ async fn counters_slots_and_recipients_count_and_prune(s: S, _db: &Db) {
         }
     );
     assert_eq!(
-        s.admit_recipient("ch_1", "333", 2, t + 3)
+        s.admit_recipient(&ChannelId::from_trusted("ch_1"), "333", 2, t + 3)
             .await
             .expect("admit"),
         RecipientOutcome::Refused {
@@ -126,7 +129,7 @@ async fn counters_slots_and_recipients_count_and_prune(s: S, _db: &Db) {
     );
     assert!(
         matches!(
-            s.admit_recipient("ch_2", "333", 2, t + 3)
+            s.admit_recipient(&ChannelId::from_trusted("ch_2"), "333", 2, t + 3)
                 .await
                 .expect("admit"),
             RecipientOutcome::Admitted { count: 1, .. }
@@ -134,29 +137,34 @@ async fn counters_slots_and_recipients_count_and_prune(s: S, _db: &Db) {
         "per channel"
     );
     // Forgetting a slot taken since does nothing; forgetting the one taken frees it.
-    s.forget_recipient("ch_1", "222", t)
+    s.forget_recipient(&ChannelId::from_trusted("ch_1"), "222", t)
         .await
         .expect("forget a stale slot");
     assert!(matches!(
-        s.admit_recipient("ch_1", "333", 2, t + 4)
+        s.admit_recipient(&ChannelId::from_trusted("ch_1"), "333", 2, t + 4)
             .await
             .expect("admit"),
         RecipientOutcome::Refused { .. }
     ));
-    s.forget_recipient("ch_1", "222", t + 2)
+    s.forget_recipient(&ChannelId::from_trusted("ch_1"), "222", t + 2)
         .await
         .expect("forget");
     assert!(matches!(
-        s.admit_recipient("ch_1", "333", 2, t + 5)
+        s.admit_recipient(&ChannelId::from_trusted("ch_1"), "333", 2, t + 5)
             .await
             .expect("admit"),
         RecipientOutcome::Admitted { count: 2, .. }
     ));
     // After the window, the slot is free again.
     assert!(matches!(
-        s.admit_recipient("ch_1", "444", 2, t + MESSAGING_WINDOW_MS + 1)
-            .await
-            .expect("admit"),
+        s.admit_recipient(
+            &ChannelId::from_trusted("ch_1"),
+            "444",
+            2,
+            t + MESSAGING_WINDOW_MS + 1
+        )
+        .await
+        .expect("admit"),
         RecipientOutcome::Admitted {
             counted_at: Some(_),
             ..

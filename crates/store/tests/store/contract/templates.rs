@@ -2,6 +2,7 @@
 
 use chasqui_domain::inbound::{TemplateChange, TemplateEvent};
 use chasqui_domain::template_registry::parse_template;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_store::{StoredTemplate, TemplateFilter};
 use serde_json::{json, Value};
 
@@ -25,8 +26,8 @@ fn template(
     }))
     .expect("template");
     StoredTemplate {
-        workspace_id: ws.into(),
-        channel_id: ch.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
+        channel_id: ChannelId::from_trusted(ch),
         template: t,
         quality: None,
         rejected_reason: None,
@@ -57,12 +58,15 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
         .await
         .expect("channel");
     assert!(s
-        .get_template("ch_t", "welcome", "en")
+        .get_template(&ChannelId::from_trusted("ch_t"), "welcome", "en")
         .await
         .expect("get")
         .is_none());
     assert!(s
-        .list_templates("ws_t", &TemplateFilter::default())
+        .list_templates(
+            &WorkspaceId::from_trusted("ws_t"),
+            &TemplateFilter::default()
+        )
         .await
         .expect("list")
         .is_empty());
@@ -75,19 +79,19 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
         template("ws_t", "ch_u", "other", "en", "APPROVED", "1004"),
     ];
     assert_eq!(
-        s.upsert_templates(&synced, "ch_t", true, 100)
+        s.upsert_templates(&synced, &ChannelId::from_trusted("ch_t"), true, 100)
             .await
             .expect("upsert"),
         3
     );
     assert_eq!(
-        s.upsert_templates(&synced[3..], "ch_u", false, 100)
+        s.upsert_templates(&synced[3..], &ChannelId::from_trusted("ch_u"), false, 100)
             .await
             .expect("upsert"),
         1
     );
     let got = s
-        .get_template("ch_t", "welcome", "en")
+        .get_template(&ChannelId::from_trusted("ch_t"), "welcome", "en")
         .await
         .expect("get")
         .expect("template");
@@ -107,9 +111,12 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
     };
     assert_eq!(
         names(
-            s.list_templates("ws_t", &TemplateFilter::default())
-                .await
-                .expect("list")
+            s.list_templates(
+                &WorkspaceId::from_trusted("ws_t"),
+                &TemplateFilter::default()
+            )
+            .await
+            .expect("list")
         ),
         [
             "other/en/ch_u",
@@ -119,12 +126,16 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
         ]
     );
     let f = TemplateFilter {
-        channel_id: Some("ch_t".into()),
+        channel_id: Some(ChannelId::from_trusted("ch_t")),
         status: Some("APPROVED".into()),
         ..Default::default()
     };
     assert_eq!(
-        names(s.list_templates("ws_t", &f).await.expect("list")),
+        names(
+            s.list_templates(&WorkspaceId::from_trusted("ws_t"), &f)
+                .await
+                .expect("list")
+        ),
         ["welcome/en/ch_t"]
     );
     let f = TemplateFilter {
@@ -133,11 +144,18 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
         ..Default::default()
     };
     assert_eq!(
-        names(s.list_templates("ws_t", &f).await.expect("list")),
+        names(
+            s.list_templates(&WorkspaceId::from_trusted("ws_t"), &f)
+                .await
+                .expect("list")
+        ),
         ["welcome/es/ch_t"]
     );
     assert!(s
-        .list_templates("ws_none", &TemplateFilter::default())
+        .list_templates(
+            &WorkspaceId::from_trusted("ws_none"),
+            &TemplateFilter::default()
+        )
         .await
         .expect("list")
         .is_empty());
@@ -145,7 +163,7 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
     // A webhook of the channel's WABA changes the status; it is newer than the sync.
     let report = s
         .apply_template_event(
-            &["ch_t".into()],
+            &[ChannelId::from_trusted("ch_t")],
             &status_event("waba_ws_t", "1002", "APPROVED", Some("NONE")),
             200,
         )
@@ -153,20 +171,20 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
         .expect("event");
     assert_eq!((report.updated, report.needs_sync), (1, false));
     let es = s
-        .get_template("ch_t", "welcome", "es")
+        .get_template(&ChannelId::from_trusted("ch_t"), "welcome", "es")
         .await
         .expect("get")
         .expect("template");
     assert_eq!(es.template.status.as_str(), "APPROVED");
     // A sync that began before the webhook does not undo it.
     assert_eq!(
-        s.upsert_templates(&synced[1..2], "ch_t", false, 150)
+        s.upsert_templates(&synced[1..2], &ChannelId::from_trusted("ch_t"), false, 150)
             .await
             .expect("upsert"),
         1
     );
     let es = s
-        .get_template("ch_t", "welcome", "es")
+        .get_template(&ChannelId::from_trusted("ch_t"), "welcome", "es")
         .await
         .expect("get")
         .expect("template");
@@ -174,7 +192,7 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
     // Another WABA's event, or an unknown template, changes nothing and asks for a sync.
     let other = s
         .apply_template_event(
-            &["ch_t".into()],
+            &[ChannelId::from_trusted("ch_t")],
             &status_event("waba_other", "1001", "PAUSED", None),
             300,
         )
@@ -183,7 +201,7 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
     assert_eq!((other.updated, other.needs_sync), (0, true));
     let unknown = s
         .apply_template_event(
-            &["ch_t".into()],
+            &[ChannelId::from_trusted("ch_t")],
             &status_event("waba_ws_t", "9999", "PAUSED", None),
             300,
         )
@@ -193,18 +211,18 @@ async fn templates_are_synced_listed_and_updated_by_webhooks(s: S, _db: &Db) {
 
     // A complete sync removes what the provider no longer has.
     assert_eq!(
-        s.upsert_templates(&synced[..1], "ch_t", true, 400)
+        s.upsert_templates(&synced[..1], &ChannelId::from_trusted("ch_t"), true, 400)
             .await
             .expect("upsert"),
         1
     );
     assert!(s
-        .get_template("ch_t", "promo", "en")
+        .get_template(&ChannelId::from_trusted("ch_t"), "promo", "en")
         .await
         .expect("get")
         .is_none());
     assert!(
-        s.get_template("ch_u", "other", "en")
+        s.get_template(&ChannelId::from_trusted("ch_u"), "other", "en")
             .await
             .expect("get")
             .is_some(),
@@ -218,7 +236,7 @@ async fn an_unreadable_template_is_corrupt(s: S, db: &Db) {
         template("ws_t", "ch_t", "welcome", "en", "APPROVED", "2001"),
         template("ws_t", "ch_t", "promo", "en", "APPROVED", "2002"),
     ];
-    s.upsert_templates(&t, "ch_t", true, 100)
+    s.upsert_templates(&t, &ChannelId::from_trusted("ch_t"), true, 100)
         .await
         .expect("upsert");
     assert!(
@@ -230,14 +248,23 @@ async fn an_unreadable_template_is_corrupt(s: S, db: &Db) {
     );
     assert_corrupt(
         "get_template",
-        s.get_template("ch_t", "welcome", "en").await,
+        s.get_template(&ChannelId::from_trusted("ch_t"), "welcome", "en")
+            .await,
     );
     assert_corrupt(
         "list_templates",
-        s.list_templates("ws_t", &TemplateFilter::default()).await,
+        s.list_templates(
+            &WorkspaceId::from_trusted("ws_t"),
+            &TemplateFilter::default(),
+        )
+        .await,
     );
     assert!(corrupt(db, "UPDATE templates SET name = '' WHERE name = 'promo'").await);
-    assert_corrupt("get_template", s.get_template("ch_t", "", "en").await);
+    assert_corrupt(
+        "get_template",
+        s.get_template(&ChannelId::from_trusted("ch_t"), "", "en")
+            .await,
+    );
 }
 
 contract!(

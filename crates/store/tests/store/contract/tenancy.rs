@@ -1,19 +1,27 @@
 //! TenancyStore: workspaces, API keys and channels.
 
 use chasqui_domain::Scope;
+use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_store::{KeyLimits, Workspace};
 
 use super::*;
 
 async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
     assert!(s.list_workspaces().await.expect("list").is_empty());
-    assert!(s.get_workspace("ws_none").await.expect("get").is_none());
+    assert!(s
+        .get_workspace(&WorkspaceId::from_trusted("ws_none"))
+        .await
+        .expect("get")
+        .is_none());
 
-    let a = s.ensure_workspace("ws_a", "A", 10).await.expect("ensure");
+    let a = s
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_a"), "A", 10)
+        .await
+        .expect("ensure");
     assert_eq!(
         a,
         Workspace {
-            id: "ws_a".into(),
+            id: WorkspaceId::from_trusted("ws_a"),
             name: "A".into(),
             disabled_at: None,
             daily_quota: None,
@@ -23,14 +31,14 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
     );
     // A second call finds it as it is.
     let again = s
-        .ensure_workspace("ws_a", "other name", 99)
+        .ensure_workspace(&WorkspaceId::from_trusted("ws_a"), "other name", 99)
         .await
         .expect("ensure");
     assert_eq!(again, a);
 
     // save_workspace creates...
     let b = Workspace {
-        id: "ws_b".into(),
+        id: WorkspaceId::from_trusted("ws_b"),
         name: "B".into(),
         disabled_at: None,
         daily_quota: Some(500),
@@ -38,7 +46,12 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
         created_at: 20,
     };
     s.save_workspace(&b).await.expect("save");
-    assert_eq!(s.get_workspace("ws_b").await.expect("get"), Some(b.clone()));
+    assert_eq!(
+        s.get_workspace(&WorkspaceId::from_trusted("ws_b"))
+            .await
+            .expect("get"),
+        Some(b.clone())
+    );
     // ...and updates by id.
     let changed = Workspace {
         name: "B2".into(),
@@ -49,7 +62,9 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
     };
     s.save_workspace(&changed).await.expect("save");
     assert_eq!(
-        s.get_workspace("ws_b").await.expect("get"),
+        s.get_workspace(&WorkspaceId::from_trusted("ws_b"))
+            .await
+            .expect("get"),
         Some(changed.clone())
     );
 
@@ -59,7 +74,7 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
         .await
         .expect("list")
         .into_iter()
-        .map(|w| w.id)
+        .map(|w| w.id.into_string())
         .collect();
     assert_eq!(ids, ["ws_a", "ws_b"]);
 
@@ -69,22 +84,39 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
         .expect("channel");
     assert_conflict(
         "delete a workspace with channels",
-        s.delete_workspace("ws_a").await,
+        s.delete_workspace(&WorkspaceId::from_trusted("ws_a")).await,
         "channels",
         &[],
     );
-    assert!(s.get_workspace("ws_a").await.expect("get").is_some());
-    assert!(s.delete_channel("ch_a").await.expect("delete channel"));
+    assert!(s
+        .get_workspace(&WorkspaceId::from_trusted("ws_a"))
+        .await
+        .expect("get")
+        .is_some());
+    assert!(s
+        .delete_channel(&ChannelId::from_trusted("ch_a"))
+        .await
+        .expect("delete channel"));
     // Its keys go with it.
     s.insert_api_key(&api_key("key_a", "ws_a", "hash_a"), 41)
         .await
         .expect("key");
-    assert!(s.delete_workspace("ws_a").await.expect("delete"));
-    assert!(s.get_workspace("ws_a").await.expect("get").is_none());
+    assert!(s
+        .delete_workspace(&WorkspaceId::from_trusted("ws_a"))
+        .await
+        .expect("delete"));
+    assert!(s
+        .get_workspace(&WorkspaceId::from_trusted("ws_a"))
+        .await
+        .expect("get")
+        .is_none());
     assert!(s.get_api_key("key_a").await.expect("get key").is_none());
-    assert!(!s.delete_workspace("ws_a").await.expect("delete again"));
     assert!(!s
-        .delete_workspace("ws_never")
+        .delete_workspace(&WorkspaceId::from_trusted("ws_a"))
+        .await
+        .expect("delete again"));
+    assert!(!s
+        .delete_workspace(&WorkspaceId::from_trusted("ws_never"))
         .await
         .expect("delete missing"));
 }
@@ -92,8 +124,17 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
 async fn api_keys_are_found_only_while_usable(s: S, _db: &Db) {
     workspace(&s, "ws_k").await;
     workspace(&s, "ws_off").await;
-    assert!(s.list_api_keys("ws_k").await.expect("list").is_empty());
-    assert_eq!(s.count_api_keys("ws_k").await.expect("count"), 0);
+    assert!(s
+        .list_api_keys(&WorkspaceId::from_trusted("ws_k"))
+        .await
+        .expect("list")
+        .is_empty());
+    assert_eq!(
+        s.count_api_keys(&WorkspaceId::from_trusted("ws_k"))
+            .await
+            .expect("count"),
+        0
+    );
 
     let mut one = api_key("key_1", "ws_k", "hash_1");
     one.limits = KeyLimits {
@@ -135,7 +176,11 @@ async fn api_keys_are_found_only_while_usable(s: S, _db: &Db) {
         .expect("find")
         .is_none());
     // A disabled workspace's keys stop working.
-    let mut off = s.get_workspace("ws_off").await.expect("get").expect("ws");
+    let mut off = s
+        .get_workspace(&WorkspaceId::from_trusted("ws_off"))
+        .await
+        .expect("get")
+        .expect("ws");
     off.disabled_at = Some(400);
     s.save_workspace(&off).await.expect("disable");
     assert!(s
@@ -146,7 +191,7 @@ async fn api_keys_are_found_only_while_usable(s: S, _db: &Db) {
 
     // Oldest first; get finds any state.
     let listed: Vec<String> = s
-        .list_api_keys("ws_k")
+        .list_api_keys(&WorkspaceId::from_trusted("ws_k"))
         .await
         .expect("list")
         .into_iter()
@@ -154,7 +199,12 @@ async fn api_keys_are_found_only_while_usable(s: S, _db: &Db) {
         .collect();
     assert_eq!(listed, ["key_1", "key_2"]);
     assert!(s.get_api_key("key_nobody").await.expect("get").is_none());
-    assert_eq!(s.count_api_keys("ws_k").await.expect("count"), 2);
+    assert_eq!(
+        s.count_api_keys(&WorkspaceId::from_trusted("ws_k"))
+            .await
+            .expect("count"),
+        2
+    );
 
     // Update: name, scopes, revocation, limits.
     let mut two = s.get_api_key("key_2").await.expect("get").expect("key");
@@ -170,7 +220,9 @@ async fn api_keys_are_found_only_while_usable(s: S, _db: &Db) {
         "revoked"
     );
     assert_eq!(
-        s.count_api_keys("ws_k").await.expect("count"),
+        s.count_api_keys(&WorkspaceId::from_trusted("ws_k"))
+            .await
+            .expect("count"),
         1,
         "live keys only"
     );
@@ -230,16 +282,33 @@ async fn an_api_key_conflict_names_its_cause(s: S, _db: &Db) {
         "hash",
         &["workspace"],
     );
-    assert_eq!(s.count_api_keys("ws_k").await.expect("count"), 1);
+    assert_eq!(
+        s.count_api_keys(&WorkspaceId::from_trusted("ws_k"))
+            .await
+            .expect("count"),
+        1
+    );
 }
 
 async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
     workspace(&s, "ws_c").await;
     workspace(&s, "ws_other").await;
-    assert!(s.list_channels("ws_c").await.expect("list").is_empty());
+    assert!(s
+        .list_channels(&WorkspaceId::from_trusted("ws_c"))
+        .await
+        .expect("list")
+        .is_empty());
     assert!(s.all_channels().await.expect("all").is_empty());
-    assert!(s.get_channel("ch_none").await.expect("get").is_none());
-    assert!(s.default_channel("ws_c").await.expect("default").is_none());
+    assert!(s
+        .get_channel(&ChannelId::from_trusted("ch_none"))
+        .await
+        .expect("get")
+        .is_none());
+    assert!(s
+        .default_channel(&WorkspaceId::from_trusted("ws_c"))
+        .await
+        .expect("default")
+        .is_none());
 
     let mut one = channel("ch_1", "ws_c", "2001");
     one.is_default = true;
@@ -252,7 +321,11 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
         .await
         .expect("upsert");
 
-    let stored = s.get_channel("ch_1").await.expect("get").expect("channel");
+    let stored = s
+        .get_channel(&ChannelId::from_trusted("ch_1"))
+        .await
+        .expect("get")
+        .expect("channel");
     assert!(stored.num > 0, "the store numbers channels");
     assert_eq!(
         Channel {
@@ -277,11 +350,11 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
 
     // Oldest first.
     let ids: Vec<String> = s
-        .list_channels("ws_c")
+        .list_channels(&WorkspaceId::from_trusted("ws_c"))
         .await
         .expect("list")
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(ids, ["ch_1", "ch_2"]);
     let all: Vec<String> = s
@@ -289,36 +362,40 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
         .await
         .expect("all")
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(all, ["ch_1", "ch_2", "ch_3"]);
 
     // By id, or by number with or without '+', only within the workspace.
     let by_id = s
-        .find_channel("ws_c", "ch_2")
+        .find_channel(&WorkspaceId::from_trusted("ws_c"), "ch_2")
         .await
         .expect("find")
         .expect("found");
     assert_eq!(by_id.id, "ch_2");
     let by_number = s
-        .find_channel("ws_c", "+521552002")
+        .find_channel(&WorkspaceId::from_trusted("ws_c"), "+521552002")
         .await
         .expect("find")
         .expect("found");
     assert_eq!(by_number.id, "ch_2");
     assert!(s
-        .find_channel("ws_c", "ch_3")
+        .find_channel(&WorkspaceId::from_trusted("ws_c"), "ch_3")
         .await
         .expect("find")
         .is_none());
-    assert!(s.find_channel("ws_c", "999").await.expect("find").is_none());
+    assert!(s
+        .find_channel(&WorkspaceId::from_trusted("ws_c"), "999")
+        .await
+        .expect("find")
+        .is_none());
 
     // A new default makes the others non-default; the number stays.
     assert_eq!(
-        s.default_channel("ws_c")
+        s.default_channel(&WorkspaceId::from_trusted("ws_c"))
             .await
             .expect("default")
-            .map(|c| c.id)
+            .map(|c| c.id.into_string())
             .as_deref(),
         Some("ch_1")
     );
@@ -326,7 +403,7 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
     two.name = "renamed".into();
     s.upsert_channel(&two, 40).await.expect("update");
     let now_default = s
-        .default_channel("ws_c")
+        .default_channel(&WorkspaceId::from_trusted("ws_c"))
         .await
         .expect("default")
         .expect("default");
@@ -335,7 +412,7 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
         ("ch_2", "renamed")
     );
     assert!(
-        !s.get_channel("ch_1")
+        !s.get_channel(&ChannelId::from_trusted("ch_1"))
             .await
             .expect("get")
             .expect("channel")
@@ -343,7 +420,7 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
     );
     let before = by_id.num;
     assert_eq!(
-        s.get_channel("ch_2")
+        s.get_channel(&ChannelId::from_trusted("ch_2"))
             .await
             .expect("get")
             .expect("channel")
@@ -356,14 +433,28 @@ async fn channels_are_stored_found_and_deleted(s: S, _db: &Db) {
     accept(&s, message("msg_1", "ws_c", "ch_1", "5215512345678", 50)).await;
     assert_conflict(
         "delete a busy channel",
-        s.delete_channel("ch_1").await,
+        s.delete_channel(&ChannelId::from_trusted("ch_1")).await,
         "waiting",
         &[],
     );
-    assert!(s.get_channel("ch_1").await.expect("get").is_some());
-    assert!(s.delete_channel("ch_2").await.expect("delete"));
-    assert!(s.get_channel("ch_2").await.expect("get").is_none());
-    assert!(!s.delete_channel("ch_2").await.expect("delete again"));
+    assert!(s
+        .get_channel(&ChannelId::from_trusted("ch_1"))
+        .await
+        .expect("get")
+        .is_some());
+    assert!(s
+        .delete_channel(&ChannelId::from_trusted("ch_2"))
+        .await
+        .expect("delete"));
+    assert!(s
+        .get_channel(&ChannelId::from_trusted("ch_2"))
+        .await
+        .expect("get")
+        .is_none());
+    assert!(!s
+        .delete_channel(&ChannelId::from_trusted("ch_2"))
+        .await
+        .expect("delete again"));
 }
 
 async fn a_channel_conflict_names_its_cause(s: S, _db: &Db) {
@@ -395,7 +486,7 @@ async fn a_channel_conflict_names_its_cause(s: S, _db: &Db) {
         &[],
     );
     assert_eq!(
-        s.get_channel("ch_4")
+        s.get_channel(&ChannelId::from_trusted("ch_4"))
             .await
             .expect("get")
             .expect("channel")
@@ -407,7 +498,7 @@ async fn a_channel_conflict_names_its_cause(s: S, _db: &Db) {
         .await
         .expect("all")
         .into_iter()
-        .map(|c| c.id)
+        .map(|c| c.id.into_string())
         .collect();
     assert_eq!(ids, ["ch_1", "ch_4"]);
 }
@@ -421,9 +512,19 @@ async fn an_unknown_provider_kind_is_corrupt(s: S, db: &Db) {
         )
         .await
     );
-    assert_corrupt("get_channel", s.get_channel("ch_1").await);
-    assert_corrupt("list_channels", s.list_channels("ws_c").await);
-    assert_corrupt("find_channel", s.find_channel("ws_c", "ch_1").await);
+    assert_corrupt(
+        "get_channel",
+        s.get_channel(&ChannelId::from_trusted("ch_1")).await,
+    );
+    assert_corrupt(
+        "list_channels",
+        s.list_channels(&WorkspaceId::from_trusted("ws_c")).await,
+    );
+    assert_corrupt(
+        "find_channel",
+        s.find_channel(&WorkspaceId::from_trusted("ws_c"), "ch_1")
+            .await,
+    );
     assert_corrupt("all_channels", s.all_channels().await);
 }
 
@@ -433,7 +534,11 @@ async fn an_unknown_window_policy_is_corrupt(s: S, db: &Db) {
     warn.window_policy = chasqui_domain::window::WindowPolicy::Warn;
     warn.is_default = true;
     s.upsert_channel(&warn, 2).await.expect("upsert");
-    let stored = s.get_channel("ch_1").await.expect("get").expect("channel");
+    let stored = s
+        .get_channel(&ChannelId::from_trusted("ch_1"))
+        .await
+        .expect("get")
+        .expect("channel");
     assert_eq!(
         stored.window_policy,
         chasqui_domain::window::WindowPolicy::Warn
@@ -446,9 +551,19 @@ async fn an_unknown_window_policy_is_corrupt(s: S, db: &Db) {
         )
         .await
     );
-    assert_corrupt("get_channel", s.get_channel("ch_1").await);
-    assert_corrupt("default_channel", s.default_channel("ws_c").await);
-    assert_corrupt("channel_by_num", s.channel_by_num("ws_c", stored.num).await);
+    assert_corrupt(
+        "get_channel",
+        s.get_channel(&ChannelId::from_trusted("ch_1")).await,
+    );
+    assert_corrupt(
+        "default_channel",
+        s.default_channel(&WorkspaceId::from_trusted("ws_c")).await,
+    );
+    assert_corrupt(
+        "channel_by_num",
+        s.channel_by_num(&WorkspaceId::from_trusted("ws_c"), stored.num)
+            .await,
+    );
     assert_corrupt("lease_channels", s.lease_channels("w", 10, 1_000).await);
 }
 
@@ -457,8 +572,14 @@ async fn a_channel_without_its_number_is_corrupt(s: S, db: &Db) {
     assert!(ch.num > 0);
     // PostgreSQL's schema refuses it; where it is stored, reading must not make it 0.
     if corrupt(db, "UPDATE channels SET num = NULL WHERE id = 'ch_1'").await {
-        assert_corrupt("get_channel", s.get_channel("ch_1").await);
-        assert_corrupt("list_channels", s.list_channels("ws_c").await);
+        assert_corrupt(
+            "get_channel",
+            s.get_channel(&ChannelId::from_trusted("ch_1")).await,
+        );
+        assert_corrupt(
+            "list_channels",
+            s.list_channels(&WorkspaceId::from_trusted("ws_c")).await,
+        );
     }
 }
 
@@ -474,7 +595,10 @@ async fn garbage_in_a_number_column_is_corrupt(s: S, db: &Db) {
     )
     .await
     {
-        assert_corrupt("get_workspace", s.get_workspace("ws_g").await);
+        assert_corrupt(
+            "get_workspace",
+            s.get_workspace(&WorkspaceId::from_trusted("ws_g")).await,
+        );
         assert_corrupt("list_workspaces", s.list_workspaces().await);
     }
     if corrupt(
@@ -484,7 +608,10 @@ async fn garbage_in_a_number_column_is_corrupt(s: S, db: &Db) {
     .await
     {
         assert_corrupt("get_api_key", s.get_api_key("key_1").await);
-        assert_corrupt("list_api_keys", s.list_api_keys("ws_g").await);
+        assert_corrupt(
+            "list_api_keys",
+            s.list_api_keys(&WorkspaceId::from_trusted("ws_g")).await,
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! UserStore: users, their sessions and the failed-login throttle.
 
+use chasqui_domain::WorkspaceId;
 use chasqui_store::{NewSession, NewUser, ThrottlePolicy, UserPatch};
 
 use super::*;
@@ -7,7 +8,7 @@ use super::*;
 fn user(id: &str, ws: &str, name: &str) -> NewUser {
     NewUser {
         id: id.into(),
-        workspace_id: ws.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
         username: name.into(),
         password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdA$aGFzaA".into(),
         scopes: "send read".into(),
@@ -19,7 +20,7 @@ fn session(id: &str, user: &str, ws: &str, expires_at: i64) -> NewSession {
         id: id.into(),
         token_hash: format!("hash_{id}"),
         user_id: user.into(),
-        workspace_id: ws.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
         scopes: "send".into(),
         expires_at,
     }
@@ -28,7 +29,11 @@ fn session(id: &str, user: &str, ws: &str, expires_at: i64) -> NewSession {
 async fn users_are_created_found_changed_and_deleted(s: S, _db: &Db) {
     workspace(&s, "ws_a").await;
     workspace(&s, "ws_b").await;
-    assert!(s.list_users("ws_a").await.expect("list").is_empty());
+    assert!(s
+        .list_users(&WorkspaceId::from_trusted("ws_a"))
+        .await
+        .expect("list")
+        .is_empty());
     let ana = s
         .create_user(&user("usr_1", "ws_a", "  Ana@Shop "), 10)
         .await
@@ -55,11 +60,13 @@ async fn users_are_created_found_changed_and_deleted(s: S, _db: &Db) {
         Some(ana.clone())
     );
     assert_eq!(
-        s.get_user(Some("ws_a"), "usr_1").await.expect("get"),
+        s.get_user(Some(&WorkspaceId::from_trusted("ws_a")), "usr_1")
+            .await
+            .expect("get"),
         Some(ana.clone())
     );
     assert!(s
-        .get_user(Some("ws_b"), "usr_1")
+        .get_user(Some(&WorkspaceId::from_trusted("ws_b")), "usr_1")
         .await
         .expect("get")
         .is_none());
@@ -74,7 +81,7 @@ async fn users_are_created_found_changed_and_deleted(s: S, _db: &Db) {
         .expect("find")
         .is_none());
     let names: Vec<String> = s
-        .list_users("ws_a")
+        .list_users(&WorkspaceId::from_trusted("ws_a"))
         .await
         .expect("list")
         .into_iter()
@@ -169,7 +176,7 @@ async fn a_user_conflict_names_its_cause(s: S, _db: &Db) {
         &["workspace", "username"],
     );
     let names: Vec<String> = s
-        .list_users("ws_a")
+        .list_users(&WorkspaceId::from_trusted("ws_a"))
         .await
         .expect("list")
         .into_iter()
@@ -240,7 +247,11 @@ async fn sessions_live_until_expired_revoked_or_their_user_goes(s: S, _db: &Db) 
         "expired"
     );
     // A disabled workspace's sessions stop working.
-    let mut off = s.get_workspace("ws_off").await.expect("get").expect("ws");
+    let mut off = s
+        .get_workspace(&WorkspaceId::from_trusted("ws_off"))
+        .await
+        .expect("get")
+        .expect("ws");
     off.disabled_at = Some(200);
     s.save_workspace(&off).await.expect("disable");
     assert!(s

@@ -1,5 +1,6 @@
 //! BusinessWebhookStore: endpoints, the events changes write, deliveries and their log.
 
+use chasqui_domain::WorkspaceId;
 use chasqui_store::{
     AttemptOutcome, AttemptRecord, ReplaySelection, WebhookEndpoint, WebhookEndpointPatch,
 };
@@ -9,7 +10,7 @@ use super::*;
 fn endpoint(id: &str, ws: &str, events: &str) -> WebhookEndpoint {
     WebhookEndpoint {
         id: id.into(),
-        workspace_id: ws.into(),
+        workspace_id: WorkspaceId::from_trusted(ws),
         url: format!("https://example.com/{id}"),
         events: events.into(),
         secret: "sealed".into(),
@@ -42,7 +43,7 @@ fn attempt(
 
 async fn endpoints_are_created_changed_and_deleted(s: S, _db: &Db) {
     assert!(s
-        .list_webhook_endpoints("ws_w")
+        .list_webhook_endpoints(&WorkspaceId::from_trusted("ws_w"))
         .await
         .expect("list")
         .is_empty());
@@ -55,16 +56,18 @@ async fn endpoints_are_created_changed_and_deleted(s: S, _db: &Db) {
         .await
         .expect("create");
     assert_eq!(
-        s.get_webhook_endpoint("ws_w", "wh_1").await.expect("get"),
+        s.get_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1")
+            .await
+            .expect("get"),
         Some(one.clone())
     );
     assert!(s
-        .get_webhook_endpoint("ws_other", "wh_1")
+        .get_webhook_endpoint(&WorkspaceId::from_trusted("ws_other"), "wh_1")
         .await
         .expect("get")
         .is_none());
     let ids: Vec<String> = s
-        .list_webhook_endpoints("ws_w")
+        .list_webhook_endpoints(&WorkspaceId::from_trusted("ws_w"))
         .await
         .expect("list")
         .into_iter()
@@ -78,7 +81,7 @@ async fn endpoints_are_created_changed_and_deleted(s: S, _db: &Db) {
         enabled: Some(false),
     };
     let changed = s
-        .update_webhook_endpoint("ws_w", "wh_1", &patch, 50)
+        .update_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1", &patch, 50)
         .await
         .expect("update")
         .expect("endpoint");
@@ -92,34 +95,36 @@ async fn endpoints_are_created_changed_and_deleted(s: S, _db: &Db) {
         }
     );
     assert_eq!(
-        s.get_webhook_endpoint("ws_w", "wh_1").await.expect("get"),
+        s.get_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1")
+            .await
+            .expect("get"),
         Some(changed)
     );
     assert!(s
-        .update_webhook_endpoint("ws_w", "wh_none", &patch, 51)
+        .update_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_none", &patch, 51)
         .await
         .expect("update")
         .is_none());
     assert!(s
-        .update_webhook_endpoint("ws_other", "wh_1", &patch, 51)
+        .update_webhook_endpoint(&WorkspaceId::from_trusted("ws_other"), "wh_1", &patch, 51)
         .await
         .expect("update")
         .is_none());
 
     assert!(!s
-        .delete_webhook_endpoint("ws_other", "wh_1")
+        .delete_webhook_endpoint(&WorkspaceId::from_trusted("ws_other"), "wh_1")
         .await
         .expect("not its workspace"));
     assert!(s
-        .delete_webhook_endpoint("ws_w", "wh_1")
+        .delete_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1")
         .await
         .expect("delete"));
     assert!(!s
-        .delete_webhook_endpoint("ws_w", "wh_1")
+        .delete_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1")
         .await
         .expect("delete again"));
     assert!(s
-        .get_webhook_endpoint("ws_w", "wh_1")
+        .get_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1")
         .await
         .expect("get")
         .is_none());
@@ -134,18 +139,18 @@ async fn deliveries_are_claimed_attempted_logged_and_replayed(s: S, _db: &Db) {
         .await
         .expect("create");
     assert_eq!(
-        s.list_webhook_deliveries("ws_w", "wh_all", 10)
+        s.list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_all", 10)
             .await
             .expect("list"),
         Some(Vec::new())
     );
     assert!(s
-        .list_webhook_deliveries("ws_w", "wh_none", 10)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_none", 10)
         .await
         .expect("list")
         .is_none());
     assert!(s
-        .list_webhook_deliveries("ws_other", "wh_all", 10)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_other"), "wh_all", 10)
         .await
         .expect("list")
         .is_none());
@@ -260,7 +265,7 @@ async fn deliveries_are_claimed_attempted_logged_and_replayed(s: S, _db: &Db) {
         .expect("claim")
         .is_empty());
     let log = s
-        .list_webhook_deliveries("ws_w", "wh_all", 10)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_all", 10)
         .await
         .expect("list")
         .expect("endpoint");
@@ -284,7 +289,7 @@ async fn deliveries_are_claimed_attempted_logged_and_replayed(s: S, _db: &Db) {
     assert_eq!(attempts, [(1, 210, Some(500)), (2, 2_010, Some(200))]);
     assert_eq!(d.log[0].error.as_deref(), Some("HTTP 500"));
     assert_eq!(
-        s.list_webhook_deliveries("ws_w", "wh_failed", 10)
+        s.list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_failed", 10)
             .await
             .expect("list"),
         Some(Vec::new())
@@ -294,7 +299,7 @@ async fn deliveries_are_claimed_attempted_logged_and_replayed(s: S, _db: &Db) {
     // endpoint's filter matches.
     assert_eq!(
         s.replay_webhook_events(
-            "ws_w",
+            &WorkspaceId::from_trusted("ws_w"),
             "wh_all",
             &ReplaySelection::Event(event.clone()),
             3_000
@@ -304,14 +309,14 @@ async fn deliveries_are_claimed_attempted_logged_and_replayed(s: S, _db: &Db) {
         Some(1)
     );
     let log = s
-        .list_webhook_deliveries("ws_w", "wh_all", 10)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_all", 10)
         .await
         .expect("list")
         .expect("endpoint");
     assert_eq!((log[0].state.as_str(), log[0].attempts), ("pending", 0));
     assert_eq!(
         s.replay_webhook_events(
-            "ws_w",
+            &WorkspaceId::from_trusted("ws_w"),
             "wh_all",
             &ReplaySelection::Event("evt_none".into()),
             3_000
@@ -321,31 +326,51 @@ async fn deliveries_are_claimed_attempted_logged_and_replayed(s: S, _db: &Db) {
         Some(0)
     );
     assert_eq!(
-        s.replay_webhook_events("ws_w", "wh_failed", &ReplaySelection::Since(0), 3_000)
-            .await
-            .expect("replay"),
+        s.replay_webhook_events(
+            &WorkspaceId::from_trusted("ws_w"),
+            "wh_failed",
+            &ReplaySelection::Since(0),
+            3_000
+        )
+        .await
+        .expect("replay"),
         Some(0)
     );
     assert_eq!(
-        s.replay_webhook_events("ws_w", "wh_all", &ReplaySelection::Since(0), 3_000)
-            .await
-            .expect("replay"),
+        s.replay_webhook_events(
+            &WorkspaceId::from_trusted("ws_w"),
+            "wh_all",
+            &ReplaySelection::Since(0),
+            3_000
+        )
+        .await
+        .expect("replay"),
         Some(1)
     );
     assert!(s
-        .replay_webhook_events("ws_w", "wh_none", &ReplaySelection::Since(0), 3_000)
+        .replay_webhook_events(
+            &WorkspaceId::from_trusted("ws_w"),
+            "wh_none",
+            &ReplaySelection::Since(0),
+            3_000
+        )
         .await
         .expect("replay")
         .is_none());
     assert!(s
-        .replay_webhook_events("ws_other", "wh_all", &ReplaySelection::Since(0), 3_000)
+        .replay_webhook_events(
+            &WorkspaceId::from_trusted("ws_other"),
+            "wh_all",
+            &ReplaySelection::Since(0),
+            3_000
+        )
         .await
         .expect("replay")
         .is_none());
 
     // Deleting the endpoint deletes its deliveries.
     assert!(s
-        .delete_webhook_endpoint("ws_w", "wh_all")
+        .delete_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_all")
         .await
         .expect("delete"));
     assert!(s
@@ -374,7 +399,7 @@ async fn delivery_pages_are_newest_first_and_limited(s: S, _db: &Db) {
         .await;
     }
     let page = s
-        .list_webhook_deliveries("ws_w", "wh_all", 3)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_all", 3)
         .await
         .expect("list")
         .expect("endpoint");
@@ -384,7 +409,7 @@ async fn delivery_pages_are_newest_first_and_limited(s: S, _db: &Db) {
         "newest first"
     );
     let all = s
-        .list_webhook_deliveries("ws_w", "wh_all", 4)
+        .list_webhook_deliveries(&WorkspaceId::from_trusted("ws_w"), "wh_all", 4)
         .await
         .expect("list")
         .expect("endpoint");

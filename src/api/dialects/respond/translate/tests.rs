@@ -1,4 +1,5 @@
 use super::*;
+use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 
 #[test]
 fn identifiers() {
@@ -209,7 +210,7 @@ fn status_array_is_transitions_in_seconds() {
 fn contact() -> Contact {
     Contact {
         id: "ct_1".into(),
-        workspace_id: "ws".into(),
+        workspace_id: WorkspaceId::from_trusted("ws"),
         wa_id: Some("593998445667".into()),
         user_id: None,
         phone: Some("593998445667".into()),
@@ -270,10 +271,10 @@ fn tag_lists() {
 #[test]
 fn message_record_prefers_the_clients_message() {
     let m = MessageRecord {
-        id: "msg_1".into(),
+        id: MessageId::from_trusted("msg_1"),
         seq: 7,
-        workspace_id: "ws".into(),
-        channel_id: "ch".into(),
+        workspace_id: WorkspaceId::from_trusted("ws"),
+        channel_id: ChannelId::from_trusted("ch"),
         recipient: "593998445667".into(),
         kind: "text".into(),
         body: json!({"type": "text", "text": {"body": "hola"}}).to_string(),
