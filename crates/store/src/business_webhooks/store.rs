@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use chasqui_domain::WorkspaceId;
 
 use super::*;
+use crate::error::Constraint;
+use crate::StoreError;
 use crate::sql::{args, Db, Dialect, Row, Sql, Value};
 
 const ENDPOINT_COLUMNS: &str =
@@ -307,7 +309,13 @@ impl<B: Sql> BusinessWebhookStore for B {
                         e.updated_at
                     ],
                 )
-                .await?;
+                .await
+                .map_err(|err| match err.constraint() {
+                    Some(Constraint::Unique) => {
+                        StoreError::Conflict(format!("a webhook endpoint {} exists", e.id))
+                    }
+                    _ => err,
+                })?;
                 Ok(())
             })
         })

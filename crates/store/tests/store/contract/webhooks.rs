@@ -55,6 +55,11 @@ async fn endpoints_are_created_changed_and_deleted(s: S, _db: &Db) {
     s.create_webhook_endpoint(&endpoint("wh_3", "ws_other", "*"))
         .await
         .expect("create");
+    // The same id again: a conflict that names it, not a driver error.
+    match s.create_webhook_endpoint(&one).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("wh_1"), "{m}"),
+        other => panic!("a second wh_1: {other:?}"),
+    }
     assert_eq!(
         s.get_webhook_endpoint(&WorkspaceId::from_trusted("ws_w"), "wh_1")
             .await
