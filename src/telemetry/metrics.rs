@@ -449,6 +449,31 @@ mod tests {
         assert!(m.render(None, 0).is_empty());
     }
 
+    /// The Grafana dashboard in `contrib/` queries only metrics this registry has.
+    #[test]
+    fn the_dashboard_uses_only_these_metrics() {
+        let dashboard = include_str!("../../contrib/grafana/chasqui.json");
+        // The names registered above, as the literals this file registers them with.
+        let source = include_str!("metrics.rs");
+        let mut used = 0;
+        for (at, _) in dashboard.match_indices("chasqui_") {
+            let name: String = dashboard[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let family = ["_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            assert!(
+                source.contains(&format!("\"{family}\",")),
+                "the dashboard queries {name}, which is not registered"
+            );
+            used += 1;
+        }
+        assert!(used > 20, "the dashboard queries {used} metrics");
+    }
+
     #[test]
     fn unknown_meta_fields_are_counted_as_other() {
         let m = Metrics::new();
