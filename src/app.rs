@@ -44,6 +44,11 @@ pub enum StartError {
          the CHASQUI_LISTEN environment variable or `listen` in the configuration file"
     )]
     Bind(SocketAddr, std::io::Error),
+    /// The metrics listen address could not be bound.
+    #[error(
+        "cannot listen on {0} (metrics_listen): {1}. Choose another address, or leave it unset"
+    )]
+    MetricsBind(SocketAddr, std::io::Error),
     /// The HTTP client for business webhooks could not be built.
     #[error("cannot build the business webhook HTTP client: {0}")]
     HttpClient(#[source] reqwest::Error),
@@ -62,6 +67,8 @@ pub struct App {
     webhook_client: reqwest::Client,
     server: crate::server::Settings,
     inbox_lease_ms: i64,
+    /// `metrics_listen`, bound.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
 }
 
 /// Opens and migrates the configured database.
@@ -86,6 +93,21 @@ impl App {
         let addr = listener
             .local_addr()
             .map_err(|e| StartError::Bind(config.listen, e))?;
+        let metrics_listener = match config.metrics_listen {
+            Some(at) => {
+                let l = TcpListener::bind(at)
+                    .await
+                    .map_err(|e| StartError::MetricsBind(at, e))?;
+                let bound = l.local_addr().map_err(|e| StartError::MetricsBind(at, e))?;
+                Some((l, bound))
+            }
+            None => None,
+        };
+        let metrics = if metrics_listener.is_some() {
+            crate::telemetry::Metrics::new()
+        } else {
+            crate::telemetry::Metrics::off()
+        };
         let boot = bootstrap::run(store.as_ref(), &config, &sealer).await?;
 
         let ch = &config.default_channel;
@@ -130,13 +152,15 @@ impl App {
         channels.refresh().await?;
         let wake = Arc::new(Notify::new());
         let dispatcher = config.dispatcher.enabled.then(|| {
-            Dispatcher::new(
+            let d = Dispatcher::new(
                 store.clone(),
                 channels.clone(),
                 config.dispatcher.clone(),
                 ids::prefixed("worker_"),
                 wake.clone(),
-            )
+            );
+            d.observe(metrics.clone());
+            d
         });
         let users = crate::users::Users::new(&config.users)?;
         {
@@ -164,6 +188,7 @@ impl App {
             )),
             users,
             address_policy,
+            metrics,
         };
         Ok(Self {
             listener,
@@ -177,12 +202,18 @@ impl App {
             webhook_client,
             server: crate::server::Settings::from(&config.server),
             inbox_lease_ms: config.webhooks.inbox_lease_ms,
+            metrics_listener,
         })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The bound `metrics_listen` address, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, a)| *a)
     }
 
     /// The API key created on first start, if this was one.
@@ -201,13 +232,15 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let stop_rx_metrics = stop_rx.clone();
         let ingest = Ingest::new(
             self.state.store.clone(),
             self.state.channels.clone(),
             self.state.ingest.clone(),
             ids::prefixed("ingest_"),
             self.inbox_lease_ms,
-        );
+        )
+        .with_metrics(self.state.metrics.clone());
         let ingest = tokio::spawn(ingest.run(stop_rx.clone()));
         let notifier = self.business_webhooks.enabled.then(|| {
             let notifier = crate::business_webhooks::Notifier::new(
@@ -218,6 +251,7 @@ impl App {
                 self.business_webhooks.clone(),
                 ids::prefixed("notifier_"),
             );
+            notifier.observe(self.state.metrics.clone());
             tokio::spawn(notifier.run(stop_rx.clone()))
         });
         let media = tokio::spawn(
@@ -264,6 +298,21 @@ impl App {
         let sandbox = self.state.sandbox.clone();
         let store = self.state.store.clone();
         let counters = crate::write_counters::on_signal(store.clone());
+        let metrics_server = self.metrics_listener.map(|(listener, _)| {
+            let app = crate::telemetry::metrics::router(
+                self.state.metrics.clone(),
+                self.state.store.clone(),
+            );
+            let mut stopped = stop_rx_metrics.clone();
+            tokio::spawn(crate::server::serve(
+                listener,
+                app,
+                self.server,
+                async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                },
+            ))
+        });
         let router = api::router(self.state);
         // Before routing: some vendor paths match whatever their case.
         let app = tower::Layer::layer(
@@ -284,6 +333,9 @@ impl App {
             let _ = n.await;
         }
         let _ = media.await;
+        if let Some(m) = metrics_server {
+            let _ = m.await;
+        }
         refresher.abort();
         login_purge.abort();
         if let Some(t) = template_sync {

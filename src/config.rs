@@ -26,6 +26,12 @@ pub struct Config {
     /// Colours in the log: `auto` (only on a terminal, and not when `NO_COLOR` is set),
     /// `always` or `never`.
     pub log_color: LogColor,
+    /// Log lines as `text` (the default) or `json` (one object per line).
+    pub log_format: crate::telemetry::logging::LogFormat,
+    /// Address of the Prometheus endpoint (`GET /metrics`), its own listener: whoever can reach
+    /// it may read the metrics, so keep it on loopback or a private network. Unset (the
+    /// default): no metrics are recorded or served.
+    pub metrics_listen: Option<SocketAddr>,
     /// The dispatcher.
     pub dispatcher: DispatcherConfig,
     /// The channel `serve` creates or updates in the default workspace.
@@ -326,6 +332,8 @@ impl Default for Config {
             secret_key_file: PathBuf::from("chasqui.key"),
             log: "info".into(),
             log_color: LogColor::Auto,
+            log_format: crate::telemetry::logging::LogFormat::Text,
+            metrics_listen: None,
             dispatcher: DispatcherConfig::default(),
             default_channel: DefaultChannelConfig::default(),
             sandbox: SandboxSettings::default(),

@@ -21,6 +21,7 @@ pub mod media;
 pub mod net;
 pub mod secrets;
 pub mod server;
+pub mod telemetry;
 pub mod templates;
 pub mod users;
 pub mod webhooks;

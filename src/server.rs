@@ -369,7 +369,13 @@ where
             let Ok(resp) = app.call(req).await;
             // Whatever the handler made of the failed read, the answer is the timeout.
             let resp = if timed_out.load(Ordering::Acquire) {
-                let mut r = ApiError::RequestTimeout.into_response();
+                let mut r = crate::telemetry::request::with_id_of(&resp, || {
+                    ApiError::RequestTimeout.into_response()
+                });
+                if let Some(id) = resp.headers().get(&crate::telemetry::request::REQUEST_ID) {
+                    r.headers_mut()
+                        .insert(crate::telemetry::request::REQUEST_ID.clone(), id.clone());
+                }
                 r.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 r

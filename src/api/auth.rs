@@ -119,7 +119,11 @@ pub async fn admit(
 ) -> Result<(Principal, Admission), ApiError> {
     let principal = authenticate_token(state, token, scope).await?;
     // Limits only after the scope check, so a refused call counts against nothing.
-    let admission = state.limits.admit(&principal.id, &principal.limits).await?;
+    let admission = state
+        .limits
+        .admit(&principal.id, &principal.limits)
+        .await
+        .inspect_err(|e| state.metrics.limit_refused(e))?;
     Ok((principal, admission))
 }
 

@@ -221,6 +221,9 @@ impl IntoResponse for ApiError {
             "code": code,
             "detail": self.to_string(),
         });
+        if let Some(id) = crate::telemetry::request::current() {
+            body["request_id"] = id.into();
+        }
         match &self {
             Self::Validation(problems) => body["errors"] = json!(problems),
             Self::Refused(problem) => body["errors"] = json!([problem]),

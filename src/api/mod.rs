@@ -61,6 +61,8 @@ pub struct AppState {
     pub users: crate::users::Users,
     /// Which addresses tenant URLs (business webhooks) may point to.
     pub address_policy: Arc<crate::net::AddressPolicy>,
+    /// Prometheus metrics (off unless `metrics_listen` is set).
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// The whole HTTP surface: the public routes, then every route of the table behind its scope.
@@ -88,7 +90,10 @@ pub fn router(state: AppState) -> Router {
             app = app.nest_service(prefix, sandbox.control_router().layer(guard));
         }
     }
+    // Every route so far names itself in the request's span; the fallbacks stay unnamed.
+    app = app.route_layer(middleware::from_fn(crate::telemetry::request::note_route));
     app.fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(crate::telemetry::request::trace))
         .with_state(state)
 }

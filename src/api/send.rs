@@ -135,6 +135,37 @@ pub async fn submit(
     caller: &Principal,
     req: SendRequest,
 ) -> Result<Sent, ApiError> {
+    if !state.metrics.enabled() {
+        return accept(state, caller, req).await;
+    }
+    let started = std::time::Instant::now();
+    let answer = accept(state, caller, req).await;
+    let m = &state.metrics;
+    match &answer {
+        Ok(sent) if !sent.replayed => {
+            let msg = &sent.message;
+            m.accepted(&msg.workspace_id, &msg.channel_id, started.elapsed());
+            // Accepted and failed at once (respond.io's template mismatch): never sent.
+            if let Some(e) = &msg.error {
+                m.failed(&msg.workspace_id, &msg.channel_id, e.code);
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let (code, status) = e.code_and_status();
+            if status.is_client_error() {
+                m.refused(code);
+            }
+            if let ApiError::Limited(limit) = e {
+                m.limit_refused(limit);
+            }
+        }
+    }
+    answer
+}
+
+/// [`submit`] without the metrics.
+async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Result<Sent, ApiError> {
     let idempotency = req.idempotency_key.map(|key| {
         // The hash covers the request as the caller sent it (keys sorted), so whitespace and
         // key order do not make a conflict.

@@ -68,7 +68,12 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Answer {
     let session = state
         .users
         .login(state.store.as_ref(), &username, &password, now_ms())
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if matches!(e, LoginError::InvalidCredentials) {
+                state.metrics.login_failed();
+            }
+        })?;
     Ok(Json(json!({
         "token": session.token,
         "token_type": "Bearer",

@@ -17,6 +17,7 @@
 
 mod figures;
 mod load;
+mod metrics_cost;
 mod procs;
 mod report;
 mod rows;
@@ -51,12 +52,25 @@ pub struct BenchArgs {
     /// Run only the accept-only phase: the server without its dispatcher.
     #[arg(long)]
     pub accept_only: bool,
+    /// Instead: the accept-only phase with metrics off and on (`metrics_listen`), alternately,
+    /// `--metrics-rounds` times each, and what the metrics cost of the accept rate.
+    #[arg(long)]
+    pub metrics_cost: bool,
+    /// Rounds of `--metrics-cost` (each runs both servers once).
+    #[arg(long, default_value_t = 2)]
+    pub metrics_rounds: usize,
 }
 
 /// Runs the benchmark and prints the figures.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bench = Bench::new(args).await?;
+    if bench.args.metrics_cost {
+        let cost = metrics_cost::run(&bench).await;
+        let _ = std::fs::remove_dir_all(&bench.dir);
+        metrics_cost::print(bench.backend(), &bench.args, &cost?);
+        return Ok(());
+    }
     let results = bench.run().await;
     let _ = std::fs::remove_dir_all(&bench.dir);
     let results = results?;
@@ -172,6 +186,7 @@ impl Bench {
             dispatcher: phase.dispatcher(),
             sandbox_base: &sandbox.base,
             app_secret: &self.app_secret,
+            metrics_port: None,
         };
         let server = Server::start(&self.http, &config, known_key).await?;
         Ok(Deployment { sandbox, server })

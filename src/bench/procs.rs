@@ -171,14 +171,21 @@ pub struct ServerConfig<'a> {
     pub dispatcher: bool,
     pub sandbox_base: &'a str,
     pub app_secret: &'a str,
+    /// `metrics_listen`'s port; `None`: metrics off.
+    pub metrics_port: Option<u16>,
 }
 
 impl ServerConfig<'_> {
     /// The TOML file: pacing and the customer-service window off, the channel on the sandbox
     /// process, the store's write counts in the log.
     fn toml(&self) -> String {
-        format!(
-            r#"listen = "127.0.0.1:{port}"
+        let metrics = match self.metrics_port {
+            Some(p) => format!("metrics_listen = \"127.0.0.1:{p}\"\n"),
+            None => String::new(),
+        };
+        metrics
+            + &format!(
+                r#"listen = "127.0.0.1:{port}"
 database_url = "{database}"
 secret_key_file = "{key}"
 log = "warn,chasqui::write_counters=info"
@@ -197,13 +204,13 @@ rate_per_sec = 0
 pair_interval_ms = 0
 window_policy = "off"
 "#,
-            port = self.port,
-            database = self.database,
-            key = self.dir.join("chasqui.key").display(),
-            dispatcher = self.dispatcher,
-            sandbox = self.sandbox_base,
-            secret = self.app_secret,
-        )
+                port = self.port,
+                database = self.database,
+                key = self.dir.join("chasqui.key").display(),
+                dispatcher = self.dispatcher,
+                sandbox = self.sandbox_base,
+                secret = self.app_secret,
+            )
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Notifier {
     owner: String,
     busy: Mutex<HashMap<String, usize>>,
     slots: Arc<Semaphore>,
+    /// Set once by [`Notifier::observe`]; unset records nothing.
+    metrics: std::sync::OnceLock<crate::telemetry::Metrics>,
 }
 
 /// The body POSTed for an event: the same bytes on every attempt, so signatures and ids match.
@@ -78,7 +80,13 @@ impl Notifier {
             owner,
             busy: Mutex::new(HashMap::new()),
             slots,
+            metrics: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Counts this notifier's delivery attempts in `metrics` (before `run`).
+    pub fn observe(&self, metrics: crate::telemetry::Metrics) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Delivers until `stop` turns true, then waits for in-flight deliveries.
@@ -189,6 +197,13 @@ impl Notifier {
             }
         };
         tracing::debug!(endpoint = %d.endpoint_id, event = %d.event_id, ?status, ?outcome, "business webhook attempt");
+        if let Some(m) = self.metrics.get() {
+            m.business_delivery(match outcome {
+                AttemptOutcome::Delivered => "delivered",
+                AttemptOutcome::Dead => "dead",
+                AttemptOutcome::Retry { .. } => "retry",
+            });
+        }
         let record = AttemptRecord {
             endpoint_id: d.endpoint_id,
             event_id: d.event_id,

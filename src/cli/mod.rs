@@ -174,7 +174,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(l) = listen {
                 cfg.listen = l;
             }
-            init_logging(&cfg.log, cfg.log_color);
+            crate::telemetry::logging::init(&cfg.log, cfg.log_color, cfg.log_format);
             let app = App::build(cfg).await.map_err(|e| e.to_string())?;
             if let Some(key) = app.new_api_key() {
                 println!("Created the default workspace's first API key (shown only this once):\n\n    {key}\n");
@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate { common } => {
             let cfg = load(&common)?;
-            init_logging(&cfg.log, cfg.log_color);
+            crate::telemetry::logging::init(&cfg.log, cfg.log_color, cfg.log_format);
             app::open_store(&cfg).await.map_err(|e| e.to_string())?;
             eprintln!("migrations applied");
             Ok(())

@@ -26,6 +26,8 @@ pub struct Dispatcher {
     /// This process's worker id, used in leases.
     owner: String,
     wake: Arc<Notify>,
+    /// Set once by [`Dispatcher::observe`]; unset records nothing.
+    metrics: std::sync::OnceLock<crate::telemetry::Metrics>,
 }
 
 impl Dispatcher {
@@ -43,7 +45,13 @@ impl Dispatcher {
             cfg,
             owner,
             wake,
+            metrics: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Records this dispatcher's provider calls and failures in `metrics` (before `run`).
+    pub fn observe(&self, metrics: crate::telemetry::Metrics) {
+        let _ = self.metrics.set(metrics);
     }
 
     /// Runs until `shutdown` turns true, then stops claiming, lets in-flight calls finish,

@@ -13,6 +13,7 @@ use chasqui_store::{ClaimRequest, Claimed, Outcome, OutcomeRecord};
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::policy::{self, codes, Throttle};
 use super::Dispatcher;
@@ -82,6 +83,18 @@ impl Pacer {
         if self.pairs.len() > 1024 {
             self.pairs.retain(|_, (_, seen)| now - *seen < PAIR_IDLE_MS);
         }
+    }
+}
+
+/// The metric and span name of a provider call's outcome.
+fn outcome_label(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Sent { .. } => "sent",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Failed { .. } => "failed",
+        Outcome::Unknown { .. } => "unknown",
+        Outcome::Defer { .. } => "deferred",
+        Outcome::Resend { .. } => "resend",
     }
 }
 
@@ -224,6 +237,9 @@ impl Dispatcher {
                     title: "stored body unreadable".into(),
                     details: Some(e.to_string()),
                 };
+                if let Some(m) = self.metrics.get() {
+                    m.failed(&live.channel.workspace_id, &live.channel.id, error.code);
+                }
                 let outcome = Outcome::Failed { at: started, error };
                 return OutcomeRecord {
                     message_id: c.message_id,
@@ -232,6 +248,15 @@ impl Dispatcher {
                 };
             }
         };
+        // One span per attempt; the recipient and the body stay out of it.
+        let span = tracing::info_span!(
+            "dispatch_attempt",
+            message_id = %c.message_id,
+            channel = %live.channel.id,
+            attempt = c.attempts + 1,
+            outcome = tracing::field::Empty,
+        );
+        let called = std::time::Instant::now();
         let answer = live
             .provider
             .send(SendRequest {
@@ -239,9 +264,20 @@ impl Dispatcher {
                 to: &c.recipient,
                 body: &body,
             })
+            .instrument(span.clone())
             .await;
+        let took = called.elapsed();
         let random: f64 = rand::rng().random();
         let (outcome, throttle) = policy::decide(&self.cfg, &c, answer, now_ms(), random);
+        let label = outcome_label(&outcome);
+        span.record("outcome", label);
+        span.in_scope(|| tracing::debug!(took_ms = took.as_millis() as u64, "provider call"));
+        if let Some(m) = self.metrics.get() {
+            m.provider_call(&live.channel.id, label, took);
+            if let Outcome::Failed { error, .. } = &outcome {
+                m.failed(&live.channel.workspace_id, &live.channel.id, error.code);
+            }
+        }
         if let Some(t) = throttle {
             let _ = throttles.send(t);
         }
@@ -285,6 +321,13 @@ impl Dispatcher {
                 }
             })
             .collect();
+        if let (Some(m), Some(live)) = (self.metrics.get(), self.channels.get(channel_id)) {
+            for r in &resolved {
+                if let Outcome::Failed { error, .. } = &r.outcome {
+                    m.failed(&live.channel.workspace_id, channel_id, error.code);
+                }
+            }
+        }
         if !resolved.is_empty() {
             self.record(resolved).await;
         }

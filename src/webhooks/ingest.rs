@@ -61,6 +61,8 @@ pub struct Ingest {
     /// How long a claimed delivery stays this worker's if it goes silent
     /// (`webhooks.inbox_lease_ms`); renewed every third of it while a batch is processed.
     lease_ms: i64,
+    /// Counts the statuses it applies.
+    metrics: crate::telemetry::Metrics,
 }
 
 impl Ingest {
@@ -79,7 +81,14 @@ impl Ingest {
             wake,
             owner,
             lease_ms,
+            metrics: crate::telemetry::Metrics::off(),
         }
+    }
+
+    /// Counts the statuses this processor applies in `metrics`.
+    pub fn with_metrics(mut self, metrics: crate::telemetry::Metrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Processes deliveries until `stop` turns true.
@@ -196,13 +205,15 @@ impl Ingest {
         }
         for (channels, updates, seqs) in groups {
             match self.store.apply_statuses(channels, updates, now_ms()).await {
-                Ok(report) if report.unmatched > 0 => {
-                    tracing::debug!(
-                        unmatched = report.unmatched,
-                        "statuses naming no known message"
-                    );
+                Ok(report) => {
+                    self.metrics.status_changes(&report.changes, now_ms());
+                    if report.unmatched > 0 {
+                        tracing::debug!(
+                            unmatched = report.unmatched,
+                            "statuses naming no known message"
+                        );
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => errors.extend(seqs.iter().map(|seq| (*seq, e.to_string()))),
             }
         }

@@ -63,13 +63,16 @@ impl IntoResponse for Refusal {
             Self::BadSignature => ("invalid_signature", StatusCode::UNAUTHORIZED),
             Self::VerificationFailed => ("verification_failed", StatusCode::FORBIDDEN),
         };
-        let body = json!({
+        let mut body = json!({
             "type": format!("urn:chasqui:problem:{code}"),
             "title": status.canonical_reason().unwrap_or("error"),
             "status": status.as_u16(),
             "code": code,
             "detail": self.to_string(),
         });
+        if let Some(id) = crate::telemetry::request::current() {
+            body["request_id"] = id.into();
+        }
         let mut resp = (status, Json(body)).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -89,6 +92,7 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
     else {
+        state.metrics.meta_rejected("missing_signature");
         return Refusal::MissingSignature.into_response();
     };
     // The signature is per Meta app: only channels whose app secret verified it may be touched.
@@ -104,12 +108,14 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         .map(|c| (c.channel.phone_number_id.clone(), c.channel.id.clone()))
         .collect();
     if verified.is_empty() {
+        state.metrics.meta_rejected("invalid_signature");
         return Refusal::BadSignature.into_response();
     }
     let payload: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => return ApiError::InvalidJson(e.to_string()).into_response(),
     };
+    state.metrics.meta_received(&payload);
     // Statuses alone are applied here, in the commit that makes them durable: no inbox round
     // trip. Anything else waits in the inbox for `ingest`, so Meta gets its 200 at once.
     if let Some(updates) = super::ingest::statuses_only(&payload) {
@@ -118,11 +124,14 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
             .apply_statuses(&verified, updates, now_ms())
             .await
         {
-            Ok(report) => (
-                StatusCode::OK,
-                Json(json!({ "received": true, "applied": report.applied })),
-            )
-                .into_response(),
+            Ok(report) => {
+                state.metrics.status_changes(&report.changes, now_ms());
+                (
+                    StatusCode::OK,
+                    Json(json!({ "received": true, "applied": report.applied })),
+                )
+                    .into_response()
+            }
             // Not 200: Meta delivers again later, so nothing is lost.
             Err(e) => ApiError::from(e).into_response(),
         };

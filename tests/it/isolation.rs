@@ -1008,6 +1008,30 @@ fn refused_port() -> u16 {
 /// keys never appear in its output, and the admin API shows only hints of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_logs() {
+    secrets_never_appear_in_logs_as("text").await
+}
+
+/// The same with `log_format = "json"`: every line is a JSON object, and no secret is in any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_appear_in_json_logs() {
+    secrets_never_appear_in_logs_as("json").await
+}
+
+/// The level of a log line in `format`, as the subscriber writes it (ANSI off: a file).
+fn log_level(format: &str, line: &str) -> String {
+    if format == "json" {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a JSON log line is not JSON ({e}): {line}"));
+        return v["level"].as_str().unwrap_or_default().to_string();
+    }
+    ["ERROR", "WARN", "INFO", "DEBUG", "TRACE"]
+        .into_iter()
+        .find(|l| line.split_whitespace().nth(1) == Some(*l))
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn secrets_never_appear_in_logs_as(format: &str) {
     use crate::process::{chasqui, wait_ready, Proc};
     let db = crate::support::TestDb::create(Backend::Sqlite).await;
     let dir = db.dir();
@@ -1016,6 +1040,8 @@ async fn secrets_never_appear_in_logs() {
     let base = format!("http://127.0.0.1:{port}");
     // Distinctive values, each long enough that a hint shows only its last four characters.
     let sandbox_token = "EAAG-sandbox-token-LEAKCHECK-0001";
+    // A message body: never at info level or above.
+    const BODY: &str = "hola BODY-LEAKCHECK-0007";
     let sandbox_secret = "sandbox-app-secret-LEAKCHECK-0002";
     let token_1 = sandbox_token; // the in-process sandbox accepts only its own token
                                  // The sandbox signs its status webhooks with its own secret: the channel's Meta app.
@@ -1027,6 +1053,7 @@ async fn secrets_never_appear_in_logs() {
     let mut cmd = chasqui(&db);
     cmd.arg("serve")
         .env("RUST_LOG", "debug")
+        .env("CHASQUI_LOG_FORMAT", format)
         .env("CHASQUI_LISTEN", format!("127.0.0.1:{port}"))
         .env("CHASQUI_DEFAULT_CHANNEL__ACCESS_TOKEN", sandbox_token)
         .env("CHASQUI_DEFAULT_CHANNEL__APP_SECRET", sandbox_secret)
@@ -1143,7 +1170,7 @@ async fn secrets_never_appear_in_logs() {
             tenant_key.clone(),
             Method::POST,
             "/v1/messages".into(),
-            json!({"to": to, "channel": channel, "type": "text", "text": {"body": "hola"}}),
+            json!({"to": to, "channel": channel, "type": "text", "text": {"body": BODY}}),
         )
     };
     let (code, sent) = send(ch1["id"].as_str().expect("id"), "+5215544440001").await;
@@ -1241,6 +1268,27 @@ async fn secrets_never_appear_in_logs() {
         let on_stdout = stdout.matches(secret).count();
         let allowed = usize::from(name == "first API key");
         assert_eq!(on_stdout, allowed, "the {name} on stdout: {stdout}");
+    }
+    for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
+        // A text event may span lines (a multi-line error); each JSON line is one event.
+        let level = log_level(format, line);
+        assert!(
+            format == "text" || !level.is_empty(),
+            "a JSON log line without a level: {line}"
+        );
+        if matches!(level.as_str(), "INFO" | "WARN" | "ERROR") {
+            assert!(
+                !line.contains("BODY-LEAKCHECK"),
+                "a message body at {level}: {line}"
+            );
+        }
+    }
+    if format == "json" {
+        // The request spans are there, with their ids and matched routes.
+        assert!(
+            stderr.contains("\"request_id\"") && stderr.contains("\"route\":\"/v1/messages\""),
+            "no request span in the JSON log"
+        );
     }
     let _ = &db;
 }

@@ -22,6 +22,7 @@ mod isolation;
 mod limits;
 mod listing;
 mod media;
+mod metrics;
 mod refusals;
 mod send;
 mod slow_clients;

@@ -56,10 +56,15 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create(backend: Backend) -> Self {
-        let tag = uuid::Uuid::now_v7().simple().to_string();
+        Self::create_named(backend, "test").await
+    }
+
+    /// A fresh database whose name (PostgreSQL) or directory (SQLite) holds `label`.
+    pub async fn create_named(backend: Backend, label: &str) -> Self {
+        let tag = format!("{label}_{}", uuid::Uuid::now_v7().simple());
         match backend {
             Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("chasqui-test-{tag}"));
+                let dir = std::env::temp_dir().join(format!("chasqui-{tag}"));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 Self {
                     url: format!("sqlite://{}/chasqui.db", dir.display()),
@@ -68,7 +73,7 @@ impl TestDb {
                 }
             }
             Backend::Postgres => {
-                let name = format!("chasqui_test_{tag}");
+                let name = format!("chasqui_{tag}");
                 let mut admin = sqlx_connect().await;
                 use sqlx::Executor;
                 admin
@@ -185,6 +190,8 @@ pub struct TestServer {
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     pub db: TestDb,
+    /// `http://ADDR/metrics` when the server was started with `metrics_listen`.
+    pub metrics: Option<String>,
 }
 
 impl TestServer {
@@ -203,6 +210,7 @@ impl TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let app = App::build(cfg).await.expect("server starts");
         let base = format!("http://{}", app.local_addr());
+        let metrics = app.metrics_addr().map(|a| format!("http://{a}/metrics"));
         let key = app
             .new_api_key()
             .expect("first start creates a key")
@@ -218,6 +226,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             db,
+            metrics,
         }
     }
 
@@ -227,6 +236,7 @@ impl TestServer {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let app = App::build(cfg).await.expect("server starts");
         let base = format!("http://{}", app.local_addr());
+        let metrics = app.metrics_addr().map(|a| format!("http://{a}/metrics"));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(app.run(async move {
             let _ = stopped.await;
@@ -238,6 +248,7 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
             db,
+            metrics,
         }
     }
 

@@ -696,10 +696,15 @@ async fn wrong_passwords_and_unknown_users_get_one_answer(backend: Backend) {
         json!({"username": "bruno", "password": PASSWORD}),
     )
     .await;
-    let (s1, h1, wrong) = login(&server, "bruno", "not the password").await;
-    let (s2, h2, unknown) = login(&server, "nobody-here", PASSWORD).await;
-    let (s3, _, garbage) = login(&server, "no such name!", PASSWORD).await;
+    let (s1, h1, mut wrong) = login(&server, "bruno", "not the password").await;
+    let (s2, h2, mut unknown) = login(&server, "nobody-here", PASSWORD).await;
+    let (s3, _, mut garbage) = login(&server, "no such name!", PASSWORD).await;
     assert_eq!((s1, s2, s3), (401, 401, 401));
+    // Each answer names its own request; the rest must be the same.
+    for body in [&mut wrong, &mut unknown, &mut garbage] {
+        let id = body.as_object_mut().and_then(|o| o.remove("request_id"));
+        assert!(id.is_some_and(|id| id.is_string()), "{body}");
+    }
     assert_eq!(wrong["code"], "invalid_credentials", "{wrong}");
     assert_eq!(
         wrong, unknown,

@@ -13,7 +13,7 @@ use chasqui_domain::{MessageStatus, MetaError};
 
 use crate::business_webhooks::WebhookEvent;
 use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
-use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord};
+use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord, StatusChange};
 
 /// The rows a batch reads before deciding.
 #[derive(Debug, Default)]
@@ -373,8 +373,10 @@ pub(crate) fn apply_statuses(
         if let Some(implied) = plan::implied_before(current, u.status) {
             if r.add_event(&id, plan::implied_event(u, implied, now)) {
                 r.update_message(&id, Some(implied), Some(&u.wamid), None, false, now);
+                note_change(&r, &id, current, &mut report);
             }
         }
+        let before = r.snap.messages.get(&id).map_or(current, |m| m.status);
         r.add_event(&id, event);
         r.update_message(
             &id,
@@ -384,8 +386,35 @@ pub(crate) fn apply_statuses(
             false,
             now,
         );
+        // Chasqui's own `sent` (Meta's API took it) usually comes first, so Meta's `sent` is
+        // counted as its first webhook; every later status as the move it makes.
+        if u.status == MessageStatus::Sent {
+            note(&r, &id, Some(MessageStatus::Sent), &mut report);
+        } else {
+            note_change(&r, &id, before, &mut report);
+        }
     }
     (r.finish(), report)
+}
+
+/// Adds to `report` the status message `id` moved to from `before`, if it moved.
+fn note_change(r: &Replay, id: &str, before: MessageStatus, report: &mut ApplyReport) {
+    if r.snap.messages.get(id).is_some_and(|m| m.status != before) {
+        note(r, id, None, report);
+    }
+}
+
+/// Adds to `report` that message `id` reached `status` (`None`: the one it has now).
+fn note(r: &Replay, id: &str, status: Option<MessageStatus>, report: &mut ApplyReport) {
+    if let Some(m) = r.snap.messages.get(id) {
+        report.changes.push(StatusChange {
+            workspace_id: m.workspace_id.clone(),
+            channel_id: m.channel_id.clone(),
+            status: status.unwrap_or(m.status),
+            error_code: m.error.as_ref().map(|e| e.code),
+            created_at: m.created_at,
+        });
+    }
 }
 
 /// The message ids a status batch names through `biz_opaque_callback_data` (sorted, unique).

@@ -10,6 +10,7 @@ mod conversations;
 mod counters;
 mod dialect_ids;
 mod error;
+mod gauges;
 mod listing;
 mod media;
 mod messages;
@@ -33,6 +34,7 @@ pub use conversations::*;
 pub use counters::WriteCounters;
 pub use dialect_ids::{DialectIdStore, NewContact};
 pub use error::StoreError;
+pub use gauges::{ChannelQueue, GaugeStore, QueueGauges};
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
 pub use messages::MessageStore;
 pub use model::*;
@@ -69,6 +71,7 @@ pub trait Store:
     + UserStore
     + MessageStore
     + WriteCounters
+    + GaugeStore
     + Send
     + Sync
     + 'static

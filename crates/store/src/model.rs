@@ -441,7 +441,7 @@ pub struct OutcomeRecord {
 }
 
 /// What `apply_statuses` did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ApplyReport {
     /// Statuses recorded for the first time.
     pub applied: usize,
@@ -449,4 +449,23 @@ pub struct ApplyReport {
     pub duplicates: usize,
     /// Statuses naming no message of the verified channels.
     pub unmatched: usize,
+    /// Meta's first `sent` of a message, and each later status a message moved to (an implied
+    /// `delivered` included), for the metrics.
+    #[serde(skip)]
+    pub changes: Vec<StatusChange>,
+}
+
+/// A message moving forward to a status, as `apply_statuses` committed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The message's workspace.
+    pub workspace_id: String,
+    /// The message's channel.
+    pub channel_id: String,
+    /// The status it moved to.
+    pub status: chasqui_domain::MessageStatus,
+    /// Meta's error code, for `failed`.
+    pub error_code: Option<i64>,
+    /// When the message was accepted.
+    pub created_at: Millis,
 }

@@ -158,6 +158,7 @@ pub async fn login(State(state): State<AppState>, body: Result<JsonBody, ApiErro
             .into_response()
         }
         Err(LoginError::InvalidCredentials) => {
+            state.metrics.login_failed();
             message(StatusCode::UNAUTHORIZED, "Usuario o clave incorrectos")
         }
         Err(LoginError::Throttled { retry_after_secs }) => {

@@ -44,6 +44,7 @@ async fn send(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Heade
         .limits
         .admit(&caller.id, &caller.limits)
         .await
+        .inspect_err(|e| state.metrics.limit_refused(e))
         .map_err(|e| api(e.into()))?;
     let body = read_body(body)
         .await

@@ -66,6 +66,7 @@ async fn admit(
         .limits
         .admit(&caller.id, &caller.limits)
         .await
+        .inspect_err(|e| state.metrics.limit_refused(e))
         .map_err(|e| api_err(e.into()))?;
     Ok((caller, admission))
 }
