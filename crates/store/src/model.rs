@@ -459,9 +459,9 @@ pub struct ApplyReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusChange {
     /// The message's workspace.
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     /// The message's channel.
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     /// The status it moved to.
     pub status: chasqui_domain::MessageStatus,
     /// Meta's error code, for `failed`.

@@ -7,8 +7,8 @@ use chasqui_domain::WorkspaceId;
 
 use super::*;
 use crate::error::Constraint;
-use crate::StoreError;
 use crate::sql::{args, Db, Dialect, Row, Sql, Value};
+use crate::StoreError;
 
 const ENDPOINT_COLUMNS: &str =
     "id, workspace_id, url, events, secret, secret_hint, enabled, created_at, updated_at";
