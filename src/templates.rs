@@ -30,7 +30,7 @@ pub enum TemplateError {
 }
 
 /// What syncing one channel did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ChannelSync {
     /// The channel.
     pub channel: ChannelId,

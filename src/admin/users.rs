@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::input::Fields;
 use super::workspaces;
 use super::{AdminError, AdminResult};
-use crate::clock::{now_ms, rfc3339};
+use crate::clock::now_ms;
 use crate::ids;
 use crate::users::{check_password, check_username, Users};
 
@@ -223,19 +223,4 @@ pub async fn delete(store: &dyn Store, id: &str) -> AdminResult<()> {
     } else {
         Err(AdminError::NotFound("user"))
     }
-}
-
-/// A user as the API shows it: never the password hash.
-pub fn view(u: &User) -> Value {
-    serde_json::json!({
-        "id": u.id,
-        "workspace_id": u.workspace_id,
-        "username": u.username,
-        "scopes": ScopeSet::from_stored(&u.scopes).iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "disabled": u.disabled_at.is_some(),
-        "disabled_at": u.disabled_at.map(rfc3339),
-        "created_at": rfc3339(u.created_at),
-        "updated_at": rfc3339(u.updated_at),
-        "last_login_at": u.last_login_at.map(rfc3339),
-    })
 }

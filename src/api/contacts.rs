@@ -1,20 +1,21 @@
 //! `/v1/contacts`: list with search and cursor, read one, update.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::Json;
 use chasqui_domain::problem::code;
 use chasqui_domain::{PhoneNumber, Problem};
 use chasqui_store::{ContactFilter, ContactPatch};
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::paging::{limit_param, unknown_param};
-use super::{views, AppState};
+use super::paging::{Limit, Page};
+use super::views::ContactView;
+use super::AppState;
 use crate::clock::now_ms;
 
 /// Most tags a contact carries.
@@ -26,63 +27,106 @@ const MAX_TEXT_CHARS: usize = 256;
 /// Largest `custom_fields` object, as JSON.
 const MAX_CUSTOM_FIELDS_BYTES: usize = 16 * 1024;
 
+/// The filters of `GET /v1/contacts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ContactQuery {
+    /// Part of a name, phone number, wa_id, user_id or email.
+    search: Option<String>,
+    /// Only contacts with this tag.
+    tag: Option<String>,
+    /// Page size.
+    limit: Option<Limit>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
 /// `GET /v1/contacts`: by id, filtered by `search` (name, phone, wa_id, user_id, email) and `tag`.
+#[utoipa::path(get, path = "/v1/contacts", tag = "Contacts", params(ContactQuery),
+    responses((status = 200, description = "Contacts, by id", body = Page<ContactView>)))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let mut f = ContactFilter {
-        limit: 50,
-        ..Default::default()
+    Query(q): Query<ContactQuery>,
+) -> Result<Json<Page<ContactView>>, ApiError> {
+    let limit = q.limit.unwrap_or_default();
+    let f = ContactFilter {
+        search: q.search.filter(|s| !s.trim().is_empty()),
+        tag: q.tag,
+        after_id: q.cursor,
+        limit: limit.get(),
     };
-    for (k, v) in &q {
-        match k.as_str() {
-            "search" => f.search = Some(v.clone()).filter(|s| !s.trim().is_empty()),
-            "tag" => f.tag = Some(v.clone()),
-            "limit" => f.limit = limit_param(v)?,
-            "cursor" => f.after_id = Some(v.clone()),
-            other => return Err(unknown_param(other, "search, tag, limit, cursor")),
-        }
-    }
     let page = state.store.list_contacts(&key.workspace_id, &f).await?;
-    let next = (page.len() as i64 == f.limit)
-        .then(|| page.last().map(|c| c.id.clone()))
-        .flatten();
-    Ok(Json(json!({
-        "data": page.iter().map(views::contact).collect::<Vec<_>>(),
-        "next_cursor": next,
+    Ok(Json(Page::new(&page, limit, ContactView::from, |c| {
+        c.id.clone()
     })))
 }
 
 /// `GET /v1/contacts/{id}`.
+#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "Contacts",
+    params(("id" = String, Path, description = "Chasqui's contact id")),
+    responses((status = 200, description = "The contact", body = ContactView)))]
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(key): Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactView>, ApiError> {
     let contact = state
         .store
         .get_contact(&key.workspace_id, &id)
         .await?
         .ok_or(ApiError::NotFound(format!("contact {id}")))?;
-    Ok(Json(views::contact(&contact)))
+    Ok(Json(ContactView::from(&contact)))
+}
+
+/// The body of `PATCH /v1/contacts/{id}`: every field optional; `null` clears an optional one.
+/// Read by [`parse_patch`], which lists every problem at once.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"name": "Ana Pérez", "tags": ["vip"], "opted_out": false}))]
+#[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
+pub struct ContactChanges {
+    /// The name (1 to 256 characters), or `null`.
+    #[schema(max_length = 256)]
+    pub name: Option<String>,
+    /// Phone number (E.164), or `null`.
+    pub phone: Option<String>,
+    /// WhatsApp's id of the user, or `null`.
+    pub wa_id: Option<String>,
+    /// Meta's business-scoped user id, or `null`.
+    pub user_id: Option<String>,
+    /// Email address, or `null`.
+    pub email: Option<String>,
+    /// Replaces the tags (at most 50, each 1 to 64 characters).
+    #[schema(max_items = 50)]
+    pub tags: Option<Vec<String>>,
+    /// Replaces the free-form fields (an object of at most 16 KiB of JSON).
+    pub custom_fields: Option<Value>,
+    /// Opted out of messages.
+    pub opted_out: Option<bool>,
 }
 
 /// `PATCH /v1/contacts/{id}`: changes the fields given; `null` clears an optional one.
+#[utoipa::path(patch, path = "/v1/contacts/{id}", tag = "Contacts",
+    params(("id" = String, Path, description = "Chasqui's contact id")),
+    request_body = ContactChanges,
+    responses(
+        (status = 200, description = "The contact as changed", body = ContactView),
+        (status = 409, description = "Another contact has that phone or wa_id: `conflict`"),
+    ))]
 pub async fn update(
     State(state): State<AppState>,
     Caller(key): Caller,
     Path(id): Path<String>,
     body: JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactView>, ApiError> {
     let patch = parse_patch(&body.value).map_err(ApiError::Validation)?;
     let contact = state
         .store
         .update_contact(&key.workspace_id, &id, &patch, now_ms())
         .await?
         .ok_or(ApiError::NotFound(format!("contact {id}")))?;
-    Ok(Json(views::contact(&contact)))
+    Ok(Json(ContactView::from(&contact)))
 }
 
 /// Reads a contact change, listing every problem.

@@ -1,60 +1,75 @@
 //! `/v1/conversations`: one per contact and channel, with both directions and the window state.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::paging::{limit_param, unknown_param};
-use super::{views, AppState};
+use super::paging::{Limit, Page};
+use super::views::{ContactView, ConversationDetail, ConversationView, Entry};
+use super::AppState;
+
+/// The filters of `GET /v1/conversations`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    /// Only this contact's conversations (its id).
+    contact: Option<String>,
+    /// Page size.
+    limit: Option<Limit>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
 
 /// `GET /v1/conversations`: by id, optionally one contact's.
+#[utoipa::path(get, path = "/v1/conversations", tag = "Conversations", params(ConversationQuery),
+    responses((status = 200, description = "Conversations, by id", body = Page<ConversationView>)))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let (mut contact, mut cursor, mut limit) = (None, None, 50);
-    for (k, v) in &q {
-        match k.as_str() {
-            "contact" => contact = Some(v.as_str()),
-            "cursor" => cursor = Some(v.as_str()),
-            "limit" => limit = limit_param(v)?,
-            other => return Err(unknown_param(other, "contact, limit, cursor")),
-        }
-    }
+    Query(q): Query<ConversationQuery>,
+) -> Result<Json<Page<ConversationView>>, ApiError> {
+    let limit = q.limit.unwrap_or_default();
     let page = state
         .store
-        .list_conversations(&key.workspace_id, contact, cursor, limit)
+        .list_conversations(
+            &key.workspace_id,
+            q.contact.as_deref(),
+            q.cursor.as_deref(),
+            limit.get(),
+        )
         .await?;
-    let next = (page.len() as i64 == limit)
-        .then(|| page.last().map(|c| c.id.clone()))
-        .flatten();
-    Ok(Json(json!({
-        "data": page.iter().map(views::conversation).collect::<Vec<_>>(),
-        "next_cursor": next,
+    Ok(Json(Page::new(&page, limit, ConversationView::from, |c| {
+        c.id.clone()
     })))
+}
+
+/// How many of a conversation's latest messages to show.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationMessagesQuery {
+    /// How many of the latest messages (default 50).
+    limit: Option<Limit>,
 }
 
 /// `GET /v1/conversations/{id}`: the conversation, its contact, its window and its latest
 /// messages in both directions, oldest first (`limit`, default 50).
+#[utoipa::path(get, path = "/v1/conversations/{id}", tag = "Conversations",
+    params(("id" = String, Path, description = "Chasqui's conversation id"),
+        ConversationMessagesQuery),
+    responses((status = 200, description = "The conversation with its messages",
+        body = ConversationDetail)))]
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(key): Caller,
     Path(id): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let mut limit = 50;
-    for (k, v) in &q {
-        match k.as_str() {
-            "limit" => limit = limit_param(v)?,
-            other => return Err(unknown_param(other, "limit")),
-        }
-    }
+    Query(q): Query<ConversationMessagesQuery>,
+) -> Result<Json<ConversationDetail>, ApiError> {
     let conversation = state
         .store
         .get_conversation(&key.workspace_id, &id)
@@ -66,10 +81,11 @@ pub async fn get_one(
         .await?;
     let entries = state
         .store
-        .conversation_entries(&conversation, limit)
+        .conversation_entries(&conversation, q.limit.unwrap_or_default().get())
         .await?;
-    let mut body = views::conversation(&conversation);
-    body["contact"] = contact.as_ref().map(views::contact).unwrap_or(Value::Null);
-    body["messages"] = entries.iter().map(views::entry).collect();
-    Ok(Json(body))
+    Ok(Json(ConversationDetail::new(
+        ConversationView::from(&conversation),
+        contact.as_ref().map(ContactView::from),
+        entries.iter().map(Entry::from).collect(),
+    )))
 }

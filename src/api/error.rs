@@ -4,7 +4,8 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chasqui_domain::MessageId;
 use chasqui_domain::Problem;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::json::JsonError;
 use crate::limits::LimitError;
@@ -205,6 +206,130 @@ impl From<LimitError> for ApiError {
     }
 }
 
+/// A problem as the API answers it (RFC 9457 problem details with Chasqui's stable `code`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Problem, example = json!({"type": "urn:chasqui:problem:validation_failed",
+    "title": "Unprocessable Entity", "status": 422, "code": "validation_failed",
+    "detail": "the request has 1 problem(s)", "request_id": "01JDX3Y8Q7ZK2M9T5B6C4N1P0R",
+    "errors": [{"field": "text.body", "code": "too_long",
+        "message": "must be at most 4096 characters"}]}))]
+pub struct ProblemBody {
+    /// `urn:chasqui:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// The stable machine code: decide on this.
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub detail: String,
+    /// The request's id (`X-Request-Id`), to find it in the logs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Every problem of the request, each naming its field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<Problem>,
+    /// The provider's error, for `provider_rejected`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<chasqui_domain::MetaError>,
+    /// The quota's size, for a quota refusal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<i64>,
+    /// What is left of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remaining: Option<i64>,
+    /// Seconds until it resets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reset_secs: Option<u64>,
+    /// Seconds to wait before trying again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u64>,
+}
+
+impl ProblemBody {
+    /// A problem with only its code, status and detail (and the request's id).
+    pub fn new(code: &'static str, status: StatusCode, detail: String) -> Self {
+        Self {
+            kind: format!("urn:chasqui:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("error"),
+            status: status.as_u16(),
+            code,
+            detail,
+            request_id: crate::telemetry::request::current(),
+            errors: Vec::new(),
+            provider_error: None,
+            limit: None,
+            remaining: None,
+            reset_secs: None,
+            retry_after_secs: None,
+        }
+    }
+
+    /// Answers it as `application/problem+json`.
+    pub fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut resp = (status, axum::Json(self)).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}
+
+impl ApiError {
+    /// The problem body of this error.
+    pub fn body(&self, code: &'static str, status: StatusCode) -> ProblemBody {
+        let mut body = ProblemBody::new(code, status, self.to_string());
+        match self {
+            Self::Validation(problems) => body.errors = problems.clone(),
+            Self::Refused(problem) => body.errors = vec![problem.clone()],
+            Self::BadParameter { field, message } => {
+                body.errors = vec![Problem::new(
+                    field.clone(),
+                    "invalid_value",
+                    message.clone(),
+                )]
+            }
+            Self::NulInParameter { field } => {
+                body.errors = vec![Problem::new(field.clone(), INVALID_CHARACTER, NUL_MESSAGE)]
+            }
+            Self::DuplicateKey { path, key } => {
+                body.errors = vec![Problem::new(
+                    path.clone(),
+                    "duplicate_key",
+                    format!("the key \"{key}\" appears more than once in this object"),
+                )]
+            }
+            Self::TemplateNotFound { .. } => {
+                body.errors = vec![Problem::new(
+                    "template.name",
+                    "template_not_found",
+                    self.to_string(),
+                )]
+            }
+            Self::ProviderRejected(error) => body.provider_error = Some(error.clone()),
+            Self::Limited(LimitError::Exceeded {
+                headers,
+                retry_after_secs,
+                ..
+            }) => {
+                body.limit = Some(headers.limit);
+                body.remaining = Some(headers.remaining);
+                body.reset_secs = Some(headers.reset_secs);
+                body.retry_after_secs = Some(*retry_after_secs);
+            }
+            Self::LoginThrottled { retry_after_secs } => {
+                body.retry_after_secs = Some(*retry_after_secs)
+            }
+            _ => {}
+        }
+        body
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (code, status) = self.code_and_status();
@@ -214,59 +339,7 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        let mut body = json!({
-            "type": format!("urn:chasqui:problem:{code}"),
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "code": code,
-            "detail": self.to_string(),
-        });
-        if let Some(id) = crate::telemetry::request::current() {
-            body["request_id"] = id.into();
-        }
-        match &self {
-            Self::Validation(problems) => body["errors"] = json!(problems),
-            Self::Refused(problem) => body["errors"] = json!([problem]),
-            Self::BadParameter { field, message } => {
-                body["errors"] =
-                    json!([{ "field": field, "code": "invalid_value", "message": message }])
-            }
-            Self::NulInParameter { field } => {
-                body["errors"] =
-                    json!([{ "field": field, "code": INVALID_CHARACTER, "message": NUL_MESSAGE }])
-            }
-            Self::DuplicateKey { path, key } => {
-                body["errors"] = json!([{
-                    "field": path,
-                    "code": "duplicate_key",
-                    "message": format!("the key \"{key}\" appears more than once in this object"),
-                }])
-            }
-            Self::TemplateNotFound { .. } => {
-                body["errors"] = json!([{
-                    "field": "template.name",
-                    "code": "template_not_found",
-                    "message": self.to_string(),
-                }])
-            }
-            Self::ProviderRejected(error) => body["provider_error"] = json!(error),
-            Self::Limited(LimitError::Exceeded {
-                headers,
-                retry_after_secs,
-                ..
-            }) => {
-                body["limit"] = json!(headers.limit);
-                body["remaining"] = json!(headers.remaining);
-                body["reset_secs"] = json!(headers.reset_secs);
-                body["retry_after_secs"] = json!(retry_after_secs);
-            }
-            _ => {}
-        }
-        let mut resp = (status, axum::Json(body)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut resp = self.body(code, status).into_response();
         if let Self::Limited(LimitError::Exceeded {
             headers,
             retry_after_secs,

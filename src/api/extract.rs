@@ -70,8 +70,8 @@ fn path_rejection(rejection: PathRejection, only_key: Option<String>) -> ApiErro
     }
 }
 
-/// The query string, deserialized as axum's `Query` does (`HashMap<String, String>` for a
-/// handler that checks each parameter's name itself).
+/// The query string, deserialized into a typed struct (`deny_unknown_fields`) or a
+/// `HashMap<String, String>`. An unknown, repeated or malformed parameter is a 400 naming it.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
 
@@ -84,13 +84,41 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         refuse_nul(&parts.uri)?;
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|e| ApiError::BadParameter {
-                field: "query".into(),
-                message: e.body_text(),
-            })
+        parse_query(parts.uri.query().unwrap_or("")).map(Self)
     }
+}
+
+/// Deserializes a query string, naming the parameter that is wrong.
+pub fn parse_query<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(raw.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.inner().to_string();
+        // Unknown and repeated parameters are reported at the top level, named in backticks.
+        let named = message.split('`').nth(1).filter(|_| {
+            message.starts_with("unknown field") || message.starts_with("duplicate field")
+        });
+        match named {
+            Some(name) if message.starts_with("unknown field") => ApiError::BadParameter {
+                field: name.to_owned(),
+                message: format!(
+                    "unknown query parameter{}",
+                    message
+                        .split_once(", expected")
+                        .map(|(_, known)| format!(" (expected{known})"))
+                        .unwrap_or_default()
+                ),
+            },
+            Some(name) => ApiError::BadParameter {
+                field: name.to_owned(),
+                message: "given more than once".into(),
+            },
+            None => ApiError::BadParameter {
+                field: if path == "." { "query".into() } else { path },
+                message,
+            },
+        }
+    })
 }
 
 /// Refuses a query string whose parameter names or values hold NUL once decoded.
@@ -129,6 +157,41 @@ mod tests {
         Query::<HashMap<String, String>>::from_request_parts(&mut parts, &())
             .await
             .map(|q| q.0)
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read through Debug only
+    struct Listing {
+        limit: Option<crate::api::paging::Limit>,
+        search: Option<String>,
+    }
+
+    fn refused_field(raw: &str) -> (String, String) {
+        match parse_query::<Listing>(raw) {
+            Err(ApiError::BadParameter { field, message }) => (field, message),
+            other => panic!("{raw}: expected a bad parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_typed_query_names_the_parameter_it_refuses() {
+        let ok = parse_query::<Listing>("limit=5&search=ana").expect("valid");
+        assert_eq!(ok.limit.map(|l| l.get()), Some(5));
+        assert_eq!(ok.search.as_deref(), Some("ana"));
+        let (field, message) = refused_field("limit=5&colour=red");
+        assert_eq!(field, "colour");
+        assert!(
+            message.contains("`limit`") && message.contains("`search`"),
+            "{message}"
+        );
+        assert_eq!(refused_field("limit=0").0, "limit");
+        assert_eq!(refused_field("limit=many").0, "limit");
+        let (field, message) = refused_field("search=a&search=b");
+        assert_eq!(
+            (field.as_str(), message.as_str()),
+            ("search", "given more than once")
+        );
     }
 
     #[tokio::test]

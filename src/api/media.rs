@@ -1,8 +1,6 @@
 //! `/v1/media`: uploads checked against WhatsApp's limits before anything leaves, and the files
 //! customers sent, served once downloaded.
 
-use std::collections::HashMap;
-
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, State};
 use axum::http::{header, StatusCode};
@@ -12,12 +10,12 @@ use chasqui_domain::media_limits::{check_upload, TOO_LARGE};
 use chasqui_domain::Problem;
 use chasqui_provider::ManageError;
 use chasqui_store::NewMedia;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::paging::unknown_param;
 use super::AppState;
 use crate::clock::now_ms;
 use crate::ids;
@@ -47,26 +45,79 @@ fn provider_error(e: ManageError) -> ApiError {
     }
 }
 
+/// Where an upload goes and what it is called.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The channel (id or sender number); the workspace's default otherwise.
+    channel: Option<String>,
+    /// The file's name (a multipart part's own name otherwise).
+    filename: Option<String>,
+}
+
+/// A multipart upload: one part holding the file.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
+pub struct UploadForm {
+    /// The file, with its own `Content-Type`.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+}
+
+/// An uploaded file.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Uploaded {
+    /// The provider's media id: use it as `image.id` (and the like) in a send.
+    pub id: String,
+    /// Chasqui's media id, for `GET /v1/media/{id}`.
+    pub media_id: String,
+    /// Its WhatsApp media category.
+    #[serde(rename = "type")]
+    pub kind: chasqui_domain::media_limits::MediaCategory,
+    /// Its MIME type.
+    #[schema(example = "image/jpeg")]
+    pub mime_type: String,
+    /// Its size in bytes.
+    pub size: usize,
+    /// Its SHA-256, hex.
+    pub sha256: String,
+    /// The channel it was uploaded through.
+    pub channel_id: chasqui_domain::ChannelId,
+}
+
 /// `POST /v1/media`: the body is the file, `Content-Type` its MIME type; `?channel=` (id or
 /// number, default channel otherwise) and `?filename=`. Answers 201 with the provider's media
 /// id, usable as `image.id` (and the like) in sends.
+#[utoipa::path(post, path = "/v1/media", tag = "Media", params(UploadQuery),
+    request_body(description = "The file itself (its MIME type as `Content-Type`), or a \
+        multipart form with one part holding it",
+        content(
+            (Vec<u8> = "application/octet-stream"),
+            (Vec<u8> = "image/jpeg"),
+            (UploadForm = "multipart/form-data"),
+        )),
+    responses(
+        (status = 201, description = "Uploaded to the provider", body = Uploaded),
+        (status = 404, description = "No such channel: `not_found`"),
+        (status = 413, description = "Over WhatsApp's limit for its type: `payload_too_large`"),
+        (status = 422, description = "A type or size WhatsApp refuses: `unsupported_media_type`, \
+            `too_large`, `media_unsupported`, `provider_rejected`"),
+        (status = 502, description = "The provider did not answer: `provider_unavailable`"),
+    ))]
 pub async fn upload(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<UploadQuery>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let mut channel_key = None;
-    let mut filename = DEFAULT_FILENAME.to_owned();
-    for (k, v) in &q {
-        match k.as_str() {
-            "channel" => channel_key = Some(v.clone()),
-            "filename" => filename = clean_filename(v)?,
-            other => return Err(unknown_param(other, "channel, filename")),
-        }
-    }
+    let channel_key = q.channel;
+    let mut filename = match &q.filename {
+        Some(name) => clean_filename(name)?,
+        None => DEFAULT_FILENAME.to_owned(),
+    };
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -144,15 +195,15 @@ pub async fn upload(
         next_attempt_at: now_ms(),
     };
     state.store.insert_media(&row, now_ms()).await?;
-    let answer = json!({
-        "id": provider_id,
-        "media_id": id,
-        "type": category,
-        "mime_type": mime,
-        "size": size,
-        "sha256": sha256,
-        "channel_id": channel.id,
-    });
+    let answer = Uploaded {
+        id: provider_id,
+        media_id: id,
+        kind: category,
+        mime_type: mime,
+        size,
+        sha256,
+        channel_id: channel.id.clone(),
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
@@ -270,6 +321,13 @@ async fn drain(body: Body) {
 }
 
 /// `GET /v1/media/{id}` (Chasqui's or the provider's id): the stored file with its type.
+#[utoipa::path(get, path = "/v1/media/{id}", tag = "Media",
+    params(("id" = String, Path, description = "Chasqui's media id or the provider's")),
+    responses(
+        (status = 200, description = "The file, with its MIME type",
+            content((Vec<u8> = "application/octet-stream"))),
+        (status = 409, description = "Not downloaded yet: `conflict`"),
+    ))]
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(key): Caller,

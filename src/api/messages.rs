@@ -1,22 +1,22 @@
 //! `/v1/messages`: send, read one, list.
 
-use chasqui_domain::MessageId;
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use chasqui_domain::{parse_outbound, MessageStatus, PhoneNumber, Problem};
+use chasqui_domain::{parse_outbound, MessageId, MessageStatus, PhoneNumber, Problem};
 use chasqui_store::MessageFilter;
-use serde_json::{json, Value};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
 
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::paging::{limit_param, unknown_param};
+use super::paging::{Limit, Page};
 use super::send::{self, SendRequest};
-use super::{views, AppState};
+use super::views::{Accepted, Message, MessageWithTimeline};
+use super::AppState;
 use crate::clock::parse_rfc3339;
 
 /// Longest accepted `Idempotency-Key`.
@@ -41,12 +41,29 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 /// `POST /v1/messages`: validate, commit, answer 202.
+#[utoipa::path(post, path = "/v1/messages", tag = "Messages",
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "Makes a retry safe: the same key and body answer the first \
+                acceptance again (1 to 255 characters)"),
+    ),
+    request_body(content = super::openapi::messages::OutboundMessage,
+        description = "A message object as Meta's Cloud API takes it, plus an optional \
+            `channel` (a channel id or its sender number; the workspace's default otherwise)"),
+    responses(
+        (status = 202, description = "Accepted: committed and queued", body = Accepted),
+        (status = 409, description = "`idempotency_conflict`"),
+        (status = 422, description = "Refused: `validation_failed`, `window_closed`, \
+            `contact_opted_out`, `template_not_found`"),
+        (status = 429, description = "Over a quota: `daily_quota_exceeded`, \
+            `messaging_limit_reached`"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(key): Caller,
     headers: HeaderMap,
     body: JsonBody,
-) -> Result<(StatusCode, HeaderMap, Json<Value>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<Accepted>), ApiError> {
     let idempotency_key = idempotency_key(&headers)?;
     let mut message = body.value;
     let Some(fields) = message.as_object_mut() else {
@@ -80,25 +97,49 @@ pub async fn create(
         },
     )
     .await?;
-    let mut answer = views::accepted(&sent.message);
-    if !sent.warnings.is_empty() {
-        answer["warnings"] = json!(sent.warnings);
-    }
+    let mut answer = Accepted::from(&sent.message);
+    answer.warnings = sent.warnings;
     Ok((StatusCode::ACCEPTED, sent.headers, Json(answer)))
 }
 
 /// `GET /v1/messages/{id}`: status and timeline.
+#[utoipa::path(get, path = "/v1/messages/{id}", tag = "Messages",
+    params(("id" = MessageId, Path, description = "Chasqui's message id")),
+    responses((status = 200, description = "The message, its content and its timeline",
+        body = MessageWithTimeline)))]
 pub async fn get_one(
     State(state): State<AppState>,
     Caller(key): Caller,
     Path(id): Path<MessageId>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageWithTimeline>, ApiError> {
     let detail = state
         .store
         .get_message(&key.workspace_id, &id)
         .await?
         .ok_or(ApiError::NotFound(format!("message {id}")))?;
-    Ok(Json(views::detail(&detail)))
+    Ok(Json(MessageWithTimeline::from(&detail)))
+}
+
+/// The filters of `GET /v1/messages`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessageQuery {
+    /// Only messages to this recipient (E.164).
+    #[param(example = "+5215512345678")]
+    to: Option<String>,
+    /// Only messages in this status.
+    #[param(inline)]
+    status: Option<MessageStatus>,
+    /// Only messages accepted at or after this time (RFC 3339).
+    #[param(example = "2026-12-01T00:00:00Z")]
+    since: Option<String>,
+    /// Only messages accepted before this time (RFC 3339).
+    until: Option<String>,
+    /// Page size.
+    limit: Option<Limit>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
 }
 
 fn bad(field: &str, message: &str) -> ApiError {
@@ -108,70 +149,54 @@ fn bad(field: &str, message: &str) -> ApiError {
     }
 }
 
-fn filter_from(q: &HashMap<String, String>) -> Result<MessageFilter, ApiError> {
-    let mut f = MessageFilter {
-        limit: 50,
-        ..Default::default()
-    };
-    for (k, v) in q {
-        match k.as_str() {
-            "to" => {
-                let phone = PhoneNumber::parse(v).map_err(|e| bad("to", &e.to_string()))?;
-                f.recipient = Some(phone.digits().to_string());
-            }
-            "status" => {
-                f.status = Some(MessageStatus::parse(v).ok_or_else(|| {
-                    bad(
-                        "status",
-                        "must be one of queued, sending, sent, delivered, read, failed",
-                    )
-                })?)
-            }
-            "since" => {
-                f.created_from =
-                    Some(parse_rfc3339(v).ok_or_else(|| bad("since", "must be an RFC 3339 time"))?)
-            }
-            "until" => {
-                f.created_to =
-                    Some(parse_rfc3339(v).ok_or_else(|| bad("until", "must be an RFC 3339 time"))?)
-            }
-            "limit" => f.limit = limit_param(v)?,
-            "cursor" => {
-                f.before_seq = Some(
+impl MessageQuery {
+    fn filter(&self) -> Result<MessageFilter, ApiError> {
+        let time = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(|t| parse_rfc3339(t).ok_or_else(|| bad(field, "must be an RFC 3339 time")))
+                .transpose()
+        };
+        Ok(MessageFilter {
+            recipient: self
+                .to
+                .as_deref()
+                .map(|v| PhoneNumber::parse(v).map_err(|e| bad("to", &e.to_string())))
+                .transpose()?
+                .map(|p| p.digits().to_string()),
+            status: self.status,
+            created_from: time("since", &self.since)?,
+            created_to: time("until", &self.until)?,
+            before_seq: self
+                .cursor
+                .as_deref()
+                .map(|v| {
                     v.strip_prefix('c')
                         .and_then(|n| n.parse().ok())
-                        .ok_or_else(|| {
-                            bad("cursor", "must be a next_cursor from an earlier page")
-                        })?,
-                )
-            }
-            other => {
-                return Err(unknown_param(
-                    other,
-                    "to, status, since, until, limit, cursor",
-                ))
-            }
-        }
+                        .ok_or_else(|| bad("cursor", "must be a next_cursor from an earlier page"))
+                })
+                .transpose()?,
+            limit: self.limit.unwrap_or_default().get(),
+        })
     }
-    Ok(f)
 }
 
 /// `GET /v1/messages`: newest first, filtered, paged by cursor.
+#[utoipa::path(get, path = "/v1/messages", tag = "Messages", params(MessageQuery),
+    responses((status = 200, description = "Messages, newest first", body = Page<Message>)))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let filter = filter_from(&q)?;
+    Query(q): Query<MessageQuery>,
+) -> Result<Json<Page<Message>>, ApiError> {
+    let filter = q.filter()?;
     let page = state
         .store
         .list_messages(&key.workspace_id, &filter)
         .await?;
-    let next = (page.len() as i64 == filter.limit)
-        .then(|| page.last().map(|m| format!("c{}", m.seq)))
-        .flatten();
-    Ok(Json(json!({
-        "data": page.iter().map(views::message).collect::<Vec<_>>(),
-        "next_cursor": next,
-    })))
+    Ok(Json(Page::new(
+        &page,
+        q.limit.unwrap_or_default(),
+        Message::from,
+        |m| format!("c{}", m.seq),
+    )))
 }

@@ -13,6 +13,7 @@ mod health;
 pub mod json;
 mod media;
 mod messages;
+pub mod openapi;
 mod paging;
 pub mod routes;
 pub mod send;
@@ -74,7 +75,8 @@ pub fn router(state: AppState) -> Router {
         // Public: login checks a password, logout the bearer token it ends.
         .route("/v1/auth/login", post(users::login))
         .route("/v1/auth/logout", post(users::logout))
-        .merge(crate::webhooks::routes());
+        .merge(crate::webhooks::routes())
+        .merge(openapi::routes(&state.dialects, state.sandbox.is_some()));
     // Dialect routes authenticate in their handlers: each answers in its vendor's envelope.
     for r in dialects::table(&state.dialects) {
         app = app.route(r.path, r.handler);

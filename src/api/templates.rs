@@ -2,7 +2,6 @@
 
 use chasqui_domain::ChannelId;
 use chasqui_domain::WorkspaceId;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -12,16 +11,19 @@ use chasqui_domain::template_registry::parse_submission;
 use chasqui_domain::{Problem, Scope};
 use chasqui_provider::ManageError;
 use chasqui_store::{StoredTemplate, TemplateFilter};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{Caller, Principal};
 use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::extract::Query;
+use super::paging::List;
 use super::AppState;
 use crate::channels::LiveChannel;
 use crate::clock::rfc3339;
-use crate::templates::{self as registry, TemplateError};
+use crate::templates::{self as registry, ChannelSync, TemplateError};
 
 impl From<TemplateError> for ApiError {
     fn from(e: TemplateError) -> Self {
@@ -47,21 +49,129 @@ impl From<TemplateError> for ApiError {
 }
 
 /// A template as the API shows it.
-fn view(t: &StoredTemplate) -> Value {
-    let template = t.template.to_json();
-    json!({
-        "id": t.template.id,
-        "channel": t.channel_id,
-        "name": t.template.name.as_str(),
-        "language": t.template.language,
-        "category": t.template.category.as_str(),
-        "status": t.template.status.as_str(),
-        "quality": t.quality,
-        "rejected_reason": t.rejected_reason,
-        "parameter_format": t.template.parameter_format.as_str(),
-        "components": template["components"],
-        "updated_at": rfc3339(t.updated_at),
-    })
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateView {
+    /// Meta's template id.
+    pub id: Option<String>,
+    /// The channel whose registry holds it.
+    pub channel: ChannelId,
+    /// Its name.
+    #[schema(example = "order_update")]
+    pub name: String,
+    /// Its language code.
+    #[schema(example = "es_MX")]
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    #[schema(example = "UTILITY")]
+    pub category: String,
+    /// Meta's review status (`APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, `DISABLED`...).
+    #[schema(example = "APPROVED")]
+    pub status: String,
+    /// Meta's quality rating.
+    pub quality: Option<String>,
+    /// Why Meta rejected it.
+    pub rejected_reason: Option<String>,
+    /// `positional` or `named`.
+    #[schema(example = "positional")]
+    pub parameter_format: String,
+    /// Its components, in Meta's shape.
+    pub components: Value,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+impl From<&StoredTemplate> for TemplateView {
+    fn from(t: &StoredTemplate) -> Self {
+        let mut template = t.template.to_json();
+        Self {
+            id: t.template.id.clone(),
+            channel: t.channel_id.clone(),
+            name: t.template.name.as_str().to_owned(),
+            language: t.template.language.clone(),
+            category: t.template.category.as_str().to_owned(),
+            status: t.template.status.as_str().to_owned(),
+            quality: t.quality.clone(),
+            rejected_reason: t.rejected_reason.clone(),
+            parameter_format: t.template.parameter_format.as_str().to_owned(),
+            components: template["components"].take(),
+            updated_at: rfc3339(t.updated_at),
+        }
+    }
+}
+
+/// The filters of `GET /v1/templates`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TemplateQuery {
+    /// Only this channel's (its id or sender number).
+    channel: Option<String>,
+    /// Only templates in this review status (`APPROVED`, ...).
+    status: Option<String>,
+    /// Only templates of this name.
+    name: Option<String>,
+    /// Only templates in this language.
+    language: Option<String>,
+}
+
+/// The channel a sync names, in the query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SyncQuery {
+    /// The channel to sync (its id or sender number); every channel with a WABA id otherwise.
+    channel: Option<String>,
+}
+
+/// The optional body of `POST /v1/templates/sync`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
+pub struct SyncRequest {
+    /// The channel to sync (its id or sender number).
+    pub channel: Option<String>,
+}
+
+/// A channel whose sync failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncFailure {
+    /// The channel.
+    pub channel: ChannelId,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// What a sync stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SyncResult {
+    /// Templates stored in all.
+    pub templates: usize,
+    /// Each channel synced.
+    pub channels: Vec<ChannelSync>,
+    /// Each channel whose sync failed.
+    pub failed: Vec<SyncFailure>,
+}
+
+/// The body of `POST /v1/templates`: Meta's template creation object, plus an optional
+/// `channel` (id or sender number; the default channel otherwise).
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"name": "order_update", "language": "es_MX", "category": "UTILITY",
+    "components": [{"type": "BODY", "text": "Hola {{1}}, tu pedido {{2}} va en camino.",
+    "example": {"body_text": [["Ana", "A-1001"]]}}]}))]
+#[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
+pub struct NewTemplate {
+    /// The channel whose WABA gets the template.
+    pub channel: Option<String>,
+    /// Lower-case letters, digits and underscores, at most 512 characters.
+    #[schema(pattern = "^[a-z0-9_]{1,512}$")]
+    pub name: String,
+    /// A language code Meta supports (`es_MX`, `en_US`, `pt_BR`...).
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub category: String,
+    /// `positional` (default) or `named`.
+    pub parameter_format: Option<String>,
+    /// HEADER, BODY, FOOTER and BUTTONS components in Meta's shape.
+    pub components: Vec<Value>,
 }
 
 /// The workspace's channel named by id or sender number, ready to use.
@@ -125,45 +235,36 @@ fn bad(field: &str, message: &str) -> ApiError {
 
 /// `GET /v1/templates`: the workspace's templates; query `channel`, `status`, `name`,
 /// `language`.
+#[utoipa::path(get, path = "/v1/templates", tag = "Templates", params(TemplateQuery),
+    responses((status = 200, description = "The templates", body = List<TemplateView>)))]
 pub async fn list(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let mut filter = TemplateFilter::default();
+    Query(q): Query<TemplateQuery>,
+) -> Result<Json<List<TemplateView>>, ApiError> {
+    let mut filter = TemplateFilter {
+        status: q.status.map(|v| v.trim().to_ascii_uppercase()),
+        name: q.name.map(|v| v.trim().to_owned()),
+        language: q.language.map(|v| v.trim().to_owned()),
+        ..TemplateFilter::default()
+    };
     let mut workspace = key.workspace_id.clone();
-    for (k, v) in &q {
-        match k.as_str() {
-            "channel" => {
-                let live = template_channel(&state, &key, Some(v.trim()))
-                    .await?
-                    .ok_or_else(|| bad("channel", "no such channel in this workspace"))?;
-                filter.channel_id = Some(live.channel.id.clone());
-                workspace = live.channel.workspace_id.clone();
-            }
-            "status" => filter.status = Some(v.trim().to_ascii_uppercase()),
-            "name" => filter.name = Some(v.trim().to_owned()),
-            "language" => filter.language = Some(v.trim().to_owned()),
-            other => {
-                return Err(bad(
-                    other,
-                    "unknown query parameter (use channel, status, name, language)",
-                ))
-            }
-        }
+    if let Some(channel) = &q.channel {
+        let live = template_channel(&state, &key, Some(channel.trim()))
+            .await?
+            .ok_or_else(|| bad("channel", "no such channel in this workspace"))?;
+        filter.channel_id = Some(live.channel.id.clone());
+        workspace = live.channel.workspace_id.clone();
     }
     let templates = state.store.list_templates(&workspace, &filter).await?;
-    Ok(Json(json!({
-        "data": templates.iter().map(view).collect::<Vec<_>>(),
-    })))
+    Ok(Json(List::of(
+        templates.iter().map(TemplateView::from).collect(),
+    )))
 }
 
 /// The optional `channel` of a sync: `?channel=` or a JSON body `{"channel": ...}`.
-fn sync_target(q: &HashMap<String, String>, body: &[u8]) -> Result<Option<String>, ApiError> {
-    if let Some(other) = q.keys().find(|k| k.as_str() != "channel") {
-        return Err(bad(other, "unknown query parameter (use channel)"));
-    }
-    let mut channel = q.get("channel").map(|c| c.trim().to_owned());
+fn sync_target(q: SyncQuery, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let mut channel = q.channel.map(|c| c.trim().to_owned());
     if !body.iter().all(u8::is_ascii_whitespace) {
         let value = super::json::parse(body)?;
         let Value::Object(fields) = value else {
@@ -197,13 +298,20 @@ fn sync_target(q: &HashMap<String, String>, body: &[u8]) -> Result<Option<String
 
 /// `POST /v1/templates/sync`: pulls the templates of one channel (`channel`) or of every
 /// channel of the workspace that has a WABA id, and answers what each sync stored.
+#[utoipa::path(post, path = "/v1/templates/sync", tag = "Templates", params(SyncQuery),
+    request_body(content = Option<SyncRequest>, description = "Optional: the channel to sync"),
+    responses(
+        (status = 200, description = "What each channel's sync stored", body = SyncResult),
+        (status = 422, description = "`provider_rejected`, `validation_failed`"),
+        (status = 502, description = "The provider did not answer: `provider_unavailable`"),
+    ))]
 pub async fn sync(
     State(state): State<AppState>,
     Caller(key): Caller,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<SyncQuery>,
     RawBody(body): RawBody,
-) -> Result<Json<Value>, ApiError> {
-    let target = sync_target(&q, &body)?;
+) -> Result<Json<SyncResult>, ApiError> {
+    let target = sync_target(q, &body)?;
     let Some(requested) = target else {
         let mut synced = Vec::new();
         let mut failed = Vec::new();
@@ -219,7 +327,10 @@ pub async fn sync(
             match registry::sync_channel(state.store.as_ref(), live).await {
                 Ok(done) => synced.push(done),
                 Err(e) => {
-                    failed.push(json!({"channel": live.channel.id, "error": e.to_string()}));
+                    failed.push(SyncFailure {
+                        channel: live.channel.id.clone(),
+                        error: e.to_string(),
+                    });
                     first_error.get_or_insert(e);
                 }
             }
@@ -229,9 +340,11 @@ pub async fn sync(
             return Err(e.into());
         }
         let total: usize = synced.iter().map(|s| s.templates).sum();
-        return Ok(Json(
-            json!({"templates": total, "channels": synced, "failed": failed}),
-        ));
+        return Ok(Json(SyncResult {
+            templates: total,
+            channels: synced,
+            failed,
+        }));
     };
     let live = template_channel(&state, &key, Some(&requested))
         .await?
@@ -243,18 +356,26 @@ pub async fn sync(
             )])
         })?;
     let done = registry::sync_channel(state.store.as_ref(), &live).await?;
-    Ok(Json(
-        json!({"templates": done.templates, "channels": [done], "failed": []}),
-    ))
+    Ok(Json(SyncResult {
+        templates: done.templates,
+        channels: vec![done],
+        failed: Vec::new(),
+    }))
 }
 
 /// `POST /v1/templates`: a new template in Meta's creation shape (plus optional `channel`),
 /// checked against Meta's rules, submitted through the provider, stored as it answered.
+#[utoipa::path(post, path = "/v1/templates", tag = "Templates", request_body = NewTemplate,
+    responses(
+        (status = 201, description = "Submitted; stored as the provider answered", body = TemplateView),
+        (status = 422, description = "`validation_failed`, `provider_rejected`"),
+        (status = 502, description = "The provider did not answer: `provider_unavailable`"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Caller(key): Caller,
     body: JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
     let mut value = body.value;
     let Some(fields) = value.as_object_mut() else {
         return Err(ApiError::InvalidJson(
@@ -289,5 +410,5 @@ pub async fn create(
         return Err(ApiError::Validation(problems));
     };
     let stored = registry::submit(state.store.as_ref(), &live, &new).await?;
-    Ok((StatusCode::CREATED, Json(view(&stored))))
+    Ok((StatusCode::CREATED, Json(TemplateView::from(&stored))))
 }

@@ -7,18 +7,68 @@ use axum::Json;
 use chasqui_domain::problem::code;
 use chasqui_domain::Problem;
 use chasqui_domain::WorkspaceId;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::auth;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::extract::Path;
+use super::paging::List;
 use super::AppState;
 use crate::admin::users;
+use crate::admin::views::UserView;
 use crate::clock::{now_ms, rfc3339};
 use crate::users::LoginError;
 
-type Answer = Result<Json<Value>, ApiError>;
+type Answer<T> = Result<Json<T>, ApiError>;
+
+/// The body of `POST /v1/auth/login`.
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"username": "ana.perez", "password": "correct horse battery"}))]
+#[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
+pub struct Login {
+    /// The user's login name.
+    pub username: String,
+    /// The password.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// A new login session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    /// The session's bearer token: shown this once.
+    pub token: String,
+    /// Always `Bearer`.
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// When the session ends (RFC 3339).
+    pub expires_at: String,
+    /// The user's workspace.
+    pub workspace_id: WorkspaceId,
+    /// The user's id.
+    pub user_id: String,
+}
+
+/// The body of `POST /v1/admin/workspaces/{id}/users` (and, without `username`, of its
+/// `PATCH`, which also takes `disabled`).
+#[derive(Debug, ToSchema)]
+#[schema(example = json!({"username": "ana.perez", "password": "correct horse battery",
+    "scopes": ["send", "read", "contacts"]}))]
+#[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
+pub struct UserFields {
+    /// Login name (3 to 64 letters, digits, `.`, `_`, `-`, `@`); creation only.
+    pub username: Option<String>,
+    /// Password (8 to 256 characters).
+    #[schema(format = Password)]
+    pub password: Option<String>,
+    /// What its sessions may do (default: all but `admin`).
+    pub scopes: Option<Vec<String>>,
+    /// Refuses its logins and ends its sessions while `true` (`PATCH` only).
+    pub disabled: Option<bool>,
+}
 
 impl From<LoginError> for ApiError {
     fn from(e: LoginError) -> Self {
@@ -51,7 +101,13 @@ fn field(body: &Value, name: &str, problems: &mut Vec<Problem>) -> Option<String
 }
 
 /// `POST /v1/auth/login`: `{username, password}` → a bearer token, shown this once.
-pub async fn login(State(state): State<AppState>, body: JsonBody) -> Answer {
+#[utoipa::path(post, path = "/v1/auth/login", tag = "Auth", request_body = Login, security(()),
+    responses(
+        (status = 200, description = "Logged in", body = Session),
+        (status = 401, description = "`invalid_credentials`"),
+        (status = 429, description = "Too many failed logins for this username: `login_throttled`"),
+    ))]
+pub async fn login(State(state): State<AppState>, body: JsonBody) -> Answer<Session> {
     if !body.value.is_object() {
         return Err(ApiError::Validation(vec![Problem::new(
             "",
@@ -74,16 +130,22 @@ pub async fn login(State(state): State<AppState>, body: JsonBody) -> Answer {
                 state.metrics.login_failed();
             }
         })?;
-    Ok(Json(json!({
-        "token": session.token,
-        "token_type": "Bearer",
-        "expires_at": rfc3339(session.expires_at),
-        "workspace_id": session.workspace_id,
-        "user_id": session.user_id,
-    })))
+    Ok(Json(Session {
+        token: session.token,
+        token_type: "Bearer",
+        expires_at: rfc3339(session.expires_at),
+        workspace_id: session.workspace_id,
+        user_id: session.user_id,
+    }))
 }
 
 /// `POST /v1/auth/logout`: ends the session whose token authenticates the call.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "Auth",
+    responses(
+        (status = 204, description = "The session ended"),
+        (status = 400, description = "The token is an API key, not a session: `invalid_parameter`"),
+        (status = 401, description = "`missing_api_key`, `invalid_api_key`"),
+    ))]
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -106,44 +168,63 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn data(items: Vec<Value>) -> Json<Value> {
-    Json(json!({ "data": items }))
-}
-
 /// `GET /v1/admin/workspaces/{id}/users`.
-pub async fn list(State(state): State<AppState>, Path(ws): Path<WorkspaceId>) -> Answer {
+#[utoipa::path(get, path = "/v1/admin/workspaces/{id}/users", tag = "Admin",
+    params(("id" = WorkspaceId, Path, description = "The workspace's id")),
+    responses((status = 200, description = "The workspace's users", body = List<UserView>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Path(ws): Path<WorkspaceId>,
+) -> Answer<List<UserView>> {
     let all = users::list(state.store.as_ref(), &ws).await?;
-    Ok(data(all.iter().map(users::view).collect()))
+    Ok(Json(List::of(all.iter().map(UserView::from).collect())))
 }
 
 /// `POST /v1/admin/workspaces/{id}/users`.
+#[utoipa::path(post, path = "/v1/admin/workspaces/{id}/users", tag = "Admin",
+    params(("id" = WorkspaceId, Path, description = "The workspace's id")),
+    request_body = UserFields,
+    responses(
+        (status = 201, description = "Created", body = UserView),
+        (status = 409, description = "The username is taken: `conflict`"),
+    ))]
 pub async fn create(
     State(state): State<AppState>,
     Path(ws): Path<WorkspaceId>,
     body: JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
     let user = users::create(state.store.as_ref(), &state.users, &ws, body.value).await?;
-    Ok((StatusCode::CREATED, Json(users::view(&user))))
+    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
 /// `GET /v1/admin/users/{id}`.
-pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Answer {
-    Ok(Json(users::view(
+#[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "Admin",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 200, description = "The user", body = UserView)))]
+pub async fn get_one(State(state): State<AppState>, Path(id): Path<String>) -> Answer<UserView> {
+    Ok(Json(UserView::from(
         &users::get(state.store.as_ref(), &id).await?,
     )))
 }
 
 /// `PATCH /v1/admin/users/{id}`: `password`, `scopes`, `disabled`.
+#[utoipa::path(patch, path = "/v1/admin/users/{id}", tag = "Admin",
+    params(("id" = String, Path, description = "The user's id")),
+    request_body = UserFields,
+    responses((status = 200, description = "The user as changed", body = UserView)))]
 pub async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: JsonBody,
-) -> Answer {
+) -> Answer<UserView> {
     let user = users::update(state.store.as_ref(), &state.users, &id, body.value).await?;
-    Ok(Json(users::view(&user)))
+    Ok(Json(UserView::from(&user)))
 }
 
 /// `DELETE /v1/admin/users/{id}`.
+#[utoipa::path(delete, path = "/v1/admin/users/{id}", tag = "Admin",
+    params(("id" = String, Path, description = "The user's id")),
+    responses((status = 204, description = "Deleted")))]
 pub async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,

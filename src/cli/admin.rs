@@ -175,7 +175,11 @@ pub async fn workspace(store: &dyn Store, action: WorkspaceAction) -> Result<(),
         WorkspaceAction::Create(f) => workspaces::create(store, f.to_json()?).await,
         WorkspaceAction::List => {
             let all = store.list_workspaces().await.map_err(|e| e.to_string())?;
-            list(all.iter().map(views::workspace).collect());
+            list(
+                all.iter()
+                    .map(|w| views::to_json(&views::WorkspaceView::from(w)))
+                    .collect(),
+            );
             return Ok(());
         }
         WorkspaceAction::Get { id } => workspaces::get(store, &id).await,
@@ -190,7 +194,9 @@ pub async fn workspace(store: &dyn Store, action: WorkspaceAction) -> Result<(),
             return Ok(());
         }
     };
-    print(&views::workspace(&ws.map_err(explain)?));
+    print(&views::to_json(&views::WorkspaceView::from(
+        &ws.map_err(explain)?,
+    )));
     Ok(())
 }
 
@@ -209,7 +215,11 @@ pub async fn channel(
         }
         ChannelAction::List { workspace } => {
             let all = channels::list(store, &workspace).await.map_err(explain)?;
-            list(all.iter().map(|c| views::channel(sealer, c)).collect());
+            list(
+                all.iter()
+                    .map(|c| views::to_json(&views::ChannelView::new(sealer, c)))
+                    .collect(),
+            );
             return Ok(());
         }
         ChannelAction::Get { id } => channels::get(store, &id).await,
@@ -224,7 +234,10 @@ pub async fn channel(
             return Ok(());
         }
     };
-    print(&views::channel(sealer, &ch.map_err(explain)?));
+    print(&views::to_json(&views::ChannelView::new(
+        sealer,
+        &ch.map_err(explain)?,
+    )));
     Ok(())
 }
 
@@ -268,12 +281,16 @@ pub async fn key(store: &dyn Store, action: KeyAction) -> Result<(), String> {
         }
         KeyAction::List { workspace } => {
             let all = keys::list(store, &workspace).await.map_err(explain)?;
-            list(all.iter().map(views::key).collect());
+            list(
+                all.iter()
+                    .map(|k| views::to_json(&views::KeyView::from(k)))
+                    .collect(),
+            );
             return Ok(());
         }
         KeyAction::Update { id, fields } => keys::update(store, &id, fields.to_json()?).await,
         KeyAction::Revoke { id } => keys::revoke(store, &id).await,
     };
-    print(&views::key(&k.map_err(explain)?));
+    print(&views::to_json(&views::KeyView::from(&k.map_err(explain)?)));
     Ok(())
 }

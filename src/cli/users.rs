@@ -143,7 +143,9 @@ pub async fn user(store: &dyn Store, service: &Users, action: UserAction) -> Res
         UserAction::List { workspace } => {
             let all = users::list(store, &workspace).await.map_err(explain)?;
             print(&serde_json::Value::Array(
-                all.iter().map(users::view).collect(),
+                all.iter()
+                    .map(|u| crate::admin::views::to_json(&crate::admin::views::UserView::from(u)))
+                    .collect(),
             ));
             return Ok(());
         }
@@ -167,6 +169,8 @@ pub async fn user(store: &dyn Store, service: &Users, action: UserAction) -> Res
             return Ok(());
         }
     };
-    print(&users::view(&changed.map_err(explain)?));
+    print(&crate::admin::views::to_json(
+        &crate::admin::views::UserView::from(&changed.map_err(explain)?),
+    ));
     Ok(())
 }

@@ -5,14 +5,15 @@ use std::collections::HashMap;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::verify_signature;
-use crate::api::error::ApiError;
+use crate::api::error::{ApiError, ProblemBody};
 use crate::api::extract::Query;
 use crate::api::AppState;
 use crate::clock::now_ms;
@@ -27,7 +28,17 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Meta's verification: echo `hub.challenge` when `hub.verify_token` is a channel's verify token.
-async fn subscribe(
+#[utoipa::path(get, path = "/webhooks/meta", tag = "Meta webhook", security(()),
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "A channel's `verify_token`"),
+        ("hub.challenge" = String, Query, description = "Echoed back when the token is known"),
+    ),
+    responses(
+        (status = 200, description = "The challenge, as plain text", body = String, content_type = "text/plain"),
+        (status = 403, description = "`verification_failed`"),
+    ))]
+pub async fn subscribe(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
@@ -63,27 +74,37 @@ impl IntoResponse for Refusal {
             Self::BadSignature => ("invalid_signature", StatusCode::UNAUTHORIZED),
             Self::VerificationFailed => ("verification_failed", StatusCode::FORBIDDEN),
         };
-        let mut body = json!({
-            "type": format!("urn:chasqui:problem:{code}"),
-            "title": status.canonical_reason().unwrap_or("error"),
-            "status": status.as_u16(),
-            "code": code,
-            "detail": self.to_string(),
-        });
-        if let Some(id) = crate::telemetry::request::current() {
-            body["request_id"] = id.into();
-        }
-        let mut resp = (status, Json(body)).into_response();
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
-        resp
+        ProblemBody::new(code, status, self.to_string()).into_response()
     }
 }
 
+/// What Meta gets back for a delivery it may forget.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Received {
+    /// `true`: stored, or applied.
+    pub received: bool,
+    /// Status updates applied at once (a delivery of statuses only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied: Option<usize>,
+    /// The inbox sequence the delivery waits under (anything else).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+}
+
 /// Verifies the signature over the raw body and stores the delivery for processing.
-async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+#[utoipa::path(post, path = "/webhooks/meta", tag = "Meta webhook", security(()),
+    params(("X-Hub-Signature-256" = String, Header,
+        description = "`sha256=` and the hex HMAC-SHA256 of the raw body under the Meta app's \
+            secret (a channel's `app_secret`)")),
+    request_body(content = Object, description = "Meta's webhook notification \
+        (`object: whatsapp_business_account`, `entry[].changes[]`)"),
+    responses(
+        (status = 200, description = "Stored (or applied): Meta need not deliver it again", body = Received),
+        (status = 400, description = "`invalid_json`"),
+        (status = 401, description = "`missing_signature`, `invalid_signature`"),
+        (status = 413, description = "`payload_too_large`"),
+    ))]
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let body = match axum::body::to_bytes(body, MAX_DELIVERY_BYTES).await {
         Ok(b) => b,
         Err(_) => return ApiError::PayloadTooLarge(MAX_DELIVERY_BYTES).into_response(),
@@ -126,11 +147,12 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         {
             Ok(report) => {
                 state.metrics.status_changes(&report.changes, now_ms());
-                (
-                    StatusCode::OK,
-                    Json(json!({ "received": true, "applied": report.applied })),
-                )
-                    .into_response()
+                Json(Received {
+                    received: true,
+                    applied: Some(report.applied),
+                    seq: None,
+                })
+                .into_response()
             }
             // Not 200: Meta delivers again later, so nothing is lost.
             Err(e) => ApiError::from(e).into_response(),
@@ -144,11 +166,12 @@ async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     {
         Ok(seq) => {
             state.ingest.notify_one();
-            (
-                StatusCode::OK,
-                Json(json!({ "received": true, "seq": seq })),
-            )
-                .into_response()
+            Json(Received {
+                received: true,
+                applied: None,
+                seq: Some(seq),
+            })
+            .into_response()
         }
         // Not 200: Meta delivers again later, so nothing is lost.
         Err(e) => ApiError::from(e).into_response(),

@@ -2,7 +2,7 @@
 
 mod inbound;
 pub mod ingest;
-mod meta;
+pub mod meta;
 mod signature;
 mod templates;
 

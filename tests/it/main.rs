@@ -23,6 +23,7 @@ mod limits;
 mod listing;
 mod media;
 mod metrics;
+mod openapi;
 mod refusals;
 mod send;
 mod slow_clients;

@@ -49,8 +49,9 @@ fn check(raw: &str) -> Result<(), IdError> {
 macro_rules! id_type {
     ($(#[$doc:meta] $name:ident = $prefix:literal;)*) => {$(
         #[$doc]
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
         #[serde(transparent)]
+        #[schema(value_type = String, pattern = "^[A-Za-z0-9_.-]{1,128}$")]
         pub struct $name(String);
 
         impl $name {

@@ -61,7 +61,7 @@ const DOCUMENT_TYPES: &[&str] = &[
 const STICKER_TYPES: &[&str] = &["image/webp"];
 
 /// A media category of the Cloud API, named like the message type that carries it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MediaCategory {
     /// `image`

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An error as Meta reports it, synchronously or in a `failed` status webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetaError {
     /// Meta's numeric `code` (e.g. 131047).
     pub code: i64,

@@ -3,11 +3,13 @@
 use serde::Serialize;
 
 /// A validation problem: the JSON path of the field, a stable machine code and a message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = FieldProblem)]
 pub struct Problem {
     /// JSON path of the offending field, e.g. `interactive.action.buttons[1].reply.title`.
     pub field: String,
     /// Stable machine code, e.g. `too_long`, `required`, `invalid_phone_number`.
+    #[schema(value_type = String, example = "too_long")]
     pub code: &'static str,
     /// Human-readable explanation naming the limit that was broken.
     pub message: String,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where a message is in its life. `queued` and `sending` are Chasqui's own; `sent`, `delivered`
 /// and `read` come from WhatsApp; `failed` is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MessageStatus {
     /// Committed and waiting for the dispatcher.

@@ -20,7 +20,9 @@ pub const WINDOW_CLOSED: &str = "window_closed";
 pub const WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// What to do with a free-form send outside the window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum WindowPolicy {
     /// Refuse it before it reaches Meta (the default: a 131047 failure costs money).

@@ -10,10 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use super::{FieldError, InboundRequest, Sandbox};
+use super::{
+    FieldError, InboundAccepted, InboundRequest, ReceivedMessage, Sandbox, SandboxSettings,
+    SandboxStats,
+};
 
 /// `GET /messages` answers at most this many entries per call.
 const MAX_LIMIT: usize = 10_000;
@@ -27,9 +31,40 @@ pub(super) fn router(sandbox: &Arc<Sandbox>) -> Router {
         .with_state(sandbox.clone())
 }
 
+/// The control API's operations, at the path Chasqui mounts it under (`/v1/sandbox`).
+#[derive(OpenApi)]
+#[openapi(paths(
+    get_settings,
+    patch_settings,
+    list_messages,
+    clear_messages,
+    stats,
+    inbound
+))]
+struct ControlDoc;
+
+/// The control API's OpenAPI description, its paths under `/v1/sandbox`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ControlDoc::openapi()
+}
+
+/// The control API's error: the field and what is wrong with it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ControlError {
+    /// The refused field.
+    pub error: FieldError,
+}
+
+/// The messages the simulated Graph API accepted.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageLog {
+    /// Oldest first.
+    pub messages: Vec<ReceivedMessage>,
+}
+
 /// The one error shape of the control API: `{"error":{"field","message"}}`.
 fn field_error(status: StatusCode, error: FieldError) -> Response {
-    (status, Json(json!({ "error": error }))).into_response()
+    (status, Json(ControlError { error })).into_response()
 }
 
 /// Parses a JSON body; the error is answered as 400.
@@ -38,10 +73,21 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, FieldErro
         .map_err(|e| FieldError::new("", format!("the body is not valid JSON: {e}")))
 }
 
+/// The sandbox's settings (secrets redacted).
+#[utoipa::path(get, path = "/v1/sandbox/settings", tag = "Sandbox",
+    responses((status = 200, description = "The settings", body = SandboxSettings)))]
 async fn get_settings(State(sandbox): State<Arc<Sandbox>>) -> Response {
     Json(sandbox.settings().redacted()).into_response()
 }
 
+/// Changes settings (a JSON merge patch).
+#[utoipa::path(patch, path = "/v1/sandbox/settings", tag = "Sandbox",
+    request_body(content = SandboxSettings, description = "The fields to change"),
+    responses(
+        (status = 200, description = "The settings as changed", body = SandboxSettings),
+        (status = 400, description = "Not JSON", body = ControlError),
+        (status = 422, description = "A value out of range", body = ControlError),
+    ))]
 async fn patch_settings(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> Response {
     let patch: Value = match json_body(&body) {
         Ok(patch) => patch,
@@ -58,14 +104,24 @@ async fn patch_settings(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> Res
 }
 
 /// `GET /messages` query: `to` (digits), `after` (seq, exclusive), `limit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MessagesQuery {
+    /// Only messages to this number (digits).
     to: Option<String>,
+    /// Only messages after this sequence number.
     #[serde(default)]
     after: u64,
+    /// At most this many (10,000 at most).
     limit: Option<usize>,
 }
 
+/// The messages the simulated Graph API accepted.
+#[utoipa::path(get, path = "/v1/sandbox/messages", tag = "Sandbox", params(MessagesQuery),
+    responses(
+        (status = 200, description = "Oldest first", body = MessageLog),
+        (status = 400, description = "A malformed parameter", body = ControlError),
+    ))]
 async fn list_messages(
     State(sandbox): State<Arc<Sandbox>>,
     query: Result<Query<MessagesQuery>, QueryRejection>,
@@ -79,18 +135,31 @@ async fn list_messages(
     };
     let limit = query.limit.unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
     let messages = sandbox.messages(query.to.as_deref(), query.after, limit);
-    Json(json!({ "messages": messages })).into_response()
+    Json(MessageLog { messages }).into_response()
 }
 
+/// Forgets the accepted messages.
+#[utoipa::path(delete, path = "/v1/sandbox/messages", tag = "Sandbox",
+    responses((status = 204, description = "Cleared")))]
 async fn clear_messages(State(sandbox): State<Arc<Sandbox>>) -> Response {
     sandbox.clear_messages();
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Counters since start.
+#[utoipa::path(get, path = "/v1/sandbox/stats", tag = "Sandbox",
+    responses((status = 200, description = "The counters", body = SandboxStats)))]
 async fn stats(State(sandbox): State<Arc<Sandbox>>) -> Response {
     Json(sandbox.stats()).into_response()
 }
 
+/// A simulated customer writes to a business number: the sandbox posts Meta's inbound webhook.
+#[utoipa::path(post, path = "/v1/sandbox/inbound", tag = "Sandbox", request_body = InboundRequest,
+    responses(
+        (status = 200, description = "Written", body = InboundAccepted),
+        (status = 400, description = "Not JSON", body = ControlError),
+        (status = 422, description = "A field is missing or wrong", body = ControlError),
+    ))]
 async fn inbound(State(sandbox): State<Arc<Sandbox>>, body: Bytes) -> Response {
     let request: InboundRequest = match json_body(&body) {
         Ok(request) => request,

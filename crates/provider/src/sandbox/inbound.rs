@@ -10,7 +10,7 @@ use super::webhook_out::envelope;
 use super::{bump, new_wamid, now_ms, FieldError, InboundMedia, Sandbox};
 
 /// A simulated person's message to a business number.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct InboundRequest {
     /// The business number it is written to.
     pub phone_number_id: Option<String>,
@@ -27,7 +27,7 @@ pub struct InboundRequest {
 }
 
 /// The answer to `POST /inbound`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InboundAccepted {
     /// The inbound message's wamid.
     pub id: String,

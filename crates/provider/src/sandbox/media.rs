@@ -104,7 +104,7 @@ impl Sandbox {
 }
 
 /// `media` of a simulated inbound message: the file the customer sends.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct InboundMedia {
     /// The file's MIME type, e.g. `image/png`.
     pub mime_type: String,

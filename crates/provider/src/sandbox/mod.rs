@@ -45,7 +45,7 @@ pub use webhook_out::sign;
 const LOG_CAPACITY: usize = 10_000;
 
 /// One message the simulated Graph API accepted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReceivedMessage {
     /// Acceptance order, starting at 1.
     pub seq: u64,
@@ -69,7 +69,7 @@ pub struct ReceivedMessage {
 }
 
 /// One status a simulated recipient produced for a message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LoggedStatus {
     /// `sent`, `delivered`, `read` or `failed`.
     pub status: String,
@@ -80,7 +80,7 @@ pub struct LoggedStatus {
 }
 
 /// Counters since start (`GET /stats`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SandboxStats {
     /// Messages accepted and recorded.
     pub received: u64,
@@ -186,6 +186,11 @@ impl Sandbox {
     /// The control API (`/settings`, `/messages`, `/stats`, `/inbound`), to be mounted anywhere.
     pub fn control_router(self: &Arc<Self>) -> Router {
         control::router(self)
+    }
+
+    /// The control API's OpenAPI description, under `/v1/sandbox`.
+    pub fn control_openapi() -> utoipa::openapi::OpenApi {
+        control::openapi()
     }
 
     /// Graph routes at `/` and control routes under `/sandbox/`, as `chasqui sandbox` serves them.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 const REDACTED: &str = "***";
 
 /// Everything the sandbox can be told; every field has a default, so `{}` is a valid config.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct SandboxSettings {
     /// Where status and inbound webhooks go (Chasqui's `/webhooks/meta`); `None` keeps them in the log only.
@@ -92,7 +92,7 @@ impl fmt::Debug for SandboxSettings {
 }
 
 /// A refused input, naming the field (answered as HTTP 422).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[error("{field}: {message}")]
 pub struct FieldError {
     /// The offending field.
