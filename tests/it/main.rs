@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, a real database (SQLite and PostgreSQL),
 //! and the sandbox as the Cloud API, all over HTTP.
 
+mod browser;
 mod process;
 mod support;
 

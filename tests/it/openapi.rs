@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 use chasqui::api::{dialects, routes};
 use chasqui::config::DialectsConfig;
 
+use fantoccini::Locator;
+
+use crate::browser::Browser;
 use crate::support::{request_with, Backend, TestServer};
 
 async fn spec(s: &TestServer) -> Value {
@@ -398,5 +401,96 @@ async fn the_readme_endpoint_tables_match_the_spec() {
             || prefixes.iter().any(|prefix| p.starts_with(prefix.as_str()));
         assert!(listed, "the spec's {m} {p} is in no README endpoint table");
     }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_docs_page_lists_the_operations_and_sends_an_authorized_request() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let id = s
+        .send_ok(&json!({"to": "+5215512345678", "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}}))
+        .await;
+    let b = Browser::start().await;
+    b.client.goto(&s.url("/docs/")).await.expect("open /docs");
+    b.find(".opblock-summary-path[data-path='/v1/messages']")
+        .await;
+    let listed = b
+        .client
+        .find_all(Locator::Css(".opblock"))
+        .await
+        .expect("operations");
+    assert!(
+        listed.len() >= routes::table().len(),
+        "{} operations listed",
+        listed.len()
+    );
+
+    // Authorize with the API key, in the bearer scheme's box.
+    b.find(".btn.authorize")
+        .await
+        .click()
+        .await
+        .expect("open Authorize");
+    let bearer = "//div[contains(@class,'auth-container')][.//h4[contains(., 'bearer')]]";
+    let boxed = b
+        .client
+        .wait()
+        .for_element(Locator::XPath(bearer))
+        .await
+        .expect("the bearer scheme's box");
+    boxed
+        .find(Locator::Css("input"))
+        .await
+        .expect("key input")
+        .send_keys(&s.key)
+        .await
+        .expect("type the key");
+    boxed
+        .find(Locator::Css("button.authorize"))
+        .await
+        .expect("its Authorize button")
+        .click()
+        .await
+        .expect("authorize");
+    b.find(".btn-done")
+        .await
+        .click()
+        .await
+        .expect("close the dialog");
+
+    // Try GET /v1/messages from the page.
+    let op = "#operations-Messages-get_v1_messages";
+    b.find(&format!("{op} .opblock-summary"))
+        .await
+        .click()
+        .await
+        .expect("expand");
+    // Try-it-out is on from the start (the docs' configuration): Execute is there at once.
+    b.find(&format!("{op} .btn.execute"))
+        .await
+        .click()
+        .await
+        .expect("execute");
+    let status = b
+        .find(&format!(
+            "{op} .live-responses-table tr.response .response-col_status"
+        ))
+        .await;
+    assert_eq!(status.text().await.expect("status text").trim(), "200");
+    let body = b
+        .find(&format!(
+            "{op} .live-responses-table tr.response .response-col_description"
+        ))
+        .await
+        .text()
+        .await
+        .expect("body text");
+    assert!(
+        body.contains(&id),
+        "the page shows the sent message: {body}"
+    );
+    b.screenshot("docs-try-it-out").await;
+    b.close().await;
     s.stop().await;
 }

@@ -118,6 +118,15 @@ pub fn document(cfg: &DialectsConfig, sandbox: bool) -> Value {
     // Handlers share names across modules (`list`, `get_one`): ids come from the route.
     for_each_operation(&mut doc, |path, method, op| {
         op.insert("operationId".into(), operation_id(method, path).into());
+        // Doc comments open with the route they document, which the UI already shows.
+        if let Some(Value::String(summary)) = op.get_mut("summary") {
+            if let Some((_, rest)) = summary.split_once("`: ") {
+                let mut chars = rest.chars();
+                if let Some(first) = chars.next() {
+                    *summary = first.to_uppercase().chain(chars).collect();
+                }
+            }
+        }
     });
     scopes::apply(&mut doc);
     // Problems first: the dialects answer in their own envelopes, never problem+json.
