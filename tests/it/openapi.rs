@@ -408,8 +408,7 @@ async fn the_readme_endpoint_tables_match_the_spec() {
 async fn the_docs_page_lists_the_operations_and_sends_an_authorized_request() {
     let s = TestServer::start(Backend::Sqlite).await;
     let id = s
-        .send_ok(&json!({"to": "+5215512345678", "type": "template",
-            "template": {"name": "hello_world", "language": {"code": "en_US"}}}))
+        .send_ok(&json!({"to": "+5215512345678", "type": "text", "text": {"body": "Hola"}}))
         .await;
     let b = Browser::start().await;
     b.client.goto(&s.url("/docs/")).await.expect("open /docs");
