@@ -150,6 +150,9 @@ impl App {
             timeout,
         ));
         channels.refresh().await?;
+        for warning in channels.version_warnings(crate::clock::now_ms()) {
+            tracing::warn!("{warning}");
+        }
         let wake = Arc::new(Notify::new());
         let dispatcher = config.dispatcher.enabled.then(|| {
             let d = Dispatcher::new(

@@ -80,6 +80,7 @@ pub async fn run(
         is_default: existing.as_ref().is_none_or(|c| c.is_default),
         enabled: existing.as_ref().is_none_or(|c| c.enabled),
         messaging_limit: existing.as_ref().and_then(|c| c.messaging_limit),
+        auto_read: existing.as_ref().is_some_and(|c| c.auto_read),
         // Given by the store.
         num: 0,
         window_policy: ch.window_policy,

@@ -156,6 +156,26 @@ impl ChannelDirectory {
         }
     }
 
+    /// What an operator must know about the channels' Graph API versions at `now_ms`: one
+    /// line per channel whose version expires soon or already expired (it is refused on any
+    /// change; a stored one keeps its version until then, and Meta stops answering it).
+    pub fn version_warnings(&self, now_ms: i64) -> Vec<String> {
+        let mut warnings: Vec<String> = self
+            .all()
+            .iter()
+            .filter_map(|c| {
+                let why = match chasqui_domain::graph_version::check(&c.channel.api_version, now_ms)
+                {
+                    Ok(warning) => warning?,
+                    Err(refusal) => refusal,
+                };
+                Some(format!("channel {}: {why}", c.channel.id))
+            })
+            .collect();
+        warnings.sort();
+        warnings
+    }
+
     /// Every channel.
     pub fn all(&self) -> Vec<Arc<LiveChannel>> {
         self.snapshot().into_values().collect()

@@ -537,7 +537,7 @@ impl Default for DefaultChannelConfig {
             display_phone_number: "15550000001".into(),
             waba_id: None,
             base_url: None,
-            api_version: "v23.0".into(),
+            api_version: chasqui_domain::graph_version::DEFAULT.into(),
             access_token: None,
             app_secret: None,
             verify_token: None,
@@ -585,6 +585,8 @@ impl Config {
     /// Refuses settings that cannot work together, naming them.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let ch = &self.default_channel;
+        chasqui_domain::graph_version::check(&ch.api_version, crate::clock::now_ms())
+            .map_err(|why| ConfigError(format!("default_channel.api_version: {why}")))?;
         if ch.provider != ProviderKind::Sandbox && ch.access_token.is_none() {
             return Err(ConfigError(format!(
                 "default_channel.access_token is required for {}",

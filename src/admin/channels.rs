@@ -106,18 +106,9 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
         }
     }
     if let Some(v) = fields.string("api_version", 16) {
-        let valid = v
-            .strip_prefix('v')
-            .and_then(|rest| rest.split_once('.'))
-            .is_some_and(|(a, b)| {
-                !a.is_empty()
-                    && !b.is_empty()
-                    && a.bytes().chain(b.bytes()).all(|c| c.is_ascii_digit())
-            });
-        if valid {
-            ch.api_version = v;
-        } else {
-            fields.reject("api_version", code::INVALID_VALUE, "must look like v23.0");
+        match chasqui_domain::graph_version::check(&v, crate::clock::now_ms()) {
+            Ok(_) => ch.api_version = v,
+            Err(why) => fields.reject("api_version", code::INVALID_VALUE, why),
         }
     }
     for (field, slot) in [
@@ -147,6 +138,9 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
                 "must be enforce, warn or off",
             ),
         }
+    }
+    if let Some(auto_read) = fields.bool("auto_read") {
+        ch.auto_read = auto_read;
     }
     if let Some(enabled) = fields.bool("enabled") {
         ch.enabled = enabled;
@@ -220,6 +214,7 @@ pub async fn create(
         window_policy: WindowPolicy::default(),
         enabled: true,
         messaging_limit: None,
+        auto_read: false,
         // Given by the store.
         num: 0,
     };

@@ -184,6 +184,8 @@ pub struct ChannelView {
     pub is_default: bool,
     /// Meta's messaging limit (unique business-initiated recipients a day).
     pub messaging_limit: Option<i64>,
+    /// Whether every inbound message is marked read at once.
+    pub auto_read: bool,
     /// What the template sync after this change did (creation and credential changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_sync: Option<TemplateSyncOutcome>,
@@ -230,6 +232,7 @@ impl ChannelView {
             enabled: c.enabled,
             is_default: c.is_default,
             messaging_limit: c.messaging_limit,
+            auto_read: c.auto_read,
             template_sync: None,
         }
     }

@@ -112,6 +112,9 @@ pub struct ChannelFields {
     pub is_default: Option<bool>,
     /// Meta's messaging limit, or `null`.
     pub messaging_limit: Option<i64>,
+    /// Marks every inbound message read at once (default `false`: with coexistence, a read
+    /// receipt marks the chat read on every agent's phone too).
+    pub auto_read: Option<bool>,
 }
 
 /// `GET /v1/admin/workspaces`.

@@ -179,6 +179,27 @@ impl From<chasqui_store::StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A provider's refusal of a management call: its judgement of the request (a 4xx other
+    /// than bad credentials) is the caller's problem; bad credentials and the provider's own
+    /// failures are the gateway's. A provider that cannot do it at all is a problem of the
+    /// `channel` with `unsupported_code`.
+    pub fn from_provider(e: chasqui_provider::ManageError, unsupported_code: &'static str) -> Self {
+        use chasqui_provider::ManageError;
+        match e {
+            ManageError::Rejected { http_status, error }
+                if (400..500).contains(&http_status) && ![401, 403].contains(&http_status) =>
+            {
+                Self::ProviderRejected(error)
+            }
+            ManageError::Unsupported(message) => {
+                Self::Validation(vec![Problem::new("channel", unsupported_code, message)])
+            }
+            other => Self::ProviderUnavailable(other.to_string()),
+        }
+    }
+}
+
 impl From<JsonError> for ApiError {
     fn from(e: JsonError) -> Self {
         match e {

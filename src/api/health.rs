@@ -37,6 +37,10 @@ pub struct Ready {
     pub build: Version,
     /// Meta webhook deliveries waiting to be processed.
     pub webhook_inbox: Inbox,
+    /// What needs an operator soon, such as a channel's Graph API version expiring within 60
+    /// days (Meta's published dates).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// The Meta webhook inbox.
@@ -91,5 +95,6 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiErro
         status: "ready",
         build: build(),
         webhook_inbox: Inbox { pending },
+        warnings: state.channels.version_warnings(crate::clock::now_ms()),
     }))
 }

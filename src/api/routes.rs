@@ -7,7 +7,10 @@ use axum::routing::{on, MethodFilter, MethodRouter};
 use chasqui_domain::Scope;
 
 use super::AppState;
-use super::{admin, business_webhooks, contacts, conversations, media, messages, templates, users};
+use super::{
+    admin, business_webhooks, contacts, conversations, media, messages, read_receipts, templates,
+    unattributed, users,
+};
 
 /// One authenticated route.
 pub struct Route {
@@ -44,11 +47,13 @@ pub fn table() -> Vec<Route> {
         POST "/v1/messages" Send => messages::create,
         GET "/v1/messages" Read => messages::list,
         GET "/v1/messages/{id}" Read => messages::get_one,
+        POST "/v1/messages/{id}/read" Send => read_receipts::mark_read,
         GET "/v1/contacts" Read => contacts::list,
         GET "/v1/contacts/{id}" Read => contacts::get_one,
         PATCH "/v1/contacts/{id}" Contacts => contacts::update,
         GET "/v1/conversations" Read => conversations::list,
         GET "/v1/conversations/{id}" Read => conversations::get_one,
+        GET "/v1/inbound/unattributed" Read => unattributed::list,
         GET "/v1/templates" Templates => templates::list,
         POST "/v1/templates" Templates => templates::create,
         POST "/v1/templates/sync" Templates => templates::sync,

@@ -9,7 +9,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use chasqui_domain::template_registry::parse_submission;
 use chasqui_domain::{Problem, Scope};
-use chasqui_provider::ManageError;
 use chasqui_store::{StoredTemplate, TemplateFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,17 +31,7 @@ impl From<TemplateError> for ApiError {
         };
         match e {
             TemplateError::NoWaba(_) => channel_problem("no_waba_id", e.to_string()),
-            TemplateError::Provider(ManageError::Unsupported(message)) => {
-                channel_problem("templates_unsupported", message)
-            }
-            // The provider judged the request itself; bad credentials or its own failures
-            // are the gateway's problem, not the caller's.
-            TemplateError::Provider(ManageError::Rejected { http_status, error })
-                if (400..500).contains(&http_status) && ![401, 403].contains(&http_status) =>
-            {
-                ApiError::ProviderRejected(error)
-            }
-            TemplateError::Provider(other) => ApiError::ProviderUnavailable(other.to_string()),
+            TemplateError::Provider(e) => ApiError::from_provider(e, "templates_unsupported"),
             TemplateError::Store(e) => e.into(),
         }
     }

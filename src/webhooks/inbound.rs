@@ -18,8 +18,8 @@ fn workspace_of(
     Some((live.channel.workspace_id.clone(), channel_id.clone()))
 }
 
-/// Contacts and messages of a batch for the verified channels; anything for another channel,
-/// or a message naming no sender, is left out.
+/// Contacts and messages of a batch for the verified channels; anything for another channel is
+/// left out. A message naming no sender is kept, unattributed (its sighting names no one).
 pub fn records(
     batch: &InboundBatch,
     verified: &[(String, ChannelId)],
@@ -55,7 +55,12 @@ fn record(
 ) -> Option<InboundRecord> {
     let (workspace_id, channel_id) = workspace_of(verified, channels, &m.phone_number_id)?;
     if m.from.is_none() && m.user_id.is_none() {
-        return None;
+        tracing::warn!(
+            channel = %channel_id,
+            wamid = %m.id,
+            "an inbound message names no sender (no from, no from_user_id, not one contact): \
+             kept unattributed, see GET /v1/inbound/unattributed"
+        );
     }
     let name = batch
         .contacts

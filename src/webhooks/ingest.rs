@@ -229,6 +229,23 @@ impl Ingest {
         errors
     }
 
+    /// The messages to mark read at once: those of `auto_read` channels with a known sender.
+    fn auto_read(
+        &self,
+        messages: &[chasqui_store::InboundRecord],
+    ) -> Vec<(Arc<dyn chasqui_provider::Provider>, String)> {
+        messages
+            .iter()
+            .filter(|m| m.from.wa_id.is_some() || m.from.user_id.is_some())
+            .filter_map(|m| {
+                let live = self.channels.get(&m.channel_id)?;
+                live.channel
+                    .auto_read
+                    .then(|| (live.provider.clone(), m.meta_id.clone()))
+            })
+            .collect()
+    }
+
     /// Applies the rest of one delivery (its statuses went in `round`): template events,
     /// contacts, inbound messages and their media.
     async fn process(&self, item: &InboxItem, payload: &Value) -> Result<(), String> {
@@ -244,11 +261,21 @@ impl Ingest {
         .map_err(|e| e.to_string())?;
         let (sightings, messages) = inbound::records(&batch, &item.channels, &self.channels);
         let media = crate::media::inbound_rows(&messages);
+        let to_mark_read = self.auto_read(&messages);
         if !sightings.is_empty() || !messages.is_empty() {
             self.store
                 .record_inbound(sightings, messages, now)
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        for (provider, wamid) in to_mark_read {
+            // Best effort, after the commit: a receipt lost to a crash or a provider failure
+            // only leaves the ticks grey, and Meta treats a repeated one as the same.
+            tokio::spawn(async move {
+                if let Err(e) = provider.mark_read(&wamid, false).await {
+                    tracing::warn!(wamid = %wamid, error = %e, "auto_read: the read receipt failed");
+                }
+            });
         }
         crate::media::record_inbound(self.store.as_ref(), media)
             .await

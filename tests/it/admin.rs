@@ -468,3 +468,60 @@ on_both_backends!(
     dialog360_channel_sends_with_its_api_key,
     cli_manages_tenants,
 );
+
+/// Meta's published expiry dates: an expired Graph API version is refused, one expiring within
+/// 60 days is accepted and named on `/readyz`, and the default is current.
+#[tokio::test]
+async fn graph_api_versions_follow_metas_expiry_dates() {
+    let s = TestServer::start(Backend::Sqlite).await;
+    let (status, ready) = s.get_json("/readyz").await;
+    assert_eq!(status, 200);
+    assert!(ready.get("warnings").is_none(), "{ready}");
+    let (_, ws) = s
+        .request_json(
+            Method::POST,
+            "/v1/admin/workspaces",
+            &json!({"name": "versions"}),
+        )
+        .await;
+    let ws = ws["id"].as_str().unwrap().to_string();
+    let channel = |version: &str| {
+        let (id, number) = crate::support::fresh_number();
+        json!({"provider": "sandbox", "phone_number_id": id, "display_phone_number": number,
+               "api_version": version})
+    };
+    let path = format!("/v1/admin/workspaces/{ws}/channels");
+    let (status, refused) = s.request_json(Method::POST, &path, &channel("v20.0")).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "api_version");
+    assert!(refused["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired on 2026-09-24"));
+    let (_, channels) = s.request_json(Method::GET, &path, &Value::Null).await;
+    assert_eq!(
+        channels["data"].as_array().unwrap().len(),
+        0,
+        "nothing was created"
+    );
+
+    // Today is within 60 days of v21.0's last day (2027-01-21) until that day passes.
+    let still_answered =
+        chasqui_domain::graph_version::check("v21.0", ::chasqui::clock::now_ms()).is_ok();
+    let (status, created) = s.request_json(Method::POST, &path, &channel("v21.0")).await;
+    if still_answered {
+        assert_eq!(status, 201, "{created}");
+        let (_, ready) = s.get_json("/readyz").await;
+        let warnings = ready["warnings"].to_string();
+        assert!(
+            warnings.contains(created["id"].as_str().unwrap()),
+            "{ready}"
+        );
+        assert!(warnings.contains("v21.0 expires on 2027-01-21"), "{ready}");
+    } else {
+        assert_eq!(status, 422, "{created}");
+    }
+    let (status, current) = s.request_json(Method::POST, &path, &channel("v25.0")).await;
+    assert_eq!(status, 201, "{current}");
+    s.stop().await;
+}

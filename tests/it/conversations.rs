@@ -376,3 +376,72 @@ on_both_backends!(
     the_warn_policy_sends_and_says_so,
     contacts_are_searched_updated_and_opted_out,
 );
+
+/// Issue: a message with neither `from` nor `from_user_id` was answered 200 and then lost.
+async fn a_message_naming_no_sender_is_never_dropped(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let change = |contacts: Value, wamid: &str| {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "waba", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
+                "contacts": contacts,
+                "messages": [{"id": wamid, "timestamp": "1760000000",
+                              "type": "text", "text": {"body": "¿quién soy?"}}]
+            }}]}]
+        })
+    };
+    // One contact, known only by its BSUID: the message is that contact's.
+    let one = change(
+        json!([{"profile": {"name": "Ana"}, "user_id": "US.555000111"}]),
+        "wamid.one",
+    );
+    assert_eq!(server.post_meta(&one, Some(APP_SECRET)).await.0, 200);
+    // Two contacts: which sent it is unknown, so it is kept unattributed; twice (Meta retries).
+    let two = change(
+        json!([{"user_id": "US.555000222"}, {"user_id": "US.555000333"}]),
+        "wamid.two",
+    );
+    for _ in 0..2 {
+        assert_eq!(server.post_meta(&two, Some(APP_SECRET)).await.0, 200);
+    }
+    server.drain_webhooks().await;
+
+    let (_, contacts) = server.get_json("/v1/contacts?search=US.555000111").await;
+    let ana = contacts["data"][0]["id"]
+        .as_str()
+        .expect("Ana's contact")
+        .to_string();
+    let (_, convs) = server
+        .get_json(&format!("/v1/conversations?contact={ana}"))
+        .await;
+    let conv = convs["data"][0]["id"].as_str().expect("Ana's conversation");
+    let (_, conv) = server.get_json(&format!("/v1/conversations/{conv}")).await;
+    assert_eq!(conv["messages"][0]["wamid"], "wamid.one", "{conv}");
+
+    let (status, kept) = server.get_json("/v1/inbound/unattributed").await;
+    assert_eq!(status, 200, "{kept}");
+    let data = kept["data"].as_array().expect("data");
+    assert_eq!(data.len(), 1, "kept once: {kept}");
+    assert_eq!(data[0]["wamid"], "wamid.two");
+    assert_eq!(data[0]["type"], "text");
+    assert_eq!(data[0]["raw"]["text"]["body"], "¿quién soy?");
+    assert_eq!(data[0]["channel"], "ch_default");
+    // Neither of the two contacts was given the message.
+    for who in ["US.555000222", "US.555000333"] {
+        let (_, found) = server.get_json(&format!("/v1/contacts?search={who}")).await;
+        let id = found["data"][0]["id"].as_str().expect("sighted contact");
+        let (_, convs) = server
+            .get_json(&format!("/v1/conversations?contact={id}"))
+            .await;
+        assert_eq!(convs["data"].as_array().unwrap().len(), 0, "{who}: {convs}");
+    }
+    // A bad cursor is a 400 naming it.
+    let (status, bad) = server.get_json("/v1/inbound/unattributed?cursor=x").await;
+    assert_eq!(status, 400);
+    assert_eq!(bad["errors"][0]["field"], "cursor");
+    server.stop().await;
+}
+
+on_both_backends!(a_message_naming_no_sender_is_never_dropped);

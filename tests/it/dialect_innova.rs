@@ -182,6 +182,47 @@ async fn daily_limit_is_429(backend: Backend) {
     );
 }
 
+/// A rate limit is not the daily limit: the answer says which, with `Retry-After`.
+async fn a_rate_limit_says_so_with_retry_after(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let tenant = s.new_workspace("innova rate").await;
+    let (status, key) = s
+        .request_json(
+            reqwest::Method::PATCH,
+            &format!("/v1/admin/keys/{}", tenant.key_id),
+            &json!({"rate_per_minute": 1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{key}");
+    let auth = format!("Bearer {}", tenant.key);
+    let text = r#"{"numero":"573001234567","tipo":"text","mensaje":"Hola mundo"}"#;
+    assert_eq!(enviar(&s, Some(&auth), text).await.0, 200);
+    let resp = s
+        .http
+        .post(s.url("/api/whatsapp/enviar"))
+        .header("Authorization", &auth)
+        .header("Content-Type", "application/json")
+        .body(text)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 429);
+    let retry_after: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: Value = resp.json().await.unwrap();
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Demasiadas solicitudes por minuto"),
+        "{body}"
+    );
+    assert!(!message.contains("diarios"), "{body}");
+    assert_eq!(body["success"], false);
+}
+
 async fn switched_off_is_not_found(backend: Backend) {
     let s = TestServer::start_with(backend, |c| c.dialects.innova.enabled = false).await;
     let auth = format!("Bearer {}", s.key);
@@ -229,5 +270,6 @@ on_both_backends!(
     documented_refusals,
     a_retry_with_the_same_idempotency_key_sends_once,
     daily_limit_is_429,
+    a_rate_limit_says_so_with_retry_after,
     switched_off_is_not_found,
 );

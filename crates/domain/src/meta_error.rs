@@ -54,14 +54,18 @@ const CODE_CLASSES: &[(ErrorClass, &[i64])] = &[
         ErrorClass::Retry,
         &[1, 2, 131000, 131016, 131048, 131057, 131064, 132069, 133004],
     ),
-    // Listed so a 5xx answer does not turn them into retries.
+    // Listed so a 5xx answer does not turn them into retries. Among them: 131049 (Meta's
+    // per-user marketing cap: sending again the same day meets the same cap, and campaigns may
+    // try the recipient another day), 130472 (the user is in Meta's experiment group: it would
+    // fail again), 131050 (the user stopped marketing messages: a consent change, not a fault)
+    // and 132018 (the template's parameters do not match it: the request must change).
     (
         ErrorClass::Permanent,
         &[
             0, 3, 10, 33, 100, 190, 368, 130472, 130497, 131005, 131008, 131009, 131021, 131026,
             131031, 131037, 131042, 131045, 131047, 131049, 131050, 131051, 131052, 131053, 132000,
-            132001, 132005, 132007, 132008, 132012, 132015, 132016, 132068, 133000, 133005, 133006,
-            133007, 133008, 133009, 133010, 133015, 133016, 135000, 137000,
+            132001, 132005, 132018, 132007, 132008, 132012, 132015, 132016, 132068, 133000, 133005,
+            133006, 133007, 133008, 133009, 133010, 133015, 133016, 135000, 137000,
         ],
     ),
 ];

@@ -38,9 +38,9 @@ pub fn default_base_url() -> String {
     "https://graph.facebook.com".into()
 }
 
-/// The Graph API version of Meta's published OpenAPI file.
+/// Chasqui's default Graph API version (a current one).
 pub fn default_api_version() -> String {
-    "v23.0".into()
+    chasqui_domain::graph_version::DEFAULT.into()
 }
 
 impl CloudApiConfig {
@@ -160,6 +160,15 @@ impl Provider for CloudApiProvider {
             .header(AUTHORIZATION, self.management_auth()?)
             .json(body);
         templates::call(request).await
+    }
+
+    async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), ManageError> {
+        let request = self
+            .client
+            .post(&self.url)
+            .header(AUTHORIZATION, self.management_auth()?)
+            .json(&crate::read_receipt_body(wamid, typing));
+        templates::call(request).await.map(|_| ())
     }
 
     async fn upload_media(
@@ -507,7 +516,7 @@ mod tests {
         assert!(!format!("{config:?}").contains("EAAG"));
         assert_eq!(
             config.messages_url(),
-            "https://graph.facebook.com/v23.0/123/messages"
+            "https://graph.facebook.com/v25.0/123/messages"
         );
     }
 }

@@ -155,6 +155,15 @@ impl Provider for Dialog360Provider {
         templates::call(request).await
     }
 
+    async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), ManageError> {
+        let request = self
+            .client
+            .post(&self.url)
+            .header("D360-API-KEY", self.management_key()?)
+            .json(&crate::read_receipt_body(wamid, typing));
+        templates::call(request).await.map(|_| ())
+    }
+
     async fn upload_media(
         &self,
         mime: &str,

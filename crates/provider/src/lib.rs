@@ -113,6 +113,16 @@ pub trait Provider: Send + Sync {
         ))
     }
 
+    /// Marks an inbound message read (`POST /{phone-number-id}/messages` with `status: read`),
+    /// showing the typing indicator when `typing`: the person sees blue ticks, and "typing…"
+    /// for up to 25 seconds or until the reply.
+    async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), ManageError> {
+        let _ = (wamid, typing);
+        Err(ManageError::Unsupported(
+            "this provider cannot send read receipts".into(),
+        ))
+    }
+
     /// Downloads a media URL from [`Provider::media_info`] with the channel's credentials.
     async fn download_media(&self, url: &str) -> Result<Vec<u8>, ManageError> {
         let _ = url;
@@ -120,6 +130,19 @@ pub trait Provider: Send + Sync {
             "this provider cannot download media".into(),
         ))
     }
+}
+
+/// The Cloud API body that marks `wamid` read, with Meta's typing indicator when `typing`.
+pub fn read_receipt_body(wamid: &str, typing: bool) -> Value {
+    let mut body = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": wamid,
+    });
+    if typing {
+        body["typing_indicator"] = serde_json::json!({ "type": "text" });
+    }
+    body
 }
 
 /// Builds the full Cloud API request body: `messaging_product`, `recipient_type`, `to`,

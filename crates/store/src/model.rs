@@ -128,6 +128,8 @@ pub struct Channel {
     /// Stable integer number, unique in the database, given by the store when the channel is
     /// first stored (what integer-id vendor dialects call `channelId`); ignored on writes.
     pub num: i64,
+    /// Marks every inbound message read at the provider as soon as it is recorded.
+    pub auto_read: bool,
 }
 
 /// The idempotency key a request came with.

@@ -20,8 +20,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    admin, business_webhooks, contacts, conversations, health, media, messages as send, templates,
-    users, AppState,
+    admin, business_webhooks, contacts, conversations, health, media, messages as send,
+    read_receipts, templates, unattributed, users, AppState,
 };
 use crate::config::DialectsConfig;
 
@@ -55,9 +55,9 @@ first acceptance again, and never send twice.";
     info(title = "Chasqui", description = DESCRIPTION,
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")),
     paths(
-        send::create, send::list, send::get_one,
+        send::create, send::list, send::get_one, read_receipts::mark_read,
         contacts::list, contacts::get_one, contacts::update,
-        conversations::list, conversations::get_one,
+        conversations::list, conversations::get_one, unattributed::list,
         templates::list, templates::create, templates::sync,
         business_webhooks::list, business_webhooks::create, business_webhooks::get_one,
         business_webhooks::update, business_webhooks::delete, business_webhooks::deliveries,

@@ -285,12 +285,20 @@ fn message(
 ) -> Option<InboundMessage> {
     let id = id_at(item, "id")?;
     let timestamp = item.get("timestamp").and_then(unix_seconds)?;
-    let from = id_at(item, "from");
+    let mut from = id_at(item, "from");
     // The contact that describes the sender: same phone, or same BSUID.
     let from_user_id = text_at(item, "from_user_id");
-    let sender = contacts.iter().find(|c| {
+    let mut sender = contacts.iter().find(|c| {
         (from.is_some() && c.wa_id == from) || (from_user_id.is_some() && c.user_id == from_user_id)
     });
+    // A message naming no sender is the change's one contact's, when there is only one; with
+    // several it stays unattributed rather than be given to the wrong person.
+    if from.is_none() && from_user_id.is_none() {
+        if let [only] = contacts {
+            sender = Some(only);
+            from.clone_from(&only.wa_id);
+        }
+    }
     let user_id = from_user_id.or_else(|| sender.and_then(|c| c.user_id.clone()));
     let parent_user_id = text_at(item, "from_parent_user_id")
         .or_else(|| sender.and_then(|c| c.parent_user_id.clone()));

@@ -859,6 +859,32 @@ fn bsuid_only_users_have_no_phone() {
 }
 
 #[test]
+fn a_message_naming_no_sender_is_the_one_contacts_or_unattributed() {
+    let change = |contacts: Value| {
+        envelope(json!({
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": contacts,
+            "messages": [{"id": "wamid.nofrom", "timestamp": "1767225600",
+                          "type": "text", "text": {"body": "hola"}}]
+        }))
+    };
+    // Neither `from` nor `from_user_id`: the change's only contact sent it.
+    let one = inbound_events(&change(json!([{"profile": {"name": "Kerry"},
+        "user_id": "US.13491208655302741918", "parent_user_id": "US.ENT.1"}])))
+    .unwrap();
+    let m = &one.messages[0];
+    assert_eq!(m.user_id.as_deref(), Some("US.13491208655302741918"));
+    assert_eq!(m.parent_user_id.as_deref(), Some("US.ENT.1"));
+    assert_eq!(m.from, None);
+    // Two contacts: which one is not known, so the message is kept without a sender.
+    let two = inbound_events(&change(json!([{"user_id": "US.1"}, {"user_id": "US.2"}]))).unwrap();
+    assert_eq!(two.messages.len(), 1);
+    assert_eq!(two.messages[0].sender(), None);
+    assert_eq!(two.messages[0].raw["id"], "wamid.nofrom");
+}
+
+#[test]
 fn unknown_types_become_other_with_everything_kept() {
     let item = json!({"from": "1", "id": "w1", "timestamp": 5, "type": "poll_vote",
                       "poll_vote": {"option": 2}, "brand_new_field": [1, 2]});

@@ -275,6 +275,30 @@ impl Checker {
         None
     }
 
+    /// [`choice`](Self::choice), matching case-insensitively (Meta writes `CATALOG` where its
+    /// enum says `catalog`); answers the allowed spelling.
+    pub(super) fn choice_ignoring_case<'s>(
+        &mut self,
+        obj: &Object,
+        path: &str,
+        key: &str,
+        allowed: &[&'s str],
+        required: bool,
+    ) -> Option<&'s str> {
+        let rule = Str {
+            required,
+            allow_empty: true,
+            max_chars: None,
+        };
+        let value = self.string(obj, path, key, rule)?;
+        if let Some(known) = allowed.iter().find(|a| a.eq_ignore_ascii_case(value)) {
+            return Some(known);
+        }
+        let message = format!("must be one of: {}", allowed.join(", "));
+        self.report(join(path, key), code::INVALID_VALUE, message);
+        None
+    }
+
     /// Reports `invalid_value` at `path.key` unless `ok`.
     pub(super) fn ensure(&mut self, ok: bool, path: &str, key: &str, message: &str) {
         if !ok {

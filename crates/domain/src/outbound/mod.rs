@@ -6,6 +6,8 @@ mod interactive;
 mod location;
 mod media;
 #[cfg(test)]
+mod meta_examples;
+#[cfg(test)]
 mod properties;
 mod reaction;
 mod template;
@@ -118,9 +120,13 @@ pub fn parse_outbound(value: &Value) -> Result<OutboundMessage, Vec<Problem>> {
     let mut c = Checker::default();
     let recipient = check_recipient(&mut c, message);
     let type_names = MessageKind::ALL.map(MessageKind::as_str);
-    let kind = c
-        .choice(message, "", "type", &type_names, true)
-        .and_then(MessageKind::parse);
+    // Meta's Messages object defaults `type` to `text` (one of its own examples leaves it out).
+    let kind = if message.contains_key("type") {
+        c.choice(message, "", "type", &type_names, true)
+            .and_then(MessageKind::parse)
+    } else {
+        Some(MessageKind::Text)
+    };
     check_envelope(&mut c, message, kind);
     let content = kind.and_then(|kind| check_content(&mut c, message, kind));
 
@@ -290,9 +296,13 @@ mod tests {
             &json!({"to": "phone", "type": "text", "text": {"body": "x"}}),
             &[("to", "invalid_phone_number")],
         );
+        // No `type` is a text message, as Meta's Messages object defaults it.
+        let untyped = assert_ok(&json!({"to": "16505551234", "text": {"body": "x"}}));
+        assert_eq!(untyped.kind, MessageKind::Text);
+        assert_eq!(untyped.body, json!({"type": "text", "text": {"body": "x"}}));
         assert_only(
-            &json!({"to": "16505551234", "text": {"body": "x"}}),
-            &[("type", "required")],
+            &json!({"to": "16505551234", "image": {"link": "https://example.com/a.png"}}),
+            &[("text", "required"), ("image", "not_allowed")],
         );
         assert_only(
             &json!({"to": "16505551234", "type": "txt", "text": {"body": "x"}}),

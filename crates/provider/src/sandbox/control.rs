@@ -27,6 +27,7 @@ pub(super) fn router(sandbox: &Arc<Sandbox>) -> Router {
         .route("/settings", get(get_settings).patch(patch_settings))
         .route("/messages", get(list_messages).delete(clear_messages))
         .route("/stats", get(stats))
+        .route("/read_receipts", get(read_receipts))
         .route("/inbound", post(inbound))
         .with_state(sandbox.clone())
 }
@@ -60,6 +61,23 @@ pub struct ControlError {
 pub struct MessageLog {
     /// Oldest first.
     pub messages: Vec<ReceivedMessage>,
+}
+
+/// `GET /read_receipts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadReceiptLog {
+    /// Oldest first.
+    pub read_receipts: Vec<super::ReadReceipt>,
+}
+
+/// The read receipts the business sent (customers' messages marked read).
+#[utoipa::path(get, path = "/v1/sandbox/read_receipts", tag = "Sandbox",
+    responses((status = 200, description = "Oldest first", body = ReadReceiptLog)))]
+async fn read_receipts(State(sandbox): State<Arc<Sandbox>>) -> Response {
+    Json(ReadReceiptLog {
+        read_receipts: sandbox.read_receipts(),
+    })
+    .into_response()
 }
 
 /// The one error shape of the control API: `{"error":{"field","message"}}`.

@@ -3,7 +3,8 @@
 //!
 //! Order of checks, so each fault is reproducible on its own: auth (401/190) → body (400/100:
 //! JSON, `messaging_product`, `biz_opaque_callback_data`, then `parse_outbound`) → template
-//! (404/132001 unknown or unapproved, 132000/132012 parameters) → `latency_ms`
+//! (404/132001 unknown or unapproved, 132000/132012 parameters) → `recipient_errors` answered
+//! in the call (400/131056, 132018) → `latency_ms`
 //! → throttle (400/130429) → `error_5xx_rate` (500/131000) → `drop_rate` (hang, nothing
 //! recorded) → record and schedule statuses → `timeout_after_accept_rate` (hang, then answer).
 
@@ -115,6 +116,12 @@ async fn send(
     body: Bytes,
 ) -> Response {
     let settings = sandbox.settings();
+    if let Some(receipt) = super::read_receipts::as_read_receipt(&body) {
+        return match check_token(&settings, &headers) {
+            Ok(()) => super::read_receipts::receive(&sandbox, &phone_number_id, &receipt),
+            Err(refusal) => refusal.into_response(),
+        };
+    }
     let checked = check_token(&settings, &headers)
         .and_then(|()| validate(&body))
         .and_then(|valid| match sandbox.template_refusal(&valid.message) {
@@ -128,6 +135,18 @@ async fn send(
             return refusal.into_response();
         }
     };
+    let recipient_error = settings
+        .recipient_error(valid.message.recipient.digits())
+        .filter(|e| e.at_once);
+    if let Some(error) = recipient_error {
+        bump(&sandbox.stats.rejected);
+        return meta_error(
+            StatusCode::BAD_REQUEST,
+            error.code,
+            &format!("(#{}) {}", error.code, error.title),
+            Some(error.details),
+        );
+    }
     if settings.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;
     }

@@ -168,6 +168,13 @@ impl Provider for InProcessProvider {
         self.manage(Method::POST, path, Some(body)).await
     }
 
+    async fn mark_read(&self, wamid: &str, typing: bool) -> Result<(), ManageError> {
+        let body = crate::read_receipt_body(wamid, typing);
+        self.manage(Method::POST, self.path.clone(), Some(&body))
+            .await
+            .map(|_| ())
+    }
+
     async fn upload_media(
         &self,
         mime: &str,

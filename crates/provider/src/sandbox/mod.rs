@@ -16,6 +16,8 @@ mod graph;
 mod in_process;
 mod inbound;
 mod media;
+pub mod meta_codes;
+mod read_receipts;
 mod recipient;
 mod settings;
 mod templates;
@@ -106,6 +108,8 @@ pub struct SandboxStats {
     pub inbound: u64,
     /// Files accepted by the media upload.
     pub media_uploaded: u64,
+    /// Read receipts (`status: read`) accepted.
+    pub read_receipts: u64,
 }
 
 /// Lock-free counters behind [`SandboxStats`].
@@ -123,6 +127,7 @@ struct Counters {
     statuses_lost: AtomicU64,
     inbound: AtomicU64,
     media_uploaded: AtomicU64,
+    read_receipts: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -138,6 +143,21 @@ struct State {
     throttle: HashMap<String, (u64, u32)>,
     /// The message templates of the sandbox's WABA.
     templates: templates::Book,
+    /// Read receipts the business sent, oldest first (at most `LOG_CAPACITY`).
+    read_receipts: VecDeque<ReadReceipt>,
+}
+
+/// A read receipt the business sent for a customer's message (`GET /read_receipts`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReadReceipt {
+    /// The business number it was sent from.
+    pub phone_number_id: String,
+    /// The customer's message marked read.
+    pub message_id: String,
+    /// Whether it asked for the typing indicator.
+    pub typing: bool,
+    /// When, unix milliseconds.
+    pub at_ms: i64,
 }
 
 /// A running simulated Cloud API; share it as `Arc<Sandbox>`.
@@ -165,6 +185,7 @@ impl Sandbox {
             next_seq: 1,
             throttle: HashMap::new(),
             templates: templates::Book::default(),
+            read_receipts: VecDeque::new(),
         };
         Arc::new(Self {
             settings: RwLock::new(Arc::new(settings)),
@@ -270,6 +291,7 @@ impl Sandbox {
             statuses_lost: get(&c.statuses_lost),
             inbound: get(&c.inbound),
             media_uploaded: get(&c.media_uploaded),
+            read_receipts: get(&c.read_receipts),
         }
     }
 

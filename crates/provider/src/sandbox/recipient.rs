@@ -1,5 +1,6 @@
 //! Simulated recipients: each accepted message is followed by `sent`, then `delivered` and
-//! `read` (or `failed` with 131026 for undeliverable recipients), on the configured delays;
+//! `read` (or `failed` with 131026 for undeliverable recipients, or at once with the error
+//! `recipient_errors` names), on the configured delays;
 //! `read_before_delivered` swaps the last two.
 //! One scheduler task holds the timer queue, so no lock is held while waiting.
 
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::meta_codes::{self, InjectedError};
 use super::{ReceivedMessage, Sandbox, SandboxSettings};
 
 /// A status a recipient will produce.
@@ -22,7 +24,8 @@ pub(super) enum Kind {
     Sent,
     Delivered,
     Read,
-    Failed,
+    /// With Meta's error.
+    Failed(&'static InjectedError),
 }
 
 impl Kind {
@@ -31,7 +34,7 @@ impl Kind {
             Self::Sent => "sent",
             Self::Delivered => "delivered",
             Self::Read => "read",
-            Self::Failed => "failed",
+            Self::Failed(_) => "failed",
         }
     }
 }
@@ -56,8 +59,12 @@ pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec
     let sent = settings.sent_after_ms;
     let delivered = settings.delivered_after_ms.max(sent);
     let mut steps = vec![(Kind::Sent, sent)];
-    if settings.is_undeliverable(&message.to) {
-        steps.push((Kind::Failed, delivered));
+    if let Some(error) = settings.recipient_error(&message.to).filter(|e| !e.at_once) {
+        // Meta holds these back: the message never counts as sent.
+        steps = vec![(Kind::Failed(error), sent)];
+    } else if settings.is_undeliverable(&message.to) {
+        let error = meta_codes::injectable(131026).expect("131026 is injectable");
+        steps.push((Kind::Failed(error), delivered));
     } else {
         let read = settings.read_after_ms.map(|read| read.max(delivered));
         match read {
@@ -146,13 +153,13 @@ pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> StatusEntry<'
         conversation: None,
         pricing: None,
     };
-    if event.kind == Kind::Failed {
+    if let Kind::Failed(error) = event.kind {
         // Meta sends no conversation or pricing for a message that never arrived.
         entry.errors = Some(json!([{
-            "code": 131026,
-            "title": "Message undeliverable",
-            "message": "Message undeliverable",
-            "error_data": {"details": "Message failed to send because the recipient is not a WhatsApp user or cannot receive messages (sandbox: listed in undeliverable_recipients)."},
+            "code": error.code,
+            "title": error.title,
+            "message": error.title,
+            "error_data": {"details": error.details},
             "href": "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/",
         }]));
         return entry;

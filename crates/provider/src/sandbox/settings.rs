@@ -1,5 +1,6 @@
 //! The sandbox's knobs: timings of the simulated recipients, fault injection, webhook target.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,10 @@ pub struct SandboxSettings {
     pub lost_webhook_rate: f64,
     /// Recipients (digits) whose messages fail with 131026 after `sent`.
     pub undeliverable_recipients: Vec<String>,
+    /// Recipients (digits) whose sends get this Meta error: the codes Meta answers in the call
+    /// (131056, 132018) refuse it; the others (131026, 131047, 131049, 131050, 130472) are
+    /// accepted and then reported `failed` in a status webhook, as Meta does.
+    pub recipient_errors: BTreeMap<String, i64>,
     /// Statuses due within this window go out together in one webhook POST.
     pub webhook_batch_ms: u64,
     /// Seed for the fault-injection RNG; `None` seeds from the OS.
@@ -76,6 +81,7 @@ impl Default for SandboxSettings {
             hang_ms: 30_000,
             lost_webhook_rate: 0.0,
             undeliverable_recipients: Vec::new(),
+            recipient_errors: BTreeMap::new(),
             webhook_batch_ms: 20,
             seed: None,
             template_approval_ms: 1_000,
@@ -147,6 +153,25 @@ impl SandboxSettings {
                 ));
             }
         }
+        for (number, code) in &self.recipient_errors {
+            let field = format!("recipient_errors.{number}");
+            if !is_phone_digits(number) {
+                return Err(FieldError::new(
+                    field,
+                    "must be a phone number in digits (wa_id form)",
+                ));
+            }
+            if super::meta_codes::injectable(*code).is_none() {
+                let known: Vec<String> = super::meta_codes::INJECTABLE
+                    .iter()
+                    .map(|e| e.code.to_string())
+                    .collect();
+                return Err(FieldError::new(
+                    field,
+                    format!("must be one of Meta's codes {}", known.join(", ")),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -201,6 +226,17 @@ impl SandboxSettings {
         self.undeliverable_recipients
             .iter()
             .any(|n| n.trim_start_matches('+') == digits)
+    }
+
+    /// The error `recipient_errors` names for `digits`.
+    pub(super) fn recipient_error(
+        &self,
+        digits: &str,
+    ) -> Option<&'static super::meta_codes::InjectedError> {
+        self.recipient_errors
+            .iter()
+            .find(|(n, _)| n.trim_start_matches('+') == digits)
+            .and_then(|(_, code)| super::meta_codes::injectable(*code))
     }
 }
 

@@ -55,7 +55,8 @@ pub struct InboundRecord {
     pub channel_id: ChannelId,
     /// Meta's message id.
     pub meta_id: String,
-    /// The sender: phone digits and/or BSUID.
+    /// The sender: phone digits and/or BSUID; neither when Meta named no sender, and then the
+    /// message is kept unattributed.
     pub from: ContactSighting,
     /// Normalised type (`text`, `image`, `button_reply`, ...).
     pub kind: String,
@@ -80,6 +81,31 @@ pub struct InboundReport {
     pub duplicates: usize,
     /// Contacts created.
     pub contacts_created: usize,
+    /// Messages kept without a sender (see [`Unattributed`]).
+    pub unattributed: usize,
+}
+
+/// An inbound message whose sender Meta did not name: kept with its payload.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unattributed {
+    /// `in_...`.
+    pub id: String,
+    /// The channel it arrived on.
+    pub channel_id: ChannelId,
+    /// Meta's message id.
+    pub meta_id: String,
+    /// Normalised type.
+    pub kind: String,
+    /// Normalised content (JSON text).
+    pub content: String,
+    /// The message object exactly as Meta sent it (JSON text).
+    pub raw: String,
+    /// Meta's timestamp.
+    pub sent_at: Millis,
+    /// When Chasqui recorded it.
+    pub received_at: Millis,
+    /// Its position, for paging (newest first).
+    pub seq: i64,
 }
 
 /// A contact of a workspace.
@@ -287,6 +313,22 @@ pub trait ConversationStore: Send + Sync {
         messages: Vec<InboundRecord>,
         now: Millis,
     ) -> Result<InboundReport>;
+
+    /// A workspace's inbound message, by Chasqui's id or Meta's wamid: its id, channel and
+    /// wamid.
+    async fn find_inbound(
+        &self,
+        workspace_id: &WorkspaceId,
+        id_or_wamid: &str,
+    ) -> Result<Option<(String, ChannelId, String)>>;
+
+    /// A workspace's unattributed inbound messages, newest first, before `before_seq`.
+    async fn list_unattributed(
+        &self,
+        workspace_id: &WorkspaceId,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Unattributed>>;
 
     /// A page of a workspace's contacts, by id.
     async fn list_contacts(

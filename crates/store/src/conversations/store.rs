@@ -156,6 +156,30 @@ async fn record_inbound(db: &mut dyn Db, i: &Inbound) -> Result<InboundReport> {
         g = greatest(db)
     );
     for m in &i.messages {
+        if m.from.wa_id.is_none() && m.from.user_id.is_none() {
+            let kept = db
+                .execute(
+                    "INSERT INTO unattributed_inbound (id, workspace_id, channel_id, meta_id, \
+                     kind, content, raw, sent_at, received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                     ON CONFLICT (channel_id, meta_id) DO NOTHING",
+                    args![
+                        &m.id,
+                        &m.workspace_id,
+                        &m.channel_id,
+                        &m.meta_id,
+                        &m.kind,
+                        &m.content,
+                        &m.raw,
+                        m.sent_at,
+                        now
+                    ],
+                )
+                .await?;
+            report.unattributed += kept as usize;
+            report.duplicates += usize::from(kept == 0);
+            continue;
+        }
         let (contact_id, created) = upsert_contact(db, &m.from, now).await?;
         report.contacts_created += usize::from(created);
         let conversation =
@@ -473,6 +497,71 @@ impl<B: Sql> ConversationStore for B {
             now,
         };
         self.write(i, |db, i| Box::pin(record_inbound(db, i))).await
+    }
+
+    async fn find_inbound(
+        &self,
+        workspace_id: &WorkspaceId,
+        id_or_wamid: &str,
+    ) -> Result<Option<(String, ChannelId, String)>> {
+        self.read(
+            (workspace_id.to_string(), id_or_wamid.to_string()),
+            |db, (ws, id)| {
+                Box::pin(async move {
+                    // Two lookups, each on its own index, rather than one OR that uses neither.
+                    for column in ["id", "meta_id"] {
+                        let sql = format!(
+                            "SELECT id, channel_id, meta_id FROM inbound_messages \
+                         WHERE workspace_id = $1 AND {column} = $2 LIMIT 1"
+                        );
+                        let found = db
+                            .fetch_map(&sql, args![ws, id], |r| Ok((r.get()?, r.get()?, r.get()?)))
+                            .await?;
+                        if let Some(hit) = found.into_iter().next() {
+                            return Ok(Some(hit));
+                        }
+                    }
+                    Ok(None)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn list_unattributed(
+        &self,
+        workspace_id: &WorkspaceId,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<Unattributed>> {
+        self.read(
+            (workspace_id.to_string(), before_seq, limit),
+            |db, (ws, before, limit)| {
+                Box::pin(async move {
+                    db.fetch_map(
+                    "SELECT id, channel_id, meta_id, kind, content, raw, sent_at, received_at, \
+                     seq FROM unattributed_inbound WHERE workspace_id = $1 \
+                     AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
+                    args![ws, *before, *limit],
+                    |r| {
+                        Ok(Unattributed {
+                            id: r.get()?,
+                            channel_id: r.get()?,
+                            meta_id: r.get()?,
+                            kind: r.get()?,
+                            content: r.get()?,
+                            raw: r.get()?,
+                            sent_at: r.get()?,
+                            received_at: r.get()?,
+                            seq: r.get()?,
+                        })
+                    },
+                )
+                .await
+                })
+            },
+        )
+        .await
     }
 
     async fn list_contacts(

@@ -67,6 +67,10 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0015_webhook_event_subject.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0016_unattributed_inbound.sql"
+        )),
+        M::up(include_str!("../../migrations/sqlite/0017_auto_read.sql")),
     ])
 }
 

@@ -30,6 +30,7 @@ fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
         window_policy: chasqui_domain::window::WindowPolicy::Enforce,
         enabled: true,
         messaging_limit: None,
+        auto_read: false,
         num: 0,
     }
 }

@@ -34,6 +34,7 @@ fn channel() -> Channel {
         window_policy: chasqui_domain::window::WindowPolicy::Off,
         enabled: true,
         messaging_limit: None,
+        auto_read: false,
         num: 0,
     }
 }

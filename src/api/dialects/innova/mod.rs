@@ -23,7 +23,13 @@ use crate::api::AppState;
 pub async fn enviar(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let (answer, extra) = match send(&state, &headers, body).await {
         Ok(h) => (Answer::sent(), h),
-        Err(a) => (a, HeaderMap::new()),
+        Err(a) => {
+            let mut extra = HeaderMap::new();
+            if let Some(secs) = a.retry_after_secs {
+                extra.insert(axum::http::header::RETRY_AFTER, secs.into());
+            }
+            (a, extra)
+        }
     };
     (answer.status, extra, Json(answer.body())).into_response()
 }

@@ -12,8 +12,15 @@ pub const SENT: &str = "Mensaje enviado correctamente";
 pub const BAD_KEY: &str = "API Key inválida o no enviada";
 /// The 400 answer's text for a channel that cannot send.
 pub const NOT_CONNECTED: &str = "WhatsApp no está conectado";
-/// The 429 answer's text.
+/// The 429 answer's text for the daily limit, as InnovaAPI words it.
 pub const DAILY_LIMIT: &str = "Límite de mensajes diarios alcanzado";
+/// The 429 answer's text for the key's requests per minute.
+pub const RATE_LIMIT: &str = "Demasiadas solicitudes por minuto";
+/// The 429 answer's text for the key's requests in flight.
+pub const CONCURRENCY_LIMIT: &str = "Demasiadas solicitudes simultáneas";
+/// The 429 answer's text for the channel's messaging limit.
+pub const MESSAGING_LIMIT: &str =
+    "Límite de mensajería del canal alcanzado (destinatarios distintos en 24 horas)";
 /// The 500 answer's text.
 pub const INTERNAL: &str = "Error interno del servidor";
 
@@ -24,6 +31,8 @@ pub struct Answer {
     pub status: StatusCode,
     /// The `message` text.
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), for a limit.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl Answer {
@@ -31,6 +40,7 @@ impl Answer {
         Self {
             status,
             message: message.into(),
+            retry_after_secs: None,
         }
     }
 
@@ -180,8 +190,29 @@ pub fn from_api_error(e: &ApiError) -> Answer {
             Answer::bad_params(detail)
         }
         ApiError::Refused(p) => Answer::bad_params(format!("{}: {}", p.field, p.message)),
-        ApiError::Limited(LimitError::Exceeded { .. }) => {
-            Answer::new(StatusCode::TOO_MANY_REQUESTS, DAILY_LIMIT)
+        // Each limit says which it is: only the daily one is InnovaAPI's own text.
+        ApiError::Limited(LimitError::Exceeded {
+            kind,
+            retry_after_secs,
+            ..
+        }) => {
+            use crate::limits::LimitKind;
+            let message = match kind {
+                LimitKind::DailyQuota | LimitKind::WorkspaceDailyQuota => DAILY_LIMIT.to_string(),
+                LimitKind::Rate => {
+                    format!("{RATE_LIMIT}; intente de nuevo en {retry_after_secs} s")
+                }
+                LimitKind::Concurrency => {
+                    format!("{CONCURRENCY_LIMIT}; intente de nuevo en {retry_after_secs} s")
+                }
+                LimitKind::MessagingLimit => {
+                    format!("{MESSAGING_LIMIT}; intente de nuevo en {retry_after_secs} s")
+                }
+            };
+            Answer {
+                retry_after_secs: Some(*retry_after_secs),
+                ..Answer::new(StatusCode::TOO_MANY_REQUESTS, message)
+            }
         }
         ApiError::ProviderUnavailable(_) => Answer::new(StatusCode::BAD_REQUEST, NOT_CONNECTED),
         ApiError::Internal(_) | ApiError::Unavailable | ApiError::Limited(LimitError::Store(_)) => {
@@ -337,6 +368,19 @@ mod tests {
                 DAILY_LIMIT.to_string(),
             ),
         ];
+        let limited = |kind| ApiError::Limited(crate::limits::LimitError::new(kind, 5, 0, 10, 7));
+        use crate::limits::LimitKind;
+        for (kind, text) in [
+            (LimitKind::Rate, RATE_LIMIT),
+            (LimitKind::Concurrency, CONCURRENCY_LIMIT),
+            (LimitKind::MessagingLimit, MESSAGING_LIMIT),
+        ] {
+            let a = from_api_error(&limited(kind));
+            assert_eq!(a.status, 429);
+            assert!(a.message.starts_with(text), "{kind:?}: {}", a.message);
+            assert!(!a.message.contains(DAILY_LIMIT), "{kind:?}");
+            assert_eq!(a.retry_after_secs, Some(7), "{kind:?}");
+        }
         for (e, status, message) in cases {
             let a = from_api_error(&e);
             assert_eq!((a.status.as_u16(), a.message.clone()), (status, message));

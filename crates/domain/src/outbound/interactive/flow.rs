@@ -3,8 +3,10 @@
 
 use super::super::check::{join, Checker, Object, Str};
 
-/// `display_text` and `flow_cta` limit (the spec allows 30 for flows; clients enforce 20).
+/// `cta_url`'s `display_text` limit.
 const MAX_CTA_CHARS: usize = 20;
+/// `flow_cta` limit: Meta's flow messages allow 30 characters.
+const MAX_FLOW_CTA_CHARS: usize = 30;
 
 /// Checks the action of a `cta_url` message.
 pub(super) fn check_cta_url(c: &mut Checker, action: &Object, path: &str) {
@@ -31,7 +33,7 @@ pub(super) fn check_flow(c: &mut Checker, action: &Object, path: &str) {
         parameters,
         &parameters_path,
         "flow_cta",
-        Str::required(MAX_CTA_CHARS),
+        Str::required(MAX_FLOW_CTA_CHARS),
     );
     if let Some(key) = c.exactly_one_of(parameters, &parameters_path, &["flow_id", "flow_name"]) {
         c.string(parameters, &parameters_path, key, Str::REQUIRED);
@@ -118,10 +120,24 @@ mod tests {
     }
 
     #[test]
+    fn flow_cta_takes_30_characters_and_display_text_20() {
+        assert_accepted(
+            "interactive",
+            flow(json!({"flow_id": "1", "flow_cta": "c".repeat(30)})),
+        );
+        assert_refused(
+            "interactive",
+            json!({"type": "cta_url", "body": {"text": "Visit"}, "action": {"name": "cta_url",
+                "parameters": {"display_text": "d".repeat(21), "url": "https://example.com"}}}),
+            &[("interactive.action.parameters.display_text", "too_long")],
+        );
+    }
+
+    #[test]
     fn flow_rules() {
         assert_refused(
             "interactive",
-            flow(json!({"flow_id": "1", "flow_name": "n", "flow_cta": "c".repeat(21)})),
+            flow(json!({"flow_id": "1", "flow_name": "n", "flow_cta": "c".repeat(31)})),
             &[
                 ("interactive.action.parameters.flow_cta", "too_long"),
                 ("interactive.action.parameters", "exactly_one_of"),

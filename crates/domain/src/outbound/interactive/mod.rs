@@ -3,13 +3,15 @@
 mod button;
 mod flow;
 mod list;
+mod order;
 
 use super::check::{join, Checker, Object, Str};
 use super::media;
 
-/// `interactive.type` values Chasqui accepts. The first four are checked in detail; the rest
-/// only need their objects and are passed through for Meta to judge.
-const TYPES: [&str; 9] = [
+/// `interactive.type` values Chasqui accepts. `button`, `list`, `cta_url`, `flow` and the two
+/// order types are checked in detail; the rest only need their objects and are passed through
+/// for Meta to judge.
+const TYPES: [&str; 11] = [
     "button",
     "list",
     "cta_url",
@@ -19,6 +21,8 @@ const TYPES: [&str; 9] = [
     "catalog_message",
     "location_request_message",
     "call_permission_request",
+    "order_details",
+    "order_status",
 ];
 
 /// `body.text` limit.
@@ -67,6 +71,8 @@ pub(super) fn check(c: &mut Checker, interactive: &Object, path: &str) {
         Some("list") => list::check(c, action, &action_path),
         Some("cta_url") => flow::check_cta_url(c, action, &action_path),
         Some("flow") => flow::check_flow(c, action, &action_path),
+        Some("order_details") => order::check_details(c, action, &action_path),
+        Some("order_status") => order::check_status(c, action, &action_path),
         _ => {}
     }
 }

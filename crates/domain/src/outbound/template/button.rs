@@ -24,7 +24,8 @@ const MAX_COUPON_CHARS: usize = 15;
 
 /// Checks a button component; `indexes` holds the indexes of earlier button components.
 pub(super) fn check(c: &mut Checker, component: &Object, path: &str, indexes: &mut HashSet<u64>) {
-    let sub_type = c.choice(component, path, "sub_type", &SUB_TYPES, true);
+    // Meta's own catalog-template example writes `CATALOG`.
+    let sub_type = c.choice_ignoring_case(component, path, "sub_type", &SUB_TYPES, true);
     if let Some(index) = check_index(c, component, path) {
         if !indexes.insert(index) {
             let message = format!("another button component already uses index {index}");

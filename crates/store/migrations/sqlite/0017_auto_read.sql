@@ -1,0 +1,3 @@
+-- Mark every inbound message read at once (off by default: with coexistence, a read receipt
+-- marks the chat read on every agent's phone too).
+ALTER TABLE channels ADD COLUMN auto_read INTEGER NOT NULL DEFAULT 0;
