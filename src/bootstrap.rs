@@ -81,6 +81,10 @@ pub async fn run(
         enabled: existing.as_ref().is_none_or(|c| c.enabled),
         messaging_limit: existing.as_ref().and_then(|c| c.messaging_limit),
         auto_read: existing.as_ref().is_some_and(|c| c.auto_read),
+        wolkvox_connector_id: existing
+            .as_ref()
+            .and_then(|c| c.wolkvox_connector_id.clone()),
+        respond_channel_id: existing.as_ref().and_then(|c| c.respond_channel_id.clone()),
         // Given by the store.
         num: 0,
         window_policy: ch.window_policy,

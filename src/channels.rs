@@ -156,6 +156,22 @@ impl ChannelDirectory {
         }
     }
 
+    /// The workspace's channel a vendor's own id names (`wolkvox_connector_id`,
+    /// `respond_channel_id`), picked by `id_of`.
+    pub fn by_vendor_id(
+        &self,
+        workspace_id: &WorkspaceId,
+        id_of: fn(&Channel) -> &Option<String>,
+        id: &str,
+    ) -> Option<Channel> {
+        let guard = self.live.read().ok()?;
+        guard
+            .values()
+            .map(|l| &l.channel)
+            .find(|c| c.workspace_id == *workspace_id && id_of(c).as_deref() == Some(id.trim()))
+            .cloned()
+    }
+
     /// What an operator must know about the channels' Graph API versions at `now_ms`: one
     /// line per channel whose version expires soon or already expired (it is refused on any
     /// change; a stored one keeps its version until then, and Meta stops answering it).

@@ -21,6 +21,8 @@ use crate::secrets::Sealer;
 const MAX_RATE: i64 = 1_000;
 /// Longest secret accepted (Meta's tokens are a few hundred characters).
 const MAX_SECRET: usize = 4096;
+/// Longest vendor id of a channel.
+const MAX_VENDOR_ID: usize = 64;
 
 /// What a new channel gets when the request leaves a setting out.
 #[derive(Debug, Clone)]
@@ -142,6 +144,19 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
     if let Some(auto_read) = fields.bool("auto_read") {
         ch.auto_read = auto_read;
     }
+    if let Some(id) = fields.nullable_string("wolkvox_connector_id", MAX_VENDOR_ID) {
+        ch.wolkvox_connector_id = id.map(|s| s.trim().to_string());
+    }
+    if let Some(id) = fields.nullable_string("respond_channel_id", MAX_VENDOR_ID) {
+        match id.map(|s| s.trim().to_string()) {
+            Some(n) if !n.bytes().all(|b| b.is_ascii_digit()) || n.is_empty() => fields.reject(
+                "respond_channel_id",
+                code::INVALID_VALUE,
+                "must be respond.io's channel id, a whole number",
+            ),
+            id => ch.respond_channel_id = id,
+        }
+    }
     if let Some(enabled) = fields.bool("enabled") {
         ch.enabled = enabled;
     }
@@ -150,6 +165,32 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
     }
     if let Some(limit) = fields.nullable_int("messaging_limit", 1, MAX_QUOTA) {
         ch.messaging_limit = limit;
+    }
+}
+
+/// A vendor's id names one channel of a workspace: another of its channels may not have it.
+fn check_vendor_ids(fields: &mut Fields, ch: &Channel, workspace_channels: &[Channel]) {
+    let taken = |get: fn(&Channel) -> &Option<String>| {
+        get(ch).as_ref().is_some_and(|id| {
+            workspace_channels
+                .iter()
+                .any(|c| c.id != ch.id && get(c).as_ref() == Some(id))
+        })
+    };
+    for (field, get) in [
+        (
+            "wolkvox_connector_id",
+            (|c: &Channel| &c.wolkvox_connector_id) as fn(&Channel) -> &Option<String>,
+        ),
+        ("respond_channel_id", |c: &Channel| &c.respond_channel_id),
+    ] {
+        if taken(get) {
+            fields.reject(
+                field,
+                code::DUPLICATE,
+                "another channel of this workspace has it",
+            );
+        }
     }
 }
 
@@ -215,6 +256,8 @@ pub async fn create(
         enabled: true,
         messaging_limit: None,
         auto_read: false,
+        wolkvox_connector_id: None,
+        respond_channel_id: None,
         // Given by the store.
         num: 0,
     };
@@ -228,6 +271,7 @@ pub async fn create(
     if provider_given && !fields.has_problem("provider") {
         check_complete(&mut fields, &ch);
     }
+    check_vendor_ids(&mut fields, &ch, &existing);
     fields.finish()?;
     store.upsert_channel(&ch, now_ms()).await?;
     Ok(ch)
@@ -258,6 +302,8 @@ pub async fn update(
     let mut fields = Fields::new(body)?;
     apply(&mut fields, &mut ch, sealer);
     check_complete(&mut fields, &ch);
+    let others = store.list_channels(&ch.workspace_id).await?;
+    check_vendor_ids(&mut fields, &ch, &others);
     fields.finish()?;
     store.upsert_channel(&ch, now_ms()).await?;
     Ok(ch)

@@ -186,6 +186,10 @@ pub struct ChannelView {
     pub messaging_limit: Option<i64>,
     /// Whether every inbound message is marked read at once.
     pub auto_read: bool,
+    /// The `connector_id` Wolkvox clients name this channel by.
+    pub wolkvox_connector_id: Option<String>,
+    /// The `channelId` respond.io clients name this channel by.
+    pub respond_channel_id: Option<String>,
     /// What the template sync after this change did (creation and credential changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_sync: Option<TemplateSyncOutcome>,
@@ -233,6 +237,8 @@ impl ChannelView {
             is_default: c.is_default,
             messaging_limit: c.messaging_limit,
             auto_read: c.auto_read,
+            wolkvox_connector_id: c.wolkvox_connector_id.clone(),
+            respond_channel_id: c.respond_channel_id.clone(),
             template_sync: None,
         }
     }

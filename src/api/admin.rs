@@ -115,6 +115,11 @@ pub struct ChannelFields {
     /// Marks every inbound message read at once (default `false`: with coexistence, a read
     /// receipt marks the chat read on every agent's phone too).
     pub auto_read: Option<bool>,
+    /// Wolkvox's `connector_id` for this number (`null` clears it): Wolkvox clients keep
+    /// sending it.
+    pub wolkvox_connector_id: Option<String>,
+    /// respond.io's `channelId` for this number, a whole number (`null` clears it).
+    pub respond_channel_id: Option<String>,
 }
 
 /// `GET /v1/admin/workspaces`.

@@ -136,6 +136,35 @@ async fn the_image_example_is_sent_and_read(backend: Backend) {
     server.stop().await;
 }
 
+/// With an `Idempotency-Key`, a retried multi-image send answers the same and sends each image
+/// once.
+async fn a_retried_send_with_a_key_sends_each_image_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = setup(&server).await;
+    let to = "593988000111";
+    let images = json!({"ref_number_to": to, "ref_number_from": FROM,
+        "ref_whatssap_type": "image", "ref_type_message": 3,
+        "ref_images": [{"link": "https://example.com/a.jpg"}, {"link": "https://example.com/b.jpg"},
+                       {"link": "https://example.com/c.jpg"}]});
+    for _ in 0..2 {
+        let resp = server
+            .http
+            .post(server.url(SEND))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "pedido-7")
+            .json(&images)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{body}");
+    }
+    let msgs = sent_to(&server, to).await;
+    assert_eq!(msgs.len(), 3, "one message per image, once: {msgs:?}");
+    server.stop().await;
+}
+
 async fn every_refusal_uses_the_envelope(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = setup(&server).await;
@@ -234,6 +263,7 @@ async fn a_switched_off_dialect_is_not_served(backend: Backend) {
 
 on_both_backends!(
     the_image_example_is_sent_and_read,
+    a_retried_send_with_a_key_sends_each_image_once,
     every_refusal_uses_the_envelope,
     a_switched_off_dialect_is_not_served,
 );

@@ -650,6 +650,47 @@ async fn contacts_tags_channels(backend: Backend) {
     s.stop().await;
 }
 
+/// A respond.io customer's code sends the `channelId` respond.io gave the number: set on the
+/// channel, it is listed, sent through and answered unchanged.
+async fn the_channel_id_respond_gave_keeps_working(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let (status, bad) = s
+        .request_json(
+            Method::PATCH,
+            "/v1/admin/channels/ch_default",
+            &json!({"respond_channel_id": "whatsapp-1"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["errors"][0]["field"], "respond_channel_id");
+    let (status, ch) = s
+        .request_json(
+            Method::PATCH,
+            "/v1/admin/channels/ch_default",
+            &json!({"respond_channel_id": "52001"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ch}");
+    let (_, channels) = v2(&s, Method::GET, "/v2/space/channel", None).await;
+    assert_eq!(channels["items"][0]["id"], 52001, "{channels}");
+    let (status, _) = v2(&s, Method::GET, "/v2/space/channel/52001/mtm", None).await;
+    assert_eq!(status, 200);
+    customer(&s).await;
+    let send = json!({"channelId": 52001, "message": {"type": "text", "text": "hola"}});
+    let (status, answer) = v2(
+        &s,
+        Method::POST,
+        &format!("/v2/contact/{CUSTOMER}/message"),
+        Some(send),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let mid = answer["messageId"].as_i64().expect("messageId");
+    let record = wait_status(&s, CUSTOMER, mid, "read").await;
+    assert_eq!(record["channelId"], 52001, "{record}");
+    s.stop().await;
+}
+
 async fn switched_off_answers_404(backend: Backend) {
     let s = TestServer::start_with(backend, |cfg| cfg.dialects.respond = false).await;
     let (status, _) = v2(&s, Method::GET, "/v2/space/channel", None).await;
@@ -724,5 +765,6 @@ on_both_backends!(
     seed_examples_reach_read,
     error_rows,
     contacts_tags_channels,
+    the_channel_id_respond_gave_keeps_working,
     switched_off_answers_404,
 );

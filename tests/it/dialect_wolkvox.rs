@@ -149,6 +149,56 @@ async fn mobil_messages_and_connectors(backend: Backend) {
     assert_eq!(first["channel"], "whatsapp");
 }
 
+/// A Wolkvox customer's code sends the numeric `connector_id` Wolkvox gave the number: set on
+/// the channel, it keeps working unchanged.
+async fn the_connector_id_wolkvox_gave_keeps_working(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    let text = format!(r#"{{"connector_id": "1", "telephone": "{CUSTOMER}", "message": "hola"}}"#);
+    let (status, _) = post(&s, "send_message_mobil", &text).await;
+    assert_eq!(status, 400, "unknown before it is set");
+    let (status, ch) = s
+        .request_json(
+            reqwest::Method::PATCH,
+            "/v1/admin/channels/ch_default",
+            &json!({"wolkvox_connector_id": "1"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ch}");
+    assert_eq!(ch["wolkvox_connector_id"], "1");
+    assert_eq!(post(&s, "send_message_mobil", &text).await, (201, sent()));
+    let numeric = format!(r#"{{"connector_id": 1, "telephone": "{CUSTOMER}", "message": "otra"}}"#);
+    assert_eq!(
+        post(&s, "send_message_mobil", &numeric).await,
+        (201, sent())
+    );
+    let ids = messages_to(&s, CUSTOMER).await;
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        assert_eq!(s.message(id).await["channel"], "ch_default");
+    }
+    let (_, answer) = call(
+        &s,
+        reqwest::Method::GET,
+        "/api/v2/information.php?api=connectors",
+        Some(&s.key),
+        None,
+    )
+    .await;
+    assert_eq!(answer["data"][0]["connector_id"], "1", "{answer}");
+    // One workspace, one channel per id.
+    let (status, other) = s
+        .request_json(
+            reqwest::Method::POST,
+            "/v1/admin/workspaces/ws_default/channels",
+            &json!({"provider": "sandbox", "phone_number_id": "300000000000999",
+                    "display_phone_number": "+15550000999", "wolkvox_connector_id": "1"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{other}");
+    assert_eq!(other["errors"][0]["field"], "wolkvox_connector_id");
+    assert_eq!(other["errors"][0]["code"], "duplicate");
+}
+
 async fn templates_created_listed_synced_and_sent(backend: Backend) {
     let s = TestServer::start(backend).await;
     let connector = channel_id(&s).await;
@@ -478,6 +528,7 @@ async fn switched_off_is_not_found(backend: Backend) {
 on_both_backends!(
     seed_example_inside_the_window_only,
     mobil_messages_and_connectors,
+    the_connector_id_wolkvox_gave_keeps_working,
     templates_created_listed_synced_and_sent,
     response_code_table,
     daily_quota_is_token_limit_exceeded,

@@ -130,6 +130,10 @@ pub struct Channel {
     pub num: i64,
     /// Marks every inbound message read at the provider as soon as it is recorded.
     pub auto_read: bool,
+    /// The `connector_id` Wolkvox gave this number, which its customers' code sends.
+    pub wolkvox_connector_id: Option<String>,
+    /// The `channelId` respond.io gave this number (an integer), likewise.
+    pub respond_channel_id: Option<String>,
 }
 
 /// The idempotency key a request came with.

@@ -118,7 +118,7 @@ pub(crate) const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit, num, \
-     auto_read";
+     auto_read, wolkvox_connector_id, respond_channel_id";
 
 /// Reads a channel from [`CHANNEL_COLUMNS`].
 pub(crate) fn channel(r: &mut Row) -> Result<Channel> {
@@ -145,6 +145,8 @@ pub(crate) fn channel(r: &mut Row) -> Result<Channel> {
         // Given by the store on insert (a sequence or a trigger), so never missing.
         num: r.get()?,
         auto_read: r.get()?,
+        wolkvox_connector_id: r.get()?,
+        respond_channel_id: r.get()?,
     })
 }
 
@@ -167,9 +169,10 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
             "INSERT INTO channels (id, workspace_id, name, provider, phone_number_id, \
              display_phone_number, waba_id, base_url, api_version, access_token, app_secret, \
              verify_token, rate_per_sec, pair_interval_ms, pair_burst, is_default, created_at, \
-             updated_at, window_policy, enabled, messaging_limit, auto_read) \
+             updated_at, window_policy, enabled, messaging_limit, auto_read, \
+             wolkvox_connector_id, respond_channel_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $17, $18, $19, $20, $21) \
+             $17, $18, $19, $20, $21, $22, $23) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
              phone_number_id = excluded.phone_number_id, \
              display_phone_number = excluded.display_phone_number, waba_id = excluded.waba_id, \
@@ -179,7 +182,9 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
              pair_interval_ms = excluded.pair_interval_ms, pair_burst = excluded.pair_burst, \
              is_default = excluded.is_default, updated_at = excluded.updated_at, \
              window_policy = excluded.window_policy, enabled = excluded.enabled, \
-             messaging_limit = excluded.messaging_limit, auto_read = excluded.auto_read",
+             messaging_limit = excluded.messaging_limit, auto_read = excluded.auto_read, \
+             wolkvox_connector_id = excluded.wolkvox_connector_id, \
+             respond_channel_id = excluded.respond_channel_id",
             args![
                 &ch.id,
                 &ch.workspace_id,
@@ -201,7 +206,9 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
                 ch.window_policy.as_str(),
                 ch.enabled,
                 ch.messaging_limit,
-                ch.auto_read
+                ch.auto_read,
+                &ch.wolkvox_connector_id,
+                &ch.respond_channel_id
             ],
         )
         .await;

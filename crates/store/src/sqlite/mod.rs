@@ -71,6 +71,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0016_unattributed_inbound.sql"
         )),
         M::up(include_str!("../../migrations/sqlite/0017_auto_read.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/0018_vendor_channel_ids.sql"
+        )),
     ])
 }
 

@@ -35,6 +35,8 @@ fn channel() -> Channel {
         enabled: true,
         messaging_limit: None,
         auto_read: false,
+        wolkvox_connector_id: None,
+        respond_channel_id: None,
         num: 0,
     }
 }

@@ -208,10 +208,17 @@ pub async fn send(
             return refusal(ApiError::Validation(problems));
         }
     }
-    for message in messages {
+    // One key per image (`key`, `key#2`, ...): a retry after a refusal part-way answers the
+    // images already taken again and sends only the rest, never one twice.
+    let key = super::idempotency_key(&headers);
+    for (i, message) in messages.into_iter().enumerate() {
         let req = SendRequest {
             message,
             channel: Some(from.clone()),
+            idempotency_key: key.as_ref().map(|k| match i {
+                0 => k.clone(),
+                n => format!("{k}#{}", n + 1),
+            }),
             ..Default::default()
         };
         if let Err(e) = submit(&state, &caller, req).await {

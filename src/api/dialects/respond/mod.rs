@@ -252,11 +252,8 @@ async fn send_message(
         };
         let channel = match channel {
             Some(n) => Some(
-                state
-                    .store
-                    .channel_by_num(&caller.workspace_id, n)
-                    .await
-                    .map_err(store_err)?
+                channel_by_respond_id(&state, &caller.workspace_id, n)
+                    .await?
                     .ok_or_else(|| RespondError::not_found("Channel"))?
                     .id,
             ),
@@ -300,8 +297,29 @@ async fn channel_num(state: &AppState, channel_id: &ChannelId) -> Result<i64, Re
         .get_channel(channel_id)
         .await
         .map_err(store_err)?
-        .map(|c| c.num)
+        .map(|c| translate::respond_channel_id(&c))
         .unwrap_or_default())
+}
+
+/// The workspace's channel respond.io's `channelId` names: the id respond.io gave it
+/// (`respond_channel_id`), else Chasqui's number.
+async fn channel_by_respond_id(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    n: i64,
+) -> Result<Option<Channel>, RespondError> {
+    let legacy =
+        state
+            .channels
+            .by_vendor_id(workspace_id, |c| &c.respond_channel_id, &n.to_string());
+    match legacy {
+        Some(c) => Ok(Some(c)),
+        None => state
+            .store
+            .channel_by_num(workspace_id, n)
+            .await
+            .map_err(store_err),
+    }
 }
 
 /// A message's record, with its timeline and its client's message.
@@ -718,11 +736,8 @@ async fn list_templates(
         let ws = &caller.workspace_id;
         let (limit, cursor) = page(&q)?;
         let num: i64 = channel_id.parse().map_err(|_| RespondError::validation())?;
-        let channel = state
-            .store
-            .channel_by_num(ws, num)
-            .await
-            .map_err(store_err)?
+        let channel = channel_by_respond_id(&state, ws, num)
+            .await?
             .ok_or_else(|| RespondError::not_found("Channel"))?;
         let templates = state
             .store

@@ -652,10 +652,19 @@ pub fn channel_source(provider: ProviderKind) -> &'static str {
     }
 }
 
+/// The `channelId` respond.io clients know a channel by: the one respond.io gave it, else
+/// Chasqui's stable number.
+pub fn respond_channel_id(c: &Channel) -> i64 {
+    c.respond_channel_id
+        .as_deref()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or(c.num)
+}
+
 /// respond.io's channel object (`GET /space/channel`).
 pub fn channel_object(c: &Channel) -> Value {
     json!({
-        "id": c.num,
+        "id": respond_channel_id(c),
         "name": c.name,
         "source": channel_source(c.provider),
         "created_at": null,

@@ -107,6 +107,15 @@ async fn whatsapp_inner(
     let field = |name: &str| text(&fields, name);
     // `check_required` has seen these; the defaults only keep this free of panics.
     let connector = field("connector_id").unwrap_or_default();
+    // The id Wolkvox gave the channel, when one has it; else a Chasqui id or sender number.
+    let connector = state
+        .channels
+        .by_vendor_id(
+            &caller.workspace_id,
+            |c| &c.wolkvox_connector_id,
+            &connector,
+        )
+        .map_or(connector, |c| c.id.to_string());
     match op {
         Api::SendMessageMobil | Api::SendMessageOfficial | Api::SendTemplateOfficial => {
             let telephone = field("telephone").unwrap_or_default();
@@ -209,7 +218,8 @@ async fn whatsapp_inner(
     }
 }
 
-/// The caller's channel `connector_id` names (its id or sender number).
+/// The caller's channel `connector_id` names (already resolved from `wolkvox_connector_id`):
+/// its Chasqui id or sender number.
 async fn channel(
     state: &AppState,
     caller: &Principal,

@@ -323,7 +323,7 @@ pub fn synced_template(t: &StoredTemplate) -> Value {
 /// A channel as `information.php?api=connectors` lists it.
 pub fn connector(c: &Channel) -> Value {
     json!({
-        "connector_id": c.id,
+        "connector_id": c.wolkvox_connector_id.clone().unwrap_or_else(|| c.id.to_string()),
         "rp_id": c.phone_number_id,
         "name": c.name,
         "channel": "whatsapp",

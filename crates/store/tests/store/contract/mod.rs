@@ -140,6 +140,8 @@ pub fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
         enabled: true,
         messaging_limit: None,
         auto_read: false,
+        wolkvox_connector_id: None,
+        respond_channel_id: None,
         num: 0,
     }
 }
