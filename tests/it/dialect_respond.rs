@@ -691,6 +691,83 @@ async fn the_channel_id_respond_gave_keeps_working(backend: Backend) {
     s.stop().await;
 }
 
+/// `@contact.<field>` and `@field.<custom field>` in template parameters are filled from the
+/// contact; one without a value refuses the send, naming it, and nothing goes out.
+async fn contact_placeholders_are_filled_or_refused(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    register_templates(&s).await;
+    customer(&s).await;
+    let (_, found) = s
+        .get_json(&format!("/v1/contacts?search={CUSTOMER_DIGITS}"))
+        .await;
+    let contact = found["data"][0]["id"]
+        .as_str()
+        .expect("contact")
+        .to_string();
+    let (status, patched) = s
+        .request_json(
+            Method::PATCH,
+            &format!("/v1/contacts/{contact}"),
+            &json!({"custom_fields": {"uso": "80%"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let path = format!("/v2/contact/{CUSTOMER}/message");
+    let send = |params: [&str; 3]| {
+        json!({"message": {"type": "whatsapp_template", "template": {
+            "name": "account100", "languageCode": "es",
+            "components": [{"type": "body", "parameters": params.iter()
+                .map(|t| json!({"type": "text", "text": t})).collect::<Vec<_>>()}]}}})
+    };
+    let (status, answer) = v2(
+        &s,
+        Method::POST,
+        &path,
+        Some(send([
+            "@contact.firstName",
+            "@field.uso",
+            "hoy, @contact.firstName",
+        ])),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["messageId"].as_i64().expect("messageId");
+    wait_status(&s, CUSTOMER, id, "read").await;
+    let got = s.sandbox_messages().await;
+    let params = &got.last().expect("sent")["body"]["template"]["components"][0]["parameters"];
+    let texts: Vec<&str> = params
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["Ana", "80%", "hoy, Ana"]);
+
+    let before = s.sandbox_messages().await.len();
+    let (status, refused) = v2(
+        &s,
+        Method::POST,
+        &path,
+        Some(send(["@contact.firstName", "@field.plan", "x"])),
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("@field.plan"),
+        "{refused}"
+    );
+    let (_, page) = s
+        .get_json(&format!("/v1/messages?to=%2B{CUSTOMER_DIGITS}"))
+        .await;
+    assert_eq!(
+        page["data"].as_array().unwrap().len(),
+        1,
+        "nothing stored: {page}"
+    );
+    assert_eq!(s.sandbox_messages().await.len(), before, "nothing sent");
+    s.stop().await;
+}
+
 async fn switched_off_answers_404(backend: Backend) {
     let s = TestServer::start_with(backend, |cfg| cfg.dialects.respond = false).await;
     let (status, _) = v2(&s, Method::GET, "/v2/space/channel", None).await;
@@ -766,5 +843,6 @@ on_both_backends!(
     error_rows,
     contacts_tags_channels,
     the_channel_id_respond_gave_keeps_working,
+    contact_placeholders_are_filled_or_refused,
     switched_off_answers_404,
 );

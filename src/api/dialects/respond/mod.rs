@@ -5,6 +5,7 @@
 
 use chasqui_domain::ChannelId;
 use chasqui_domain::WorkspaceId;
+mod placeholders;
 pub mod translate;
 
 use axum::body::Bytes;
@@ -259,7 +260,9 @@ async fn send_message(
             ),
             None => last_interacted(&state, &caller.workspace_id, &contact).await?,
         };
-        let meta = translate::to_meta(message, &to)?;
+        let mut meta = translate::to_meta(message, &to)?;
+        placeholders::fill(&mut meta, &contact)
+            .map_err(|why| RespondError::new(StatusCode::BAD_REQUEST, why))?;
         let idempotency_key = headers
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
