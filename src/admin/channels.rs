@@ -3,6 +3,7 @@
 
 use chasqui_domain::problem::code;
 use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::window_fallback::WindowFallback;
 use chasqui_domain::ChannelId;
 use chasqui_domain::WorkspaceId;
 use chasqui_domain::{PhoneNumber, ProviderKind};
@@ -141,6 +142,14 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
             ),
         }
     }
+    match fields.raw("window_fallback") {
+        None => {}
+        Some(Value::Null) => ch.window_fallback = None,
+        Some(v) => match WindowFallback::parse(&v) {
+            Ok(fb) => ch.window_fallback = Some(fb),
+            Err(why) => fields.reject("window_fallback", code::INVALID_VALUE, why),
+        },
+    }
     if let Some(auto_read) = fields.bool("auto_read") {
         ch.auto_read = auto_read;
     }
@@ -258,6 +267,7 @@ pub async fn create(
         auto_read: false,
         wolkvox_connector_id: None,
         respond_channel_id: None,
+        window_fallback: None,
         // Given by the store.
         num: 0,
     };

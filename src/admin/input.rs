@@ -60,6 +60,11 @@ impl Fields {
         }
     }
 
+    /// The field's value as given, for a caller that parses it itself.
+    pub fn raw(&mut self, field: &str) -> Option<Value> {
+        self.map.remove(field)
+    }
+
     /// A string that may also be `null`.
     pub fn nullable_string(&mut self, field: &str, max: usize) -> Patch<String> {
         if self.map.get(field)?.is_null() {

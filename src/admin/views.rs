@@ -190,6 +190,8 @@ pub struct ChannelView {
     pub wolkvox_connector_id: Option<String>,
     /// The `channelId` respond.io clients name this channel by.
     pub respond_channel_id: Option<String>,
+    /// The template a free-form text goes as when the window is closed.
+    pub window_fallback: Option<chasqui_domain::window_fallback::WindowFallback>,
     /// What the template sync after this change did (creation and credential changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_sync: Option<TemplateSyncOutcome>,
@@ -239,6 +241,7 @@ impl ChannelView {
             auto_read: c.auto_read,
             wolkvox_connector_id: c.wolkvox_connector_id.clone(),
             respond_channel_id: c.respond_channel_id.clone(),
+            window_fallback: c.window_fallback.clone(),
             template_sync: None,
         }
     }

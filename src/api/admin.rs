@@ -120,6 +120,10 @@ pub struct ChannelFields {
     pub wolkvox_connector_id: Option<String>,
     /// respond.io's `channelId` for this number, a whole number (`null` clears it).
     pub respond_channel_id: Option<String>,
+    /// Sends a free-form text to a person whose window is closed as this approved template,
+    /// the text as its body parameter (`null`: refuse it, the default). Meta bills it as the
+    /// template's category.
+    pub window_fallback: Option<chasqui_domain::window_fallback::WindowFallback>,
 }
 
 /// `GET /v1/admin/workspaces`.

@@ -117,7 +117,13 @@ pub async fn get_one(
         .get_message(&key.workspace_id, &id)
         .await?
         .ok_or(ApiError::NotFound(format!("message {id}")))?;
-    Ok(Json(MessageWithTimeline::from(&detail)))
+    let mut view = MessageWithTimeline::from(&detail);
+    view.requested = state
+        .store
+        .client_message(&key.workspace_id, &id)
+        .await?
+        .and_then(|text| serde_json::from_str(&text).ok());
+    Ok(Json(view))
 }
 
 /// The filters of `GET /v1/messages`.

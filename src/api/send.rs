@@ -196,7 +196,7 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
     let (Ok(msg), Some(channel)) = (parsed, channel) else {
         return Err(ApiError::Validation(problems));
     };
-    let window = window_check::check(
+    let mut window = window_check::check(
         state,
         &caller.workspace_id,
         &channel,
@@ -204,6 +204,16 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
         req.window_policy,
     )
     .await?;
+    // Sent as the channel's fallback template: the message keeps the text it was asked for.
+    let (msg, client_message) = match window.fallback.take() {
+        Some(template) => (
+            template,
+            req.client_message
+                .clone()
+                .or_else(|| Some(req.message.clone())),
+        ),
+        None => (msg, req.client_message.clone()),
+    };
     let (rendered, failed) = match template_check::check_template_send(state, &channel, &msg).await
     {
         Ok(rendered) => (rendered, None),
@@ -252,7 +262,7 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
         created_at: now_ms(),
         idempotency,
         rendered,
-        client_message: req.client_message.as_ref().map(Value::to_string),
+        client_message: client_message.as_ref().map(Value::to_string),
         failed,
     };
     let outcome = state.store.accept_message(new).await;

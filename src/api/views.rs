@@ -108,6 +108,10 @@ pub struct MessageWithTimeline {
     pub content: Value,
     /// A template send's text with its parameters filled in.
     pub rendered_text: Option<String>,
+    /// What the client asked for, when it differs from `content`: a vendor dialect's own
+    /// message, or the free-form text a window fallback sent as its template.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<Value>,
     /// Every event, in the order recorded.
     pub timeline: Vec<TimelineEntry>,
 }
@@ -167,6 +171,7 @@ impl From<&MessageDetail> for MessageWithTimeline {
             message: Message::from(&d.message),
             content: serde_json::from_str(&d.message.body).unwrap_or(Value::Null),
             rendered_text: d.rendered.clone(),
+            requested: None,
             timeline: d.events.iter().map(TimelineEntry::from).collect(),
         }
     }

@@ -21,6 +21,9 @@ pub struct WindowVerdict {
     /// Whether the customer's 24-hour window is open: a send outside it is business-initiated,
     /// which is what Meta's messaging limit counts.
     pub window_open: bool,
+    /// The channel's window fallback template to send instead of a free-form text, because
+    /// the window is closed.
+    pub fallback: Option<OutboundMessage>,
 }
 
 /// Refuses a send the window or an opt-out forbids (under `policy`, or the channel's own);
@@ -32,6 +35,7 @@ pub async fn check(
     msg: &OutboundMessage,
     policy: Option<WindowPolicy>,
 ) -> Result<WindowVerdict, ApiError> {
+    let override_policy = policy;
     let policy = policy.unwrap_or(channel.window_policy);
     let recipient = state
         .store
@@ -51,6 +55,19 @@ pub async fn check(
         return Err(ApiError::Refused(problem));
     }
     let window_open = is_window_open(recipient.last_inbound_at, now);
+    // A text outside the window goes as the channel's fallback template, unless the request
+    // itself demands the window (Wolkvox's "official" sends).
+    let fallback = match (&channel.window_fallback, window_open, override_policy) {
+        (Some(fb), false, None) => fb.apply(msg),
+        _ => None,
+    };
+    if fallback.is_some() {
+        return Ok(WindowVerdict {
+            warnings: Vec::new(),
+            window_open,
+            fallback,
+        });
+    }
     let warnings = match check_free_form(policy, false, msg.kind, recipient.last_inbound_at, now) {
         WindowDecision::Allowed => Vec::new(),
         WindowDecision::AllowedWithWarning(problem) => vec![problem],
@@ -59,5 +76,6 @@ pub async fn check(
     Ok(WindowVerdict {
         warnings,
         window_open,
+        fallback: None,
     })
 }

@@ -35,3 +35,4 @@ mod templates;
 mod users;
 mod webhook_addresses;
 mod webhooks;
+mod window_fallback;

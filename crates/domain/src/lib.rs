@@ -20,6 +20,7 @@ pub mod status;
 pub mod template_registry;
 pub mod webhook;
 pub mod window;
+pub mod window_fallback;
 
 pub use ids::{ChannelId, MessageId, WorkspaceId};
 pub use meta_error::{classify, ErrorClass, MetaError};

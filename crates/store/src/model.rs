@@ -134,6 +134,8 @@ pub struct Channel {
     pub wolkvox_connector_id: Option<String>,
     /// The `channelId` respond.io gave this number (an integer), likewise.
     pub respond_channel_id: Option<String>,
+    /// The template a free-form text goes as when the window is closed; `None`: refused.
+    pub window_fallback: Option<chasqui_domain::window_fallback::WindowFallback>,
 }
 
 /// The idempotency key a request came with.

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chasqui_domain::window::WindowPolicy;
+use chasqui_domain::window_fallback::WindowFallback;
 use chasqui_domain::ChannelId;
 use chasqui_domain::WorkspaceId;
 use chasqui_domain::{ProviderKind, ScopeSet};
@@ -118,7 +119,7 @@ pub(crate) const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit, num, \
-     auto_read, wolkvox_connector_id, respond_channel_id";
+     auto_read, wolkvox_connector_id, respond_channel_id, window_fallback";
 
 /// Reads a channel from [`CHANNEL_COLUMNS`].
 pub(crate) fn channel(r: &mut Row) -> Result<Channel> {
@@ -147,6 +148,18 @@ pub(crate) fn channel(r: &mut Row) -> Result<Channel> {
         auto_read: r.get()?,
         wolkvox_connector_id: r.get()?,
         respond_channel_id: r.get()?,
+        window_fallback: {
+            let raw: Option<String> = r.get()?;
+            match raw {
+                None => None,
+                Some(text) => Some(
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .map_err(|e| e.to_string())
+                        .and_then(|v| WindowFallback::parse(&v))
+                        .map_err(|e| StoreError::Corrupt(format!("window_fallback: {e}")))?,
+                ),
+            }
+        },
     })
 }
 
@@ -170,9 +183,9 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
              display_phone_number, waba_id, base_url, api_version, access_token, app_secret, \
              verify_token, rate_per_sec, pair_interval_ms, pair_burst, is_default, created_at, \
              updated_at, window_policy, enabled, messaging_limit, auto_read, \
-             wolkvox_connector_id, respond_channel_id) \
+             wolkvox_connector_id, respond_channel_id, window_fallback) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $17, $18, $19, $20, $21, $22, $23) \
+             $17, $18, $19, $20, $21, $22, $23, $24) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
              phone_number_id = excluded.phone_number_id, \
              display_phone_number = excluded.display_phone_number, waba_id = excluded.waba_id, \
@@ -184,7 +197,8 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
              window_policy = excluded.window_policy, enabled = excluded.enabled, \
              messaging_limit = excluded.messaging_limit, auto_read = excluded.auto_read, \
              wolkvox_connector_id = excluded.wolkvox_connector_id, \
-             respond_channel_id = excluded.respond_channel_id",
+             respond_channel_id = excluded.respond_channel_id, \
+             window_fallback = excluded.window_fallback",
             args![
                 &ch.id,
                 &ch.workspace_id,
@@ -208,7 +222,10 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
                 ch.messaging_limit,
                 ch.auto_read,
                 &ch.wolkvox_connector_id,
-                &ch.respond_channel_id
+                &ch.respond_channel_id,
+                ch.window_fallback
+                    .as_ref()
+                    .map(|f| serde_json::to_string(f).unwrap_or_default())
             ],
         )
         .await;

@@ -74,6 +74,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0018_vendor_channel_ids.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0019_window_fallback.sql"
+        )),
     ])
 }
 

@@ -37,6 +37,7 @@ fn channel() -> Channel {
         auto_read: false,
         wolkvox_connector_id: None,
         respond_channel_id: None,
+        window_fallback: None,
         num: 0,
     }
 }

@@ -142,6 +142,7 @@ pub fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
         auto_read: false,
         wolkvox_connector_id: None,
         respond_channel_id: None,
+        window_fallback: None,
         num: 0,
     }
 }
