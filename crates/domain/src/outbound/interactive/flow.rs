@@ -2,6 +2,7 @@
 //! name themselves in `action.name` and carry `action.parameters`.
 
 use super::super::check::{join, Checker, Object, Str};
+use super::named_action;
 
 /// `cta_url`'s `display_text` limit.
 const MAX_CTA_CHARS: usize = 20;
@@ -38,17 +39,6 @@ pub(super) fn check_flow(c: &mut Checker, action: &Object, path: &str) {
     if let Some(key) = c.exactly_one_of(parameters, &parameters_path, &["flow_id", "flow_name"]) {
         c.string(parameters, &parameters_path, key, Str::REQUIRED);
     }
-}
-
-/// Checks `action.name == name` and returns `action.parameters`.
-fn named_action<'a>(
-    c: &mut Checker,
-    action: &'a Object,
-    path: &str,
-    name: &str,
-) -> Option<&'a Object> {
-    c.choice(action, path, "name", &[name], true);
-    c.object(action, path, "parameters", true)
 }
 
 #[cfg(test)]

@@ -77,6 +77,17 @@ pub(super) fn check(c: &mut Checker, interactive: &Object, path: &str) {
     }
 }
 
+/// Checks `action.name == name` and returns `action.parameters`.
+fn named_action<'a>(
+    c: &mut Checker,
+    action: &'a Object,
+    path: &str,
+    name: &str,
+) -> Option<&'a Object> {
+    c.choice(action, path, "name", &[name], true);
+    c.object(action, path, "parameters", true)
+}
+
 /// The optional header; which types it may have depends on the subtype.
 fn check_header(c: &mut Checker, interactive: &Object, path: &str, kind: Option<&str>) {
     let header_path = join(path, "header");

@@ -24,17 +24,9 @@ const ORDER_STATUSES: [&str; 6] = [
 
 /// Checks the action of an `order_details` message.
 pub(super) fn check_details(c: &mut Checker, action: &Object, path: &str) {
-    c.choice(action, path, "name", &["review_and_pay"], true);
-    let Some(parameters) = c.object(action, path, "parameters", true) else {
+    let Some((parameters, path)) = order_parameters(c, action, path, "review_and_pay") else {
         return;
     };
-    let path = join(path, "parameters");
-    c.string(
-        parameters,
-        &path,
-        "reference_id",
-        Str::required(MAX_REFERENCE_CHARS),
-    );
     c.choice(
         parameters,
         &path,
@@ -95,17 +87,9 @@ pub(super) fn check_details(c: &mut Checker, action: &Object, path: &str) {
 
 /// Checks the action of an `order_status` message.
 pub(super) fn check_status(c: &mut Checker, action: &Object, path: &str) {
-    c.choice(action, path, "name", &["review_order"], true);
-    let Some(parameters) = c.object(action, path, "parameters", true) else {
+    let Some((parameters, path)) = order_parameters(c, action, path, "review_order") else {
         return;
     };
-    let path = join(path, "parameters");
-    c.string(
-        parameters,
-        &path,
-        "reference_id",
-        Str::required(MAX_REFERENCE_CHARS),
-    );
     let Some(order) = c.object(parameters, &path, "order", true) else {
         return;
     };
@@ -117,6 +101,25 @@ pub(super) fn check_status(c: &mut Checker, action: &Object, path: &str) {
         "description",
         Str::optional(MAX_STATUS_DESCRIPTION_CHARS),
     );
+}
+
+/// The action named `name`'s parameters and their path, their `reference_id` checked (both
+/// subtypes name the order by it).
+fn order_parameters<'a>(
+    c: &mut Checker,
+    action: &'a Object,
+    path: &str,
+    name: &str,
+) -> Option<(&'a Object, String)> {
+    let parameters = super::named_action(c, action, path, name)?;
+    let path = join(path, "parameters");
+    c.string(
+        parameters,
+        &path,
+        "reference_id",
+        Str::required(MAX_REFERENCE_CHARS),
+    );
+    Some((parameters, path))
 }
 
 /// An amount: `{value, offset}`, integers (`value` / `offset` is the amount: 1100 with offset
