@@ -294,19 +294,37 @@ async fn error_rows(backend: Backend) {
         (400, Some("Validation error."))
     );
 
-    // 404: an unknown contact, an unknown channel.
+    // A first outreach by phone creates the contact; an unknown id or channel is 404.
     let (status, body) = json_of(
         call(
             &s,
             &s.key,
             Method::POST,
-            "/v2/contact/phone:+593900000000/message",
+            "/v2/contact/phone:+593987650001/message",
             Some(text),
         )
         .await,
     )
     .await;
-    assert_eq!((status, body["code"].as_i64()), (404, Some(404)), "{body}");
+    assert_eq!(status, 200, "{body}");
+    let (status, created) = v2(&s, Method::GET, "/v2/contact/phone:+593987650001", None).await;
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["phone"], "+593987650001");
+    // A number no one can be sent to creates no contact.
+    let (status, _) = json_of(
+        call(
+            &s,
+            &s.key,
+            Method::POST,
+            "/v2/contact/phone:+5930000001/message",
+            Some(text),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = v2(&s, Method::GET, "/v2/contact/phone:+5930000001", None).await;
+    assert_eq!(status, 404);
     let (status, body) = json_of(
         call(
             &s,

@@ -196,6 +196,37 @@ async fn contact_or_404(
         .ok_or_else(|| RespondError::not_found("Contact"))
 }
 
+/// The contact a send names; a `phone:` identifier Chasqui has no contact for yet gets one (a
+/// first outreach starts with a number). Any other unknown identifier is 404, never a guess.
+async fn contact_or_first_outreach(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    raw: &str,
+) -> Result<Contact, RespondError> {
+    if let Some(found) = find_contact(state, workspace, raw).await? {
+        return Ok(found);
+    }
+    match Identifier::parse(raw) {
+        // Nameless until the person writes back (their WhatsApp profile names them then).
+        Some(Identifier::Phone(phone)) => {
+            // A number that cannot be sent to creates nothing.
+            chasqui_domain::PhoneNumber::parse(&format!("+{phone}"))
+                .map_err(|_| RespondError::validation())?;
+            let new = chasqui_store::NewContact {
+                phone: Some(phone),
+                custom_fields: json!({}),
+                ..Default::default()
+            };
+            state
+                .store
+                .create_contact(workspace, &new, now_ms())
+                .await
+                .map_err(store_err)
+        }
+        _ => Err(RespondError::not_found("Contact")),
+    }
+}
+
 fn store_err(e: StoreError) -> RespondError {
     ApiError::from(e).into()
 }
@@ -239,7 +270,7 @@ async fn send_message(
             .get("message")
             .filter(|m| m.is_object())
             .ok_or_else(RespondError::validation)?;
-        let contact = contact_or_404(&state, &caller.workspace_id, &identifier).await?;
+        let contact = contact_or_first_outreach(&state, &caller.workspace_id, &identifier).await?;
         let to = recipient(&contact).ok_or_else(RespondError::validation)?;
         // `channelId` null, absent or 0 (the documentation's placeholder; numbers start at 1)
         // means the last interacted channel.
