@@ -86,6 +86,7 @@ pub async fn run(
             .and_then(|c| c.wolkvox_connector_id.clone()),
         respond_channel_id: existing.as_ref().and_then(|c| c.respond_channel_id.clone()),
         window_fallback: existing.as_ref().and_then(|c| c.window_fallback.clone()),
+        marketing_messages: existing.as_ref().is_some_and(|c| c.marketing_messages),
         // Given by the store.
         num: 0,
         window_policy: ch.window_policy,

@@ -150,6 +150,9 @@ fn apply(fields: &mut Fields, ch: &mut Channel, sealer: &Sealer) {
             Err(why) => fields.reject("window_fallback", code::INVALID_VALUE, why),
         },
     }
+    if let Some(marketing_messages) = fields.bool("marketing_messages") {
+        ch.marketing_messages = marketing_messages;
+    }
     if let Some(auto_read) = fields.bool("auto_read") {
         ch.auto_read = auto_read;
     }
@@ -268,6 +271,7 @@ pub async fn create(
         wolkvox_connector_id: None,
         respond_channel_id: None,
         window_fallback: None,
+        marketing_messages: false,
         // Given by the store.
         num: 0,
     };

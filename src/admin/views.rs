@@ -192,6 +192,8 @@ pub struct ChannelView {
     pub respond_channel_id: Option<String>,
     /// The template a free-form text goes as when the window is closed.
     pub window_fallback: Option<chasqui_domain::window_fallback::WindowFallback>,
+    /// Whether MARKETING templates go through Meta's Marketing Messages API.
+    pub marketing_messages: bool,
     /// What the template sync after this change did (creation and credential changes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_sync: Option<TemplateSyncOutcome>,
@@ -242,6 +244,7 @@ impl ChannelView {
             wolkvox_connector_id: c.wolkvox_connector_id.clone(),
             respond_channel_id: c.respond_channel_id.clone(),
             window_fallback: c.window_fallback.clone(),
+            marketing_messages: c.marketing_messages,
             template_sync: None,
         }
     }

@@ -124,6 +124,10 @@ pub struct ChannelFields {
     /// the text as its body parameter (`null`: refuse it, the default). Meta bills it as the
     /// template's category.
     pub window_fallback: Option<chasqui_domain::window_fallback::WindowFallback>,
+    /// Sends MARKETING templates through Meta's Marketing Messages API
+    /// (`POST /{phone-number-id}/marketing_messages`) instead of `/messages` (default `false`:
+    /// the WhatsApp Business Account must first accept Meta's terms for it).
+    pub marketing_messages: Option<bool>,
 }
 
 /// `GET /v1/admin/workspaces`.

@@ -3,7 +3,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use chasqui_domain::{parse_outbound, MessageId, MessageStatus, PhoneNumber, Problem};
+use chasqui_domain::pricing::{PricingCategory, PricingType};
+use chasqui_domain::{parse_outbound, MessageId, MessageStatus, Problem, Recipient};
 use chasqui_store::MessageFilter;
 use serde::Deserialize;
 use serde_json::Value;
@@ -131,7 +132,7 @@ pub async fn get_one(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct MessageQuery {
-    /// Only messages to this recipient (E.164).
+    /// Only messages to this recipient (E.164, or a business-scoped user id).
     #[param(example = "+5215512345678")]
     to: Option<String>,
     /// Only messages in this status.
@@ -142,6 +143,12 @@ pub struct MessageQuery {
     since: Option<String>,
     /// Only messages accepted before this time (RFC 3339).
     until: Option<String>,
+    /// Only messages Meta prices in this category (`marketing`, `utility`, `authentication`,
+    /// `service`, ...).
+    pricing_category: Option<String>,
+    /// Only messages of this pricing type: `regular` (charged), `free_customer_service`,
+    /// `free_entry_point`.
+    pricing_type: Option<String>,
     /// Page size.
     limit: Option<Limit>,
     /// The `next_cursor` of the page before.
@@ -166,12 +173,28 @@ impl MessageQuery {
             recipient: self
                 .to
                 .as_deref()
-                .map(|v| PhoneNumber::parse(v).map_err(|e| bad("to", &e.to_string())))
+                .map(|v| Recipient::parse(v).map_err(|e| bad("to", &e.to_string())))
                 .transpose()?
-                .map(|p| p.digits().to_string()),
+                .map(|r| r.key().to_string()),
             status: self.status,
             created_from: time("since", &self.since)?,
             created_to: time("until", &self.until)?,
+            pricing_category: self
+                .pricing_category
+                .as_deref()
+                .map(|v| {
+                    PricingCategory::parse(v)
+                        .ok_or_else(|| bad("pricing_category", "must be a pricing category"))
+                })
+                .transpose()?,
+            pricing_type: self
+                .pricing_type
+                .as_deref()
+                .map(|v| {
+                    PricingType::parse(v)
+                        .ok_or_else(|| bad("pricing_type", "must be a pricing type"))
+                })
+                .transpose()?,
             before_seq: self
                 .cursor
                 .as_deref()

@@ -231,7 +231,7 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
         }
         Err(e) => return Err(e),
     };
-    let recipient = msg.recipient.digits().to_string();
+    let recipient = msg.recipient.key().to_string();
     // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
     // whatever is charged here is given back unless the message is committed below.
     let (charge, slot) =

@@ -2,13 +2,16 @@
 //! (reference §5.4), so a send Meta would refuse with 132000/132001/132012 is refused here,
 //! before anything is stored.
 
-use chasqui_domain::template_registry::{match_send, render};
-use chasqui_domain::OutboundMessage;
+use chasqui_domain::template_registry::{match_send, render, TemplateCategory};
+use chasqui_domain::{OutboundMessage, Problem};
 use chasqui_store::Channel;
 use serde_json::Value;
 
 use super::error::ApiError;
 use super::AppState;
+
+/// The code of an authentication template sent to a BSUID.
+pub const PHONE_NUMBER_REQUIRED: &str = "phone_number_required";
 
 /// For a template send: the template must exist on `channel` in that language, be APPROVED,
 /// and take exactly the parameters given. Answers the text the person will receive (stored
@@ -38,6 +41,17 @@ pub async fn check_template_send(
             name: name.to_owned(),
             language: language.to_owned(),
         })?;
+    // Meta delivers one-time codes to a phone number only: a BSUID names a person, not the
+    // number the code is meant to prove.
+    if stored.template.category == TemplateCategory::Authentication
+        && msg.recipient.phone().is_none()
+    {
+        return Err(ApiError::Refused(Problem::new(
+            msg.recipient.field(),
+            PHONE_NUMBER_REQUIRED,
+            "authentication templates can only be sent to a phone number, not to a business-scoped user id",
+        )));
+    }
     match_send(&stored.template, send).map_err(ApiError::Validation)?;
     Ok(Some(render(&stored.template, send).to_text()))
 }

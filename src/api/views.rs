@@ -1,6 +1,7 @@
 //! The JSON shapes the native API answers with: one type per resource, documented in the
 //! OpenAPI document from the same definitions.
 
+use chasqui_domain::pricing::Pricing;
 use chasqui_domain::window::window_open_until;
 use chasqui_domain::{ChannelId, MessageId, MessageStatus, MetaError};
 use chasqui_store::{
@@ -45,7 +46,7 @@ impl From<&MessageRecord> for Accepted {
             id: m.id.clone(),
             status: MessageStatus::Queued,
             channel: m.channel_id.clone(),
-            to: format!("+{}", m.recipient),
+            to: chasqui_domain::Recipient::display_key(&m.recipient),
             kind: m.kind.clone(),
             created_at: rfc3339(m.created_at),
             warnings: Vec::new(),
@@ -79,6 +80,41 @@ pub struct Message {
     pub created_at: String,
     /// Its last change (RFC 3339).
     pub updated_at: String,
+    /// What Meta charges for it, from its status webhooks; absent until one says.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<PricingView>,
+}
+
+/// What Meta charges for a message, as its status webhooks report it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"pricing_model": "PMP", "category": "marketing", "type": "regular",
+    "billable": true, "charged": true}))]
+pub struct PricingView {
+    /// `PMP` (per-message pricing) or `CBP` (the legacy conversation-based model).
+    pub pricing_model: String,
+    /// `marketing`, `utility`, `authentication`, `authentication_international`, `service`,
+    /// `referral_conversion`, `marketing_lite`, or a category Meta added later.
+    pub category: String,
+    /// `regular` (charged), `free_customer_service` or `free_entry_point`; absent in older
+    /// webhook versions.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Meta's `billable` flag, when it sent one.
+    pub billable: Option<bool>,
+    /// Whether Meta charges for it: from `type`, else `billable`.
+    pub charged: Option<bool>,
+}
+
+impl From<&Pricing> for PricingView {
+    fn from(p: &Pricing) -> Self {
+        Self {
+            pricing_model: p.model.as_str().to_string(),
+            category: p.category.as_str().to_string(),
+            kind: p.kind.as_ref().map(|k| k.as_str().to_string()),
+            billable: p.billable,
+            charged: p.charged(),
+        }
+    }
 }
 
 impl From<&MessageRecord> for Message {
@@ -87,13 +123,14 @@ impl From<&MessageRecord> for Message {
             id: m.id.clone(),
             status: m.status,
             channel: m.channel_id.clone(),
-            to: format!("+{}", m.recipient),
+            to: chasqui_domain::Recipient::display_key(&m.recipient),
             kind: m.kind.clone(),
             wamid: m.wamid.clone(),
             error: m.error.clone(),
             attempts: m.attempts,
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
+            pricing: m.pricing.as_ref().map(PricingView::from),
         }
     }
 }

@@ -6,7 +6,7 @@ use chasqui_domain::window::{
     check_free_form, check_opt_out, is_window_open, WindowDecision, WindowPolicy,
 };
 use chasqui_domain::WorkspaceId;
-use chasqui_domain::{OutboundMessage, Problem};
+use chasqui_domain::{OutboundMessage, Problem, Recipient};
 use chasqui_store::Channel;
 
 use super::error::ApiError;
@@ -42,7 +42,10 @@ pub async fn check(
         .recipient_state(
             workspace_id,
             &channel.id,
-            &wa_id_variants(msg.recipient.digits()),
+            &match &msg.recipient {
+                Recipient::Phone(p) => wa_id_variants(p.digits()),
+                Recipient::User(u) => vec![u.to_string()],
+            },
         )
         .await?;
     let now = now_ms();

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chasqui_domain::pacing::TokenBucket;
+use chasqui_domain::template_registry::TemplateCategory;
 use chasqui_domain::MetaError;
-use chasqui_provider::SendRequest;
+use chasqui_provider::{SendPath, SendRequest};
 use chasqui_store::{ClaimRequest, Claimed, Outcome, OutcomeRecord};
 use rand::Rng;
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -256,6 +257,7 @@ impl Dispatcher {
             attempt = c.attempts + 1,
             outcome = tracing::field::Empty,
         );
+        let path = self.send_path(live, &body).await;
         let called = std::time::Instant::now();
         let answer = live
             .provider
@@ -263,6 +265,7 @@ impl Dispatcher {
                 message_id: &c.message_id,
                 to: &c.recipient,
                 body: &body,
+                path,
             })
             .instrument(span.clone())
             .await;
@@ -285,6 +288,36 @@ impl Dispatcher {
             message_id: c.message_id,
             started_at: Some(started),
             outcome,
+        }
+    }
+
+    /// Where a message goes: a channel's MARKETING templates through the Marketing Messages API
+    /// when it opted in, everything else through `/messages`. The category is read when the
+    /// message is sent, not when it was accepted: Meta may have recategorised the template since,
+    /// and the other endpoint would refuse it.
+    async fn send_path(&self, live: &LiveChannel, body: &serde_json::Value) -> SendPath {
+        if !live.channel.marketing_messages {
+            return SendPath::Messages;
+        }
+        let text = |pointer: &str| body.pointer(pointer).and_then(serde_json::Value::as_str);
+        let (Some(name), Some(language)) =
+            (text("/template/name"), text("/template/language/code"))
+        else {
+            return SendPath::Messages;
+        };
+        match self
+            .store
+            .get_template(&live.channel.id, name, language)
+            .await
+        {
+            Ok(Some(t)) if t.template.category == TemplateCategory::Marketing => {
+                SendPath::MarketingMessages
+            }
+            Ok(_) => SendPath::Messages,
+            Err(e) => {
+                tracing::warn!(error = %e, template = name, "template category unknown; sending through /messages");
+                SendPath::Messages
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::pricing::Pricing;
 use crate::{MessageStatus, MetaError};
 
 /// One `statuses[]` entry of a Meta webhook, flattened with the channel it concerns.
@@ -18,14 +19,16 @@ pub struct StatusUpdate {
     pub status: MessageStatus,
     /// `statuses[].timestamp`, unix seconds.
     pub timestamp: i64,
-    /// `recipient_id`.
+    /// `recipient_id`: the phone number it went to (absent for a send to a BSUID).
     pub recipient_id: Option<String>,
+    /// `recipient_user_id`: the person's BSUID, Meta's 2026 field.
+    pub recipient_user_id: Option<String>,
     /// Errors of a `failed` status (first one).
     pub error: Option<MetaError>,
-    /// `conversation` and `pricing` objects as sent, kept for billing views.
+    /// The `conversation` object as sent (absent under per-message pricing).
     pub conversation: Option<Value>,
-    /// See `conversation`.
-    pub pricing: Option<Value>,
+    /// What Meta charges for the message.
+    pub pricing: Option<Pricing>,
 }
 
 /// Why a webhook body was not understood.
@@ -98,12 +101,13 @@ fn status_update(phone_number_id: &str, status: &Value) -> Option<StatusUpdate> 
         status: status_kind(status.get("status")?.as_str()?)?,
         timestamp: status.get("timestamp").and_then(unix_seconds)?,
         recipient_id: status.get("recipient_id").and_then(id_text),
+        recipient_user_id: status.get("recipient_user_id").and_then(id_text),
         error: status.pointer("/errors/0").and_then(meta_error),
         conversation: status
             .get("conversation")
             .filter(|v| v.is_object())
             .cloned(),
-        pricing: status.get("pricing").filter(|v| v.is_object()).cloned(),
+        pricing: status.get("pricing").and_then(Pricing::from_webhook),
     })
 }
 
@@ -283,9 +287,10 @@ mod tests {
         let conversation = u.conversation.unwrap();
         assert_eq!(conversation["expiration_timestamp"], "1698339900");
         assert_eq!(conversation["origin"]["type"], "service");
+        let pricing = u.pricing.expect("pricing");
         assert_eq!(
-            u.pricing,
-            Some(json!({"billable": true, "pricing_model": "CBP", "category": "service"}))
+            serde_json::to_value(pricing).unwrap(),
+            json!({"billable": true, "pricing_model": "CBP", "category": "service"})
         );
     }
 

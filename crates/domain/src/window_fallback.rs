@@ -70,7 +70,7 @@ impl WindowFallback {
             parameter["parameter_name"] = json!(self.parameter);
         }
         let mut message = json!({
-            "to": format!("+{}", text.recipient.digits()),
+            "to": text.recipient.key(),
             "type": "template",
             "template": {"name": self.template, "language": {"code": self.language},
                 "components": [{"type": "body", "parameters": [parameter]}]},

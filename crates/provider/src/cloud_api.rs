@@ -132,7 +132,7 @@ impl Provider for CloudApiProvider {
         };
         let request = self
             .client
-            .post(&self.url)
+            .post(req.path.url(&self.url).as_ref())
             .header(AUTHORIZATION, authorization.clone());
         post_message(request, &cloud_api_body(&req)).await
     }

@@ -1,5 +1,7 @@
-//! 360dialog: the Cloud API body unchanged at `POST {base_url}/messages`, authenticated with a
-//! per-number `D360-API-KEY` header (360dialog injects the phone number id itself).
+//! 360dialog: the Cloud API body unchanged at `POST {base_url}/messages` (MARKETING templates
+//! through the Marketing Messages API: `POST {base_url}/marketing_messages`, the same body),
+//! authenticated with a per-number `D360-API-KEY` header (360dialog injects the phone number id
+//! itself).
 //!
 //! Templates go through 360dialog's own `GET/POST {base_url}/v1/configs/templates` (reference
 //! §8.1, from memory rather than a fetched document): the API key names the WABA, so the WABA
@@ -109,7 +111,7 @@ impl Provider for Dialog360Provider {
         };
         let request = self
             .client
-            .post(&self.url)
+            .post(req.path.url(&self.url).as_ref())
             .header("D360-API-KEY", api_key.clone());
         post_message(request, &cloud_api_body(&req)).await
     }

@@ -32,6 +32,43 @@ pub struct SendRequest<'a> {
     pub to: &'a str,
     /// The normalised body from `chasqui_domain::OutboundMessage::body`.
     pub body: &'a Value,
+    /// The endpoint it goes to.
+    pub path: SendPath,
+}
+
+/// Which send endpoint of the phone number a message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendPath {
+    /// `POST /{phone-number-id}/messages`: every message type.
+    #[default]
+    Messages,
+    /// `POST /{phone-number-id}/marketing_messages`, Meta's Marketing Messages API: MARKETING
+    /// templates only, with Meta's delivery optimisation. Meta is retiring marketing through
+    /// `/messages`.
+    MarketingMessages,
+}
+
+impl SendPath {
+    /// The path's last segment.
+    pub fn segment(self) -> &'static str {
+        match self {
+            Self::Messages => "messages",
+            Self::MarketingMessages => "marketing_messages",
+        }
+    }
+
+    /// `messages_url` (ending in `/messages`) pointed at this endpoint.
+    pub fn url(self, messages_url: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Messages => messages_url.into(),
+            Self::MarketingMessages => format!(
+                "{}/{}",
+                messages_url.trim_end_matches("/messages"),
+                self.segment()
+            )
+            .into(),
+        }
+    }
 }
 
 /// What came of one provider call.
@@ -151,7 +188,13 @@ pub fn cloud_api_body(req: &SendRequest<'_>) -> Value {
     let mut out = serde_json::Map::new();
     out.insert("messaging_product".into(), "whatsapp".into());
     out.insert("recipient_type".into(), "individual".into());
-    out.insert("to".into(), req.to.into());
+    // A stored recipient is phone digits or a BSUID; a BSUID goes in Meta's `recipient`.
+    let field = if req.to.contains('.') {
+        "recipient"
+    } else {
+        "to"
+    };
+    out.insert(field.into(), req.to.into());
     out.insert("biz_opaque_callback_data".into(), req.message_id.into());
     if let Value::Object(fields) = req.body {
         for (k, v) in fields {

@@ -8,6 +8,7 @@
 use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chasqui_domain::pricing::Pricing;
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::{MessageStatus, MetaError};
 
@@ -81,6 +82,7 @@ pub(crate) struct MessageUpdate {
     pub error: Option<MetaError>,
     pub attempts: i64,
     pub updated_at: Millis,
+    pub pricing: Option<Pricing>,
 }
 
 /// Everything a batch writes.
@@ -261,6 +263,18 @@ impl Replay {
         self.dirty.insert(id.clone());
     }
 
+    /// Keeps the pricing a status reports: Meta repeats it on later statuses, and the latest
+    /// one is what it bills.
+    fn set_pricing(&mut self, id: &MessageId, pricing: &Pricing) {
+        let Some(msg) = self.snap.messages.get_mut(id) else {
+            return;
+        };
+        if msg.pricing.as_ref() != Some(pricing) {
+            msg.pricing = Some(pricing.clone());
+            self.dirty.insert(id.clone());
+        }
+    }
+
     fn finish(self) -> Writes {
         let mut writes = Writes {
             events: self.events,
@@ -287,6 +301,7 @@ impl Replay {
                 error: m.error.clone(),
                 attempts: m.attempts,
                 updated_at: m.updated_at,
+                pricing: m.pricing.clone(),
             })
             .collect();
         writes
@@ -386,6 +401,9 @@ pub(crate) fn apply_statuses(
             false,
             now,
         );
+        if let Some(p) = &u.pricing {
+            r.set_pricing(&id, p);
+        }
         // Chasqui's own `sent` (Meta's API took it) usually comes first, so Meta's `sent` is
         // counted as its first webhook; every later status as the move it makes.
         if u.status == MessageStatus::Sent {
@@ -487,6 +505,7 @@ mod tests {
             status: s,
             timestamp: ts,
             recipient_id: None,
+            recipient_user_id: None,
             error: None,
             conversation: None,
             pricing: None,

@@ -41,6 +41,16 @@ pub(crate) fn message_listing<'a>(
     if let Some(to) = filter.created_to {
         condition(&mut sql, "created_at <", Bound::Int(to));
     }
+    if let Some(category) = &filter.pricing_category {
+        condition(
+            &mut sql,
+            "pricing_category =",
+            Bound::Text(category.as_str()),
+        );
+    }
+    if let Some(kind) = &filter.pricing_type {
+        condition(&mut sql, "pricing_type =", Bound::Text(kind.as_str()));
+    }
     if let Some(before) = filter.before_seq {
         condition(&mut sql, "seq <", Bound::Int(before));
     }
@@ -91,6 +101,7 @@ mod tests {
             created_to: Some(2),
             before_seq: Some(3),
             limit: 4,
+            ..MessageFilter::default()
         };
         let (sql, values) = message_listing("id", "w", &filter, |n| format!("?{n}"));
         assert_eq!(

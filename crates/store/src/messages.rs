@@ -6,6 +6,7 @@
 //! encoded again.
 
 use async_trait::async_trait;
+use chasqui_domain::pricing::{Pricing, PricingCategory, PricingModel, PricingType};
 use chasqui_domain::MessageId;
 use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_domain::{MessageStatus, MetaError};
@@ -22,7 +23,50 @@ use crate::{
 /// Columns read back as a [`MessageRecord`], in its field order.
 pub(crate) const MESSAGE_COLUMNS: &str =
     "id, seq, workspace_id, channel_id, recipient, kind, body, status, wamid, \
-     error_code, error_title, error_details, attempts, created_at, updated_at";
+     error_code, error_title, error_details, attempts, created_at, updated_at, \
+     pricing_model, pricing_category, pricing_type, billable";
+
+/// How many columns [`MESSAGE_COLUMNS`] names: the index of the first column after them.
+pub(crate) const MESSAGE_COLUMN_COUNT: usize = 19;
+
+/// The typed pricing of the stored columns `pricing_model`, `pricing_category`, `pricing_type`
+/// and `billable`; `None` until a status webhook carried one.
+pub(crate) fn pricing(
+    model: Option<String>,
+    category: Option<String>,
+    kind: Option<String>,
+    billable: Option<bool>,
+) -> Result<Option<Pricing>> {
+    let (Some(model), Some(category)) = (model, category) else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("pricing {what} {v:?}"));
+    Ok(Some(Pricing {
+        model: PricingModel::parse(&model).ok_or_else(|| corrupt("model", &model))?,
+        category: PricingCategory::parse(&category)
+            .ok_or_else(|| corrupt("category", &category))?,
+        kind: match kind {
+            Some(k) => Some(PricingType::parse(&k).ok_or_else(|| corrupt("type", &k))?),
+            None => None,
+        },
+        billable,
+    }))
+}
+
+/// The stored columns of `pricing`, in [`MESSAGE_COLUMNS`] order.
+pub(crate) fn pricing_columns(
+    pricing: Option<&Pricing>,
+) -> (Option<&str>, Option<&str>, Option<&str>, Option<bool>) {
+    match pricing {
+        Some(p) => (
+            Some(p.model.as_str()),
+            Some(p.category.as_str()),
+            p.kind.as_ref().map(|k| k.as_str()),
+            p.billable,
+        ),
+        None => (None, None, None, None),
+    }
+}
 
 /// A stored status, or corrupt data: never a guess.
 pub(crate) fn parse_status(text: &str) -> Result<MessageStatus> {
@@ -46,6 +90,7 @@ pub(crate) fn message(r: &mut Row) -> Result<MessageRecord> {
         attempts: r.get()?,
         created_at: r.get()?,
         updated_at: r.get()?,
+        pricing: pricing(r.get()?, r.get()?, r.get()?, r.get()?)?,
     })
 }
 

@@ -1,5 +1,6 @@
 //! What the store reads and writes.
 
+use chasqui_domain::pricing::{Pricing, PricingCategory, PricingType};
 use chasqui_domain::window::WindowPolicy;
 use chasqui_domain::{
     ChannelId, MessageId, MessageStatus, MetaError, ProviderKind, ScopeSet, WorkspaceId,
@@ -136,6 +137,8 @@ pub struct Channel {
     pub respond_channel_id: Option<String>,
     /// The template a free-form text goes as when the window is closed; `None`: refused.
     pub window_fallback: Option<chasqui_domain::window_fallback::WindowFallback>,
+    /// Sends MARKETING templates through Meta's Marketing Messages API.
+    pub marketing_messages: bool,
 }
 
 /// The idempotency key a request came with.
@@ -208,6 +211,7 @@ impl MessageRecord {
             attempts: 0,
             created_at: m.created_at,
             updated_at: m.created_at,
+            pricing: None,
         }
     }
 
@@ -267,6 +271,8 @@ pub struct MessageRecord {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// What Meta charges for it, from its latest status webhook that said.
+    pub pricing: Option<Pricing>,
 }
 
 /// One entry of a message's timeline.
@@ -352,6 +358,10 @@ pub struct MessageFilter {
     pub created_from: Option<Millis>,
     /// Accepted before.
     pub created_to: Option<Millis>,
+    /// Only messages Meta priced in this category.
+    pub pricing_category: Option<PricingCategory>,
+    /// Only messages of this pricing type.
+    pub pricing_type: Option<PricingType>,
     /// Cursor: only messages with `seq` below this.
     pub before_seq: Option<i64>,
     /// Page size.

@@ -281,8 +281,12 @@ pub(crate) fn webhook_event(u: &StatusUpdate, now: Millis) -> NewEvent {
     if let Some(c) = &u.conversation {
         data.insert("conversation".into(), c.clone());
     }
-    if let Some(p) = &u.pricing {
-        data.insert("pricing".into(), p.clone());
+    if let Some(p) = u
+        .pricing
+        .as_ref()
+        .and_then(|p| serde_json::to_value(p).ok())
+    {
+        data.insert("pricing".into(), p);
     }
     ev.data = Some(serde_json::Value::Object(data));
     ev
@@ -434,6 +438,7 @@ mod tests {
             status: MessageStatus::Read,
             timestamp: 3,
             recipient_id: None,
+            recipient_user_id: None,
             error: None,
             conversation: None,
             pricing: None,

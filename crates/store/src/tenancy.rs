@@ -119,7 +119,7 @@ pub(crate) const CHANNEL_COLUMNS: &str =
     "id, workspace_id, name, provider, phone_number_id, display_phone_number, \
      waba_id, base_url, api_version, access_token, app_secret, verify_token, rate_per_sec, \
      pair_interval_ms, pair_burst, is_default, window_policy, enabled, messaging_limit, num, \
-     auto_read, wolkvox_connector_id, respond_channel_id, window_fallback";
+     auto_read, wolkvox_connector_id, respond_channel_id, window_fallback, marketing_messages";
 
 /// Reads a channel from [`CHANNEL_COLUMNS`].
 pub(crate) fn channel(r: &mut Row) -> Result<Channel> {
@@ -160,6 +160,7 @@ pub(crate) fn channel(r: &mut Row) -> Result<Channel> {
                 ),
             }
         },
+        marketing_messages: r.get()?,
     })
 }
 
@@ -183,9 +184,9 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
              display_phone_number, waba_id, base_url, api_version, access_token, app_secret, \
              verify_token, rate_per_sec, pair_interval_ms, pair_burst, is_default, created_at, \
              updated_at, window_policy, enabled, messaging_limit, auto_read, \
-             wolkvox_connector_id, respond_channel_id, window_fallback) \
+             wolkvox_connector_id, respond_channel_id, window_fallback, marketing_messages) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $17, $18, $19, $20, $21, $22, $23, $24) \
+             $17, $18, $19, $20, $21, $22, $23, $24, $25) \
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, provider = excluded.provider, \
              phone_number_id = excluded.phone_number_id, \
              display_phone_number = excluded.display_phone_number, waba_id = excluded.waba_id, \
@@ -198,7 +199,8 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
              messaging_limit = excluded.messaging_limit, auto_read = excluded.auto_read, \
              wolkvox_connector_id = excluded.wolkvox_connector_id, \
              respond_channel_id = excluded.respond_channel_id, \
-             window_fallback = excluded.window_fallback",
+             window_fallback = excluded.window_fallback, \
+             marketing_messages = excluded.marketing_messages",
             args![
                 &ch.id,
                 &ch.workspace_id,
@@ -225,7 +227,8 @@ async fn save_channel(db: &mut dyn Db, ch: &Channel, now: Millis) -> Result<()> 
                 &ch.respond_channel_id,
                 ch.window_fallback
                     .as_ref()
-                    .map(|f| serde_json::to_string(f).unwrap_or_default())
+                    .map(|f| serde_json::to_string(f).unwrap_or_default()),
+                ch.marketing_messages
             ],
         )
         .await;

@@ -23,7 +23,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::problem::code;
-use crate::{PhoneNumber, Problem};
+use crate::recipient::{Recipient, UserId};
+use crate::Problem;
 use check::{Checker, Count, Object, Str};
 
 /// The outbound message types of the Cloud API.
@@ -96,8 +97,9 @@ impl MessageKind {
 /// A message that passed every check, ready to store and send.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboundMessage {
-    /// The parsed recipient.
-    pub recipient: PhoneNumber,
+    /// The parsed recipient: a phone number (`to`) or a BSUID (`recipient`, or `to` holding
+    /// one).
+    pub recipient: Recipient,
     /// The message type.
     pub kind: MessageKind,
     /// The normalised Meta body without envelope fields: `{"type": .., "<type>": {..}, "context"?: {..}}`.
@@ -149,19 +151,38 @@ pub fn parse_outbound(value: &Value) -> Result<OutboundMessage, Vec<Problem>> {
 }
 
 /// Top-level keys Chasqui accepts besides the object named by `type`.
-const ENVELOPE_KEYS: [&str; 5] = [
+const ENVELOPE_KEYS: [&str; 6] = [
     "to",
+    "recipient",
     "type",
     "context",
     "messaging_product",
     "recipient_type",
 ];
 
-/// `to` as a phone number.
-fn check_recipient(c: &mut Checker, message: &Object) -> Option<PhoneNumber> {
+/// `to` (a phone number or a BSUID) or `recipient` (a BSUID, Meta's field for them).
+fn check_recipient(c: &mut Checker, message: &Object) -> Option<Recipient> {
+    if message.contains_key("recipient") {
+        if message.contains_key("to") {
+            c.report(
+                "recipient",
+                code::NOT_ALLOWED,
+                "give `to` (a phone number) or `recipient` (a business-scoped user id), not both",
+            );
+            return None;
+        }
+        let user = c.string(message, "", "recipient", Str::REQUIRED)?;
+        return match UserId::parse(user) {
+            Ok(user) => Some(Recipient::User(user)),
+            Err(e) => {
+                c.report("recipient", code::INVALID_VALUE, e.to_string());
+                None
+            }
+        };
+    }
     let to = c.string(message, "", "to", Str::REQUIRED)?;
-    match PhoneNumber::parse(to) {
-        Ok(number) => Some(number),
+    match Recipient::parse(to) {
+        Ok(recipient) => Some(recipient),
         Err(e) => {
             c.report("to", code::INVALID_PHONE_NUMBER, e.to_string());
             None
@@ -248,7 +269,7 @@ mod tests {
             "messaging_product": "whatsapp", "recipient_type": "individual", "to": "+1 650 555 1234",
             "type": "text", "text": {"body": "hi"}, "context": {"message_id": "wamid.X"},
         }));
-        assert_eq!(message.recipient.digits(), "16505551234");
+        assert_eq!(message.recipient.key(), "16505551234");
         assert_eq!(message.kind, MessageKind::Text);
         assert_eq!(
             message.body,

@@ -1,4 +1,5 @@
-//! The simulated Graph API: `POST /{version}/{phone_number_id}/messages`, and the templates of
+//! The simulated Graph API: `POST /{version}/{phone_number_id}/messages` (and
+//! `/marketing_messages`, which takes MARKETING templates only), and the templates of
 //! `/{version}/{waba_id}/message_templates` (see `templates`), and media (see `media`).
 //!
 //! Order of checks, so each fault is reproducible on its own: auth (401/190) → body (400/100:
@@ -19,6 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chasqui_domain::{parse_outbound, OutboundMessage};
+
+use crate::SendPath;
 use serde_json::{json, Map, Value};
 
 use super::{bump, lock, new_wamid, now_ms, recipient, ReceivedMessage, Sandbox, SandboxSettings};
@@ -29,6 +32,10 @@ const CALLBACK_DATA_MAX_CHARS: usize = 512;
 pub(super) fn router(sandbox: &Arc<Sandbox>) -> Router {
     Router::new()
         .route("/{version}/{phone_number_id}/messages", post(send))
+        .route(
+            "/{version}/{phone_number_id}/marketing_messages",
+            post(send_marketing),
+        )
         // Param names match the routes beside them (the router wants one name per position).
         .route(
             "/{version}/{phone_number_id}/media",
@@ -106,7 +113,10 @@ enum Decision {
     Throttled,
     Fault5xx,
     Drop,
-    Accept { entry: ReceivedMessage, hang: bool },
+    Accept {
+        entry: Box<ReceivedMessage>,
+        hang: bool,
+    },
 }
 
 async fn send(
@@ -115,18 +125,65 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    receive(
+        &sandbox,
+        &phone_number_id,
+        &headers,
+        &body,
+        SendPath::Messages,
+    )
+    .await
+}
+
+/// `POST /{version}/{phone_number_id}/marketing_messages`: the Marketing Messages API, which
+/// takes MARKETING templates only (the same body as `/messages`).
+async fn send_marketing(
+    State(sandbox): State<Arc<Sandbox>>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = SendPath::MarketingMessages;
+    receive(&sandbox, &phone_number_id, &headers, &body, path).await
+}
+
+/// Meta's refusal of a message the Marketing Messages API does not take.
+fn marketing_refusal(sandbox: &Sandbox, message: &OutboundMessage) -> Option<Refusal> {
+    if message.kind.as_str() != "template" {
+        return Some(Refusal::invalid("Message must be a template message."));
+    }
+    (sandbox.template_category(&message.body) != Some("marketing"))
+        .then(|| Refusal::invalid("Template must be a marketing template."))
+}
+
+async fn receive(
+    sandbox: &Arc<Sandbox>,
+    phone_number_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    path: SendPath,
+) -> Response {
+    let (sandbox, phone_number_id) = (sandbox.clone(), phone_number_id.to_owned());
     let settings = sandbox.settings();
-    if let Some(receipt) = super::read_receipts::as_read_receipt(&body) {
-        return match check_token(&settings, &headers) {
+    let receipt = super::read_receipts::as_read_receipt(body);
+    if let Some(receipt) = receipt.filter(|_| path == SendPath::Messages) {
+        return match check_token(&settings, headers) {
             Ok(()) => super::read_receipts::receive(&sandbox, &phone_number_id, &receipt),
             Err(refusal) => refusal.into_response(),
         };
     }
-    let checked = check_token(&settings, &headers)
-        .and_then(|()| validate(&body))
-        .and_then(|valid| match sandbox.template_refusal(&valid.message) {
-            Some(refusal) => Err(refusal),
-            None => Ok(valid),
+    let checked = check_token(&settings, headers)
+        .and_then(|()| validate(body))
+        .and_then(|valid| {
+            let refusal = sandbox.template_refusal(&valid.message).or_else(|| {
+                (path == SendPath::MarketingMessages)
+                    .then(|| marketing_refusal(&sandbox, &valid.message))
+                    .flatten()
+            });
+            match refusal {
+                Some(refusal) => Err(refusal),
+                None => Ok(valid),
+            }
         });
     let valid = match checked {
         Ok(valid) => valid,
@@ -136,7 +193,7 @@ async fn send(
         }
     };
     let recipient_error = settings
-        .recipient_error(valid.message.recipient.digits())
+        .recipient_error(valid.message.recipient.key())
         .filter(|e| e.at_once);
     if let Some(error) = recipient_error {
         bump(&sandbox.stats.rejected);
@@ -151,7 +208,7 @@ async fn send(
         tokio::time::sleep(Duration::from_millis(settings.latency_ms)).await;
     }
     let to_input = valid.to_input.clone();
-    match decide(&sandbox, &settings, &phone_number_id, valid) {
+    match decide(&sandbox, &settings, &phone_number_id, valid, path) {
         Decision::Throttled => {
             bump(&sandbox.stats.throttled);
             meta_error(
@@ -183,7 +240,8 @@ async fn send(
         }
         Decision::Accept { entry, hang } => {
             bump(&sandbox.stats.received);
-            for event in recipient::plan(&settings, &entry) {
+            let category = sandbox.template_category(&entry.body);
+            for event in recipient::plan(&settings, &entry, category) {
                 // Fails only when the scheduler is gone, i.e. the sandbox is shutting down.
                 let _ = sandbox.schedule_tx.send(event);
             }
@@ -200,7 +258,11 @@ async fn send(
 fn accepted(to_input: &str, entry: &ReceivedMessage) -> Response {
     let body = json!({
         "messaging_product": "whatsapp",
-        "contacts": [{"input": to_input, "wa_id": entry.to}],
+        "contacts": [if entry.to.contains('.') {
+            json!({"input": to_input, "user_id": entry.to})
+        } else {
+            json!({"input": to_input, "wa_id": entry.to})
+        }],
         "messages": [{"id": entry.wamid, "message_status": "accepted"}],
     });
     (StatusCode::OK, Json(body)).into_response()
@@ -294,6 +356,7 @@ fn decide(
     settings: &SandboxSettings,
     phone_number_id: &str,
     valid: Valid,
+    path: SendPath,
 ) -> Decision {
     let now = now_ms();
     let second = u64::try_from(now / 1000).unwrap_or(0);
@@ -321,14 +384,18 @@ fn decide(
         seq: state.next_seq,
         wamid: new_wamid(),
         phone_number_id: phone_number_id.to_owned(),
-        to: valid.message.recipient.digits().to_owned(),
+        to: valid.message.recipient.key().to_owned(),
         callback_data: valid.callback_data,
         kind: valid.message.kind.as_str().to_owned(),
         body: valid.message.body,
         received_at_ms: now,
+        endpoint: path.segment().to_owned(),
         statuses: Vec::new(),
     };
     state.next_seq += 1;
     Sandbox::push_log(state, entry.clone());
-    Decision::Accept { entry, hang }
+    Decision::Accept {
+        entry: Box::new(entry),
+        hang,
+    }
 }

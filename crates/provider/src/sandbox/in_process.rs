@@ -115,7 +115,8 @@ impl Provider for InProcessProvider {
                 }
             }
         };
-        let mut request = Request::post(&self.path).header(CONTENT_TYPE, "application/json");
+        let path = req.path.url(&self.path);
+        let mut request = Request::post(path.as_ref()).header(CONTENT_TYPE, "application/json");
         if let Some(auth) = &self.authorization {
             request = request.header(AUTHORIZATION, auth.clone());
         }

@@ -66,6 +66,10 @@ pub struct ReceivedMessage {
     pub body: Value,
     /// When it was accepted, unix milliseconds.
     pub received_at_ms: i64,
+    /// The endpoint it was sent to: `messages`, or `marketing_messages` (the Marketing
+    /// Messages API).
+    #[serde(default)]
+    pub endpoint: String,
     /// Statuses the simulated recipient produced so far, in order.
     pub statuses: Vec<LoggedStatus>,
 }

@@ -49,12 +49,16 @@ pub(super) struct StatusEvent {
     pub(super) phone_number_id: String,
     pub(super) recipient: String,
     pub(super) callback_data: Option<String>,
-    /// The template name, for the pricing category; `None` for session messages.
-    pub(super) template: Option<String>,
+    /// The pricing category of a template send (`None`: a session message, free service).
+    pub(super) template_category: Option<&'static str>,
 }
 
 /// The statuses an accepted message will get, in order (delays never go backwards).
-pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec<StatusEvent> {
+pub(super) fn plan(
+    settings: &SandboxSettings,
+    message: &ReceivedMessage,
+    template_category: Option<&'static str>,
+) -> Vec<StatusEvent> {
     let start = Instant::now();
     let sent = settings.sent_after_ms;
     let delivered = settings.delivered_after_ms.max(sent);
@@ -80,11 +84,6 @@ pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec
             None => steps.push((Kind::Delivered, delivered)),
         }
     }
-    let template = message
-        .body
-        .pointer("/template/name")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
     steps
         .into_iter()
         .map(|(kind, after_ms)| StatusEvent {
@@ -95,7 +94,7 @@ pub(super) fn plan(settings: &SandboxSettings, message: &ReceivedMessage) -> Vec
             phone_number_id: message.phone_number_id.clone(),
             recipient: message.to.clone(),
             callback_data: message.callback_data.clone(),
-            template: template.clone(),
+            template_category,
         })
         .collect()
 }
@@ -107,7 +106,12 @@ pub(super) struct StatusEntry<'a> {
     id: &'a str,
     status: &'static str,
     timestamp: String,
-    recipient_id: &'a str,
+    /// The phone number a message was sent to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_id: Option<&'a str>,
+    /// The BSUID a message was sent to (Meta's 2026 field; the number stays hidden).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recipient_user_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     biz_opaque_callback_data: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,13 +145,19 @@ struct Pricing {
     category: &'static str,
 }
 
+/// Whether a logged recipient is a BSUID (they hold a dot; phone digits never do).
+fn is_user_id(recipient: &str) -> bool {
+    recipient.contains('.')
+}
+
 /// The `statuses[]` entry Meta would send for `event` at `unix_secs`.
 pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> StatusEntry<'_> {
     let mut entry = StatusEntry {
         id: &event.wamid,
         status: event.kind.as_str(),
         timestamp: unix_secs.to_string(),
-        recipient_id: &event.recipient,
+        recipient_id: (!is_user_id(&event.recipient)).then_some(event.recipient.as_str()),
+        recipient_user_id: is_user_id(&event.recipient).then_some(event.recipient.as_str()),
         biz_opaque_callback_data: event.callback_data.as_deref(),
         errors: None,
         conversation: None,
@@ -164,12 +174,10 @@ pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> StatusEntry<'
         }]));
         return entry;
     }
-    // Session messages are free customer service; templates are billed, and a template whose
-    // name says "utility" is treated as utility, any other as marketing.
-    let (pricing_type, category) = match &event.template {
+    // Session messages are free customer service; templates are billed in their category.
+    let (pricing_type, category) = match event.template_category {
         None => ("free_customer_service", "service"),
-        Some(name) if name.contains("utility") => ("regular", "utility"),
-        Some(_) => ("regular", "marketing"),
+        Some(category) => ("regular", category),
     };
     entry.conversation = Some(Conversation {
         id: conversation_id(&event.phone_number_id, &event.recipient),
@@ -265,6 +273,7 @@ mod tests {
             to: "51987654321".into(),
             callback_data: None,
             kind: "text".into(),
+            endpoint: "messages".into(),
             body: json!({"type": "text", "text": {"body": "hola"}}),
             received_at_ms: 0,
             statuses: Vec::new(),
@@ -273,7 +282,7 @@ mod tests {
 
     /// (status, delay from the first status) of a plan.
     fn steps(settings: &SandboxSettings) -> Vec<(&'static str, u128)> {
-        let plan = plan(settings, &received());
+        let plan = plan(settings, &received(), None);
         let start = plan[0].due;
         plan.iter()
             .map(|e| (e.kind.as_str(), (e.due - start).as_millis()))

@@ -184,6 +184,7 @@ pub(super) async fn create(
     if let Some(fields) = template.as_object_mut() {
         fields.remove("allow_category_change");
     }
+    preset_authentication_text(&mut template);
     let (id, category) = {
         let mut state = lock(&sandbox.state);
         let state = &mut *state;
@@ -222,6 +223,20 @@ pub(super) async fn create(
         reviewer.approve_template(&review_id);
     });
     Json(json!({"id": id, "status": "PENDING", "category": category})).into_response()
+}
+
+/// Meta writes an authentication template's body itself (the submission gives only
+/// `add_security_recommendation`): the code is its one parameter, as Meta lists it back.
+fn preset_authentication_text(template: &mut Value) {
+    if template.get("category").and_then(Value::as_str) != Some("AUTHENTICATION") {
+        return;
+    }
+    let components = template.get_mut("components").and_then(Value::as_array_mut);
+    for c in components.into_iter().flatten() {
+        if c.get("type").and_then(Value::as_str) == Some("BODY") && c.get("text").is_none() {
+            c["text"] = json!("{{1}} is your verification code.");
+        }
+    }
 }
 
 impl Sandbox {
@@ -264,6 +279,25 @@ impl Sandbox {
             }]
         });
         self.post_webhook(&payload);
+    }
+
+    /// The pricing category of a template send, from the stored template (`None`: not a
+    /// template). A template the sandbox does not hold is priced as marketing, Meta's default.
+    pub(super) fn template_category(&self, body: &Value) -> Option<&'static str> {
+        let send = body.get("template")?;
+        let (name, language) = (text(send, "name"), send.pointer("/language/code"));
+        let language = language.and_then(Value::as_str).unwrap_or_default();
+        let state = lock(&self.state);
+        let stored = state
+            .templates
+            .templates
+            .iter()
+            .find(|t| text(t, "name") == name && text(t, "language") == language);
+        Some(match stored.map(|t| text(t, "category")) {
+            Some("UTILITY") => "utility",
+            Some("AUTHENTICATION") => "authentication",
+            _ => "marketing",
+        })
     }
 
     /// Meta's refusal of a template send: unknown in that language or not approved (132001),

@@ -7,7 +7,9 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::post;
 use axum::{Json, Router};
-use chasqui_provider::{http_client, Dialog360Config, ProviderConfig, SendOutcome, SendRequest};
+use chasqui_provider::{
+    http_client, Dialog360Config, ProviderConfig, SendOutcome, SendPath, SendRequest,
+};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -50,6 +52,7 @@ async fn posts_the_cloud_body_to_messages_with_the_api_key() {
             message_id: "msg-9",
             to: PERU,
             body: &body,
+            path: SendPath::Messages,
         })
         .await;
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Successful sends and validation refusals (need the domain parser).
 
-use chasqui_provider::{Provider, SendOutcome, SendRequest};
+use chasqui_provider::{Provider, SendOutcome, SendPath, SendRequest};
 use serde_json::json;
 
 use crate::support::*;
@@ -73,6 +73,7 @@ async fn invalid_body_is_rejected_with_code_100_and_details() {
             message_id: "bad",
             to: PERU,
             body: &body,
+            path: SendPath::Messages,
         })
         .await;
     let SendOutcome::Rejected {

@@ -12,7 +12,7 @@ use axum::routing::post;
 use axum::Router;
 use chasqui_provider::sandbox::{serve_standalone, SandboxSettings};
 use chasqui_provider::{
-    http_client, CloudApiConfig, CloudApiProvider, Provider, SendOutcome, SendRequest,
+    http_client, CloudApiConfig, CloudApiProvider, Provider, SendOutcome, SendPath, SendRequest,
 };
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
@@ -131,6 +131,7 @@ impl Harness {
                 message_id,
                 to,
                 body: &body,
+                path: SendPath::Messages,
             })
             .await
     }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chasqui_provider::{ManageError, Provider, SendOutcome, SendRequest};
+use chasqui_provider::{ManageError, Provider, SendOutcome, SendPath, SendRequest};
 use serde_json::{json, Value};
 
 use crate::support::*;
@@ -30,6 +30,7 @@ async fn send_template(
             message_id: "msg-t",
             to: PERU,
             body: &body,
+            path: SendPath::Messages,
         })
         .await
 }
@@ -50,6 +51,7 @@ async fn a_new_account_lists_hello_world_and_sends_it() {
             message_id: "msg-h",
             to: PERU,
             body: &body,
+            path: SendPath::Messages,
         })
         .await;
     accepted_wamid(&outcome);
@@ -179,4 +181,59 @@ async fn listings_are_paged_with_cursors() {
         .await
         .unwrap();
     assert_eq!(pending["data"].as_array().unwrap().len(), 2);
+}
+
+/// The Marketing Messages API path takes MARKETING templates only, as Meta's does, and the
+/// sandbox's log says which endpoint each message came through.
+#[tokio::test]
+async fn marketing_messages_takes_marketing_templates_only() {
+    require_domain();
+    let h = start(|s| s.template_approval_ms = 0).await;
+    let provider = h.provider();
+    let send = |body: Value| {
+        let provider = &provider;
+        async move {
+            provider
+                .send(SendRequest {
+                    message_id: "msg-mm",
+                    to: PERU,
+                    body: &body,
+                    path: SendPath::MarketingMessages,
+                })
+                .await
+        }
+    };
+    // hello_world is a MARKETING template.
+    let hello = json!({"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}});
+    let wamid = accepted_wamid(&send(hello).await);
+    let text = send(json!({"type": "text", "text": {"body": "hola"}})).await;
+    assert!(
+        matches!(&text, SendOutcome::Rejected { http_status: 400, error, .. }
+            if error.code == 100 && error.details.as_deref() == Some("Message must be a template message.")),
+        "{text:?}"
+    );
+    provider
+        .create_template(WABA_ID, &submission("order_ready"))
+        .await
+        .unwrap();
+    let approved = eventually(Duration::from_secs(5), || h.payload_count() > 0).await;
+    assert!(approved, "no review webhook");
+    let utility = send(
+        json!({"type": "template", "template": {"name": "order_ready",
+        "language": {"code": "es"}, "components": [{"type": "body",
+        "parameters": [{"type": "text", "text": "Ana"}]}]}}),
+    )
+    .await;
+    assert!(
+        matches!(&utility, SendOutcome::Rejected { http_status: 400, error, .. } if error.code == 100),
+        "{utility:?}"
+    );
+    let logged = h.messages().await;
+    assert_eq!(
+        logged.len(),
+        1,
+        "only the marketing template was accepted: {logged:?}"
+    );
+    assert_eq!(logged[0]["wamid"], wamid.as_str());
+    assert_eq!(logged[0]["endpoint"], "marketing_messages");
 }

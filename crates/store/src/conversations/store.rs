@@ -328,6 +328,20 @@ fn contact_search(db: &dyn Db) -> &'static str {
     }
 }
 
+/// A recipient's opt-out and last inbound time on a channel, by the two written forms of its
+/// number (`$3`, `$4`).
+const RECIPIENT_STATE_BY_WA_ID: &str = "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
+     LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
+     WHERE ct.workspace_id = $1 AND ct.wa_id IN ($3, $4) \
+     ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
+
+/// [`RECIPIENT_STATE_BY_WA_ID`] for a BSUID (`$3`; `$4` is the same).
+const RECIPIENT_STATE_BY_USER_ID: &str =
+    "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
+     LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
+     WHERE ct.workspace_id = $1 AND ct.user_id IN ($3, $4) \
+     ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
+
 async fn conversation_entries(
     db: &mut dyn Db,
     cv: &Conversation,
@@ -660,17 +674,16 @@ impl<B: Sql> ConversationStore for B {
             first.clone(),
             second.unwrap_or(first).clone(),
         );
-        self.lookup(state, |db, (ws, channel, first, second)| {
+        // A BSUID recipient (it holds a dot; digits never do) is found by `user_id`.
+        let sql = if first.contains('.') {
+            RECIPIENT_STATE_BY_USER_ID
+        } else {
+            RECIPIENT_STATE_BY_WA_ID
+        };
+        self.lookup(state, move |db, (ws, channel, first, second)| {
             Box::pin(async move {
                 let found = db
-                    .fetch_optional(
-                        "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
-                         LEFT JOIN conversations cv ON cv.contact_id = ct.id \
-                         AND cv.channel_id = $2 \
-                         WHERE ct.workspace_id = $1 AND ct.wa_id IN ($3, $4) \
-                         ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1",
-                        args![ws, channel, first, second],
-                    )
+                    .fetch_optional(sql, args![ws, channel, first, second])
                     .await?;
                 match found {
                     Some(mut r) => Ok(RecipientState {

@@ -14,7 +14,10 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::batch::{self, RowWrite, Snapshot, Writes};
 use crate::business_webhooks;
 use crate::business_webhooks::WebhookEvent;
-use crate::messages::{dedupe_keys, line, parse_status, MESSAGE_COLUMNS};
+use crate::messages::{
+    dedupe_keys, line, parse_status, pricing, pricing_columns, MESSAGE_COLUMNS,
+    MESSAGE_COLUMN_COUNT,
+};
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::sql::PgDb;
 use crate::{
@@ -107,6 +110,12 @@ fn message_from_row(r: &PgRow) -> Result<MessageRecord> {
         attempts: r.try_get(12)?,
         created_at: r.try_get(13)?,
         updated_at: r.try_get(14)?,
+        pricing: pricing(
+            r.try_get(15)?,
+            r.try_get(16)?,
+            r.try_get(17)?,
+            r.try_get(18)?,
+        )?,
     })
 }
 
@@ -303,14 +312,15 @@ async fn lock_snapshot(
     let (mut messages, mut work, mut dedupe) = (Vec::new(), Vec::new(), Vec::new());
     for r in &found {
         let m = message_from_row(r)?;
-        if let Some(state) = r.try_get::<Option<String>, _>(15)? {
+        let n = MESSAGE_COLUMN_COUNT;
+        if let Some(state) = r.try_get::<Option<String>, _>(n)? {
             let row = OutboxRow {
                 state,
-                lease_owner: r.try_get(16)?,
+                lease_owner: r.try_get(n + 1)?,
             };
             work.push((m.id.clone(), row));
         }
-        for key in dedupe_keys(r.try_get::<&str, _>(17)?)? {
+        for key in dedupe_keys(r.try_get::<&str, _>(n + 2)?)? {
             dedupe.push((m.id.clone(), key));
         }
         messages.push(m);
@@ -320,8 +330,8 @@ async fn lock_snapshot(
     Ok(snap.with_listeners(listeners))
 }
 
-/// The statement of `write`: every message row's update from column arrays `$1..$13`, the
-/// business webhook events in `$14..$19`.
+/// The statement of `write`: every message row's update from column arrays `$1..$17`, the
+/// business webhook events in `$18..$23`.
 static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         sql!(
@@ -332,15 +342,19 @@ static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             "  state = CASE WHEN v.set_work THEN v.state ELSE m.state END, "
             "  due_at = CASE WHEN v.set_work THEN v.due_at ELSE m.due_at END, "
             "  lease_owner = CASE WHEN v.set_work THEN NULL ELSE m.lease_owner END, "
-            "  lease_until = CASE WHEN v.set_work THEN 0 ELSE m.lease_until END "
+            "  lease_until = CASE WHEN v.set_work THEN 0 ELSE m.lease_until END, "
+            "  pricing_model = v.pricing_model, pricing_category = v.pricing_category, "
+            "  pricing_type = v.pricing_type, billable = v.billable "
             "  FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::int8[], "
             "  $6::text[], $7::text[], $8::int8[], $9::int8[], $10::text[], $11::bool[], "
-            "  $12::text[], $13::int8[]) AS v(id, status, wamid, wamid_changed, code, title, "
-            "  details, attempts, updated_at, append, set_work, state, due_at) "
+            "  $12::text[], $13::int8[], $14::text[], $15::text[], $16::text[], $17::bool[]) "
+            "  AS v(id, status, wamid, wamid_changed, code, title, details, attempts, "
+            "  updated_at, append, set_work, state, due_at, pricing_model, pricing_category, "
+            "  pricing_type, billable) "
             "  WHERE m.id = v.id), "
             "{} SELECT 1"
         ),
-        emit_ctes(14)
+        emit_ctes(18)
     )
 });
 
@@ -370,6 +384,10 @@ async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
         .bind(col.set_work)
         .bind(col.state)
         .bind(col.due_at)
+        .bind(col.pricing_model)
+        .bind(col.pricing_category)
+        .bind(col.pricing_type)
+        .bind(col.billable)
         .bind(hooks.id)
         .bind(hooks.ws)
         .bind(hooks.kind)
@@ -397,6 +415,10 @@ struct RowColumns<'a> {
     set_work: Vec<bool>,
     state: Vec<Option<&'static str>>,
     due_at: Vec<i64>,
+    pricing_model: Vec<Option<&'a str>>,
+    pricing_category: Vec<Option<&'a str>>,
+    pricing_type: Vec<Option<&'a str>>,
+    billable: Vec<Option<bool>>,
 }
 
 impl<'a> RowColumns<'a> {
@@ -421,6 +443,11 @@ impl<'a> RowColumns<'a> {
         self.set_work.push(set);
         self.state.push(state);
         self.due_at.push(due);
+        let (model, category, kind, billable) = pricing_columns(m.pricing.as_ref());
+        self.pricing_model.push(model);
+        self.pricing_category.push(category);
+        self.pricing_type.push(kind);
+        self.billable.push(billable);
     }
 }
 

@@ -20,7 +20,10 @@ use rusqlite_migration::{Migrations, M};
 use crate::batch::{self, Snapshot, Writes};
 use crate::business_webhooks;
 use crate::business_webhooks::WebhookEvent;
-use crate::messages::{dedupe_keys, line, parse_status, MESSAGE_COLUMNS};
+use crate::messages::{
+    dedupe_keys, line, parse_status, pricing, pricing_columns, MESSAGE_COLUMNS,
+    MESSAGE_COLUMN_COUNT,
+};
 use crate::plan::{meta_error, NewEvent, OutboxChange, OutboxRow};
 use crate::sql::{block, on};
 use crate::{
@@ -77,6 +80,12 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0019_window_fallback.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0020_message_pricing.sql"
+        )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0023_marketing_messages.sql"
+        )),
     ])
 }
 
@@ -115,6 +124,9 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         attempts: r.get(12)?,
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
+        pricing: pricing(r.get(15)?, r.get(16)?, r.get(17)?, r.get(18)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(15, rusqlite::types::Type::Text, Box::new(e))
+        })?,
     })
 }
 
@@ -294,14 +306,15 @@ impl Loaded {
         let found = conn
             .prepare_cached(sql)?
             .query_row([key], |r| {
-                let work = match r.get::<_, Option<String>>(15)? {
+                let n = MESSAGE_COLUMN_COUNT;
+                let work = match r.get::<_, Option<String>>(n)? {
                     Some(state) => Some(OutboxRow {
                         state,
-                        lease_owner: r.get(16)?,
+                        lease_owner: r.get(n + 1)?,
                     }),
                     None => None,
                 };
-                Ok((message_from_row(r)?, work, r.get::<_, String>(17)?))
+                Ok((message_from_row(r)?, work, r.get::<_, String>(n + 2)?))
             })
             .optional()?;
         let Some((message, work, timeline)) = found else {
@@ -345,6 +358,7 @@ fn write(conn: &mut Connection, w: &Writes) -> Result<()> {
     for row in w.rows() {
         let m = row.message;
         let e = m.error.as_ref();
+        let (pm, pc, pt, pb) = pricing_columns(m.pricing.as_ref());
         let (set_work, state, due_at) = match row.work {
             OutboxChange::Keep => (false, None, 0),
             OutboxChange::Delete => (true, None, 0),
@@ -368,7 +382,11 @@ fn write(conn: &mut Connection, w: &Writes) -> Result<()> {
             row.append,
             set_work,
             state,
-            due_at
+            due_at,
+            pm,
+            pc,
+            pt,
+            pb
         ];
         let wamid: &[&dyn rusqlite::ToSql] = if m.wamid_changed { &[&m.wamid] } else { &[] };
         stmt.execute(rusqlite::params_from_iter(columns.iter().chain(wamid)))?;
@@ -376,22 +394,25 @@ fn write(conn: &mut Connection, w: &Writes) -> Result<()> {
     emit(conn, &w.webhooks)
 }
 
-/// One message row's write: columns `?2..?7`, timeline lines `?8`, and, when `?9`, its pending
-/// work set to state `?10` due at `?11` (a NULL state: none left) with the lease cleared.
+/// One message row's write: columns `?2..?7` and pricing `?12..?15`, timeline lines `?8`, and,
+/// when `?9`, its pending work set to state `?10` due at `?11` (a NULL state: none left) with the
+/// lease cleared.
 const WRITE_ROW: &str = "UPDATE messages SET status = ?2, error_code = ?3, error_title = ?4, \
      error_details = ?5, attempts = ?6, updated_at = ?7, timeline = timeline || ?8, \
+     pricing_model = ?12, pricing_category = ?13, pricing_type = ?14, billable = ?15, \
      state = CASE WHEN ?9 THEN ?10 ELSE state END, \
      due_at = CASE WHEN ?9 THEN ?11 ELSE due_at END, \
      lease_owner = CASE WHEN ?9 THEN NULL ELSE lease_owner END, \
      lease_until = CASE WHEN ?9 THEN 0 ELSE lease_until END WHERE id = ?1";
 
-/// [`WRITE_ROW`] with the wamid in `?12`.
+/// [`WRITE_ROW`] with the wamid in `?16`.
 const WRITE_ROW_WITH_WAMID: &str = "UPDATE messages SET status = ?2, error_code = ?3, \
      error_title = ?4, error_details = ?5, attempts = ?6, updated_at = ?7, \
      timeline = timeline || ?8, state = CASE WHEN ?9 THEN ?10 ELSE state END, \
+     pricing_model = ?12, pricing_category = ?13, pricing_type = ?14, billable = ?15, \
      due_at = CASE WHEN ?9 THEN ?11 ELSE due_at END, \
      lease_owner = CASE WHEN ?9 THEN NULL ELSE lease_owner END, \
-     lease_until = CASE WHEN ?9 THEN 0 ELSE lease_until END, wamid = ?12 WHERE id = ?1";
+     lease_until = CASE WHEN ?9 THEN 0 ELSE lease_until END, wamid = ?16 WHERE id = ?1";
 
 fn record(conn: &mut Connection, owner: &str, outcomes: &[OutcomeRecord]) -> Result<()> {
     let mut loaded = Loaded::default();

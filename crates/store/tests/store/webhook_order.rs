@@ -38,6 +38,7 @@ fn channel() -> Channel {
         wolkvox_connector_id: None,
         respond_channel_id: None,
         window_fallback: None,
+        marketing_messages: false,
         num: 0,
     }
 }
@@ -50,6 +51,7 @@ fn status(s: MessageStatus) -> StatusUpdate {
         status: s,
         timestamp: NOW / 1000,
         recipient_id: None,
+        recipient_user_id: None,
         error: None,
         conversation: None,
         pricing: None,

@@ -29,6 +29,7 @@ fn status(pnid: &str, wamid: &str, st: MessageStatus, callback: Option<&str>) ->
         status: st,
         timestamp: 1_700_000_000,
         recipient_id: Some(TO.into()),
+        recipient_user_id: None,
         error: None,
         conversation: None,
         pricing: None,

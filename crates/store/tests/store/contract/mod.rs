@@ -143,6 +143,7 @@ pub fn channel(id: &str, ws: &str, phone_number_id: &str) -> Channel {
         wolkvox_connector_id: None,
         respond_channel_id: None,
         window_fallback: None,
+        marketing_messages: false,
         num: 0,
     }
 }

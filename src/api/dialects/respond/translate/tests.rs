@@ -284,6 +284,7 @@ fn message_record_prefers_the_clients_message() {
         attempts: 1,
         created_at: 1_000,
         updated_at: 2_000,
+        pricing: None,
     };
     let r = message_record(&m, &[event("queued", 1_000)], 3, 4, None);
     assert_eq!(r["messageId"], 7);
