@@ -8,6 +8,7 @@ mod support;
 mod admin;
 mod business_webhooks;
 mod cli;
+mod contact_import;
 mod conversations;
 mod dialect_curbe;
 mod dialect_innova;

@@ -44,6 +44,14 @@ pub trait DialectIdStore: Send + Sync {
     /// The contact of a workspace whose number is `num`.
     async fn contact_by_num(&self, workspace_id: &WorkspaceId, num: i64)
         -> Result<Option<Contact>>;
+    /// The contact of a workspace that another system (`source`, e.g. respond.io) knows by
+    /// `external_id`, as a contact import recorded it.
+    async fn contact_by_external_id(
+        &self,
+        workspace_id: &WorkspaceId,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Contact>>;
     /// The channel of a workspace whose number is `num`.
     async fn channel_by_num(&self, workspace_id: &WorkspaceId, num: i64)
         -> Result<Option<Channel>>;
@@ -115,6 +123,30 @@ impl<B: Sql> DialectIdStore for B {
                     "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND num = $2"
                 );
                 db.fetch_one_map(&sql, args![ws, *num], contact).await
+            })
+        })
+        .await
+    }
+
+    async fn contact_by_external_id(
+        &self,
+        workspace_id: &WorkspaceId,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Contact>> {
+        let key = (
+            workspace_id.to_string(),
+            source.to_string(),
+            external_id.to_string(),
+        );
+        self.lookup(key, |db, (ws, source, id)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = \
+                     (SELECT contact_id FROM contact_external_ids WHERE workspace_id = $1 \
+                      AND source = $2 AND external_id = $3)"
+                );
+                db.fetch_one_map(&sql, args![ws, source, id], contact).await
             })
         })
         .await

@@ -77,6 +77,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0019_window_fallback.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0021_contact_import.sql"
+        )),
     ])
 }
 

@@ -15,7 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use chasqui_domain::Scope;
-use chasqui_store::{Channel, Contact, ContactFilter, MessageFilter, StoreError, TemplateFilter};
+use chasqui_store::{
+    Channel, Contact, ContactFilter, MessageFilter, StoreError, TemplateFilter, RESPOND_SOURCE,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -170,7 +172,9 @@ fn parse_json(body: &Bytes) -> Result<Value, RespondError> {
     crate::api::json::parse(body).map_err(|e| ApiError::from(e).into())
 }
 
-/// The contact a path's identifier names, in the caller's workspace.
+/// The contact a path's identifier names, in the caller's workspace. `id:N` is the respond.io
+/// contact id a contact import recorded, else Chasqui's own contact number; nothing else (never
+/// a guess by phone).
 async fn find_contact(
     state: &AppState,
     workspace: &WorkspaceId,
@@ -179,7 +183,15 @@ async fn find_contact(
     let id = Identifier::parse(raw).ok_or_else(RespondError::validation)?;
     let store = &state.store;
     let found = match id {
-        Identifier::Id(n) => store.contact_by_num(workspace, n).await,
+        Identifier::Id(n) => {
+            match store
+                .contact_by_external_id(workspace, RESPOND_SOURCE, &n.to_string())
+                .await
+            {
+                Ok(None) => store.contact_by_num(workspace, n).await,
+                imported => imported,
+            }
+        }
         Identifier::Email(e) => store.contact_by_email(workspace, &e).await,
         Identifier::Phone(p) => store.contact_by_phone(workspace, &p).await,
     };

@@ -125,6 +125,8 @@ impl From<ApiError> for RespondError {
             | E::DuplicateKey { .. }
             | E::NulInParameter { .. }
             | E::UnsupportedMediaType
+            | E::UnsupportedContentType(_)
+            | E::InvalidCsv(_)
             | E::PayloadTooLarge(_)
             | E::Refused(_)
             | E::TemplateNotFound { .. }
