@@ -287,11 +287,13 @@ async fn respond_ids_resolve_to_the_imported_contact(backend: Backend) {
 
     // Imported: respond.io knew Ana by the number that is the first contact's own.
     let csv = format!(
-        "phone,name,respond_id\n+593998445667,Ana Pérez,{first_num}\n+593998445668,Beto,880001\n"
+        "phone,name,respond_id\n+593998445667,Ana Pérez,{first_num}\n+593998445668,Beto,880001\n\
+         +593998445669,Cami,\n"
     );
     let report = import_ok(&s, "text/csv", csv).await;
-    assert_eq!(counts(&report), (2, 0, 0, 0), "{report}");
+    assert_eq!(counts(&report), (3, 0, 0, 0), "{report}");
 
+    // Each is answered with the id respond.io gave it.
     let (status, ana) = v2(
         &s,
         Method::GET,
@@ -300,11 +302,19 @@ async fn respond_ids_resolve_to_the_imported_contact(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{ana}");
-    assert_eq!(ana["phone"], "+593998445667", "{ana}");
+    assert_eq!(
+        (ana["phone"].clone(), ana["id"].clone()),
+        (json!("+593998445667"), json!(first_num))
+    );
     let (status, beto) = v2(&s, Method::GET, "/v2/contact/id:880001", None).await;
-    assert_eq!((status, beto["firstName"].clone()), (200, json!("Beto")));
+    assert_eq!(
+        (status, beto["firstName"].clone(), beto["id"].clone()),
+        (200, json!("Beto"), json!(880001))
+    );
+    let (_, by_phone) = v2(&s, Method::GET, "/v2/contact/phone:%2B593998445668", None).await;
+    assert_eq!(by_phone["id"], 880001);
 
-    // A send to the imported id goes to that person.
+    // A send to the imported id goes to that person, and its record names them so.
     let send = json!({"message": {"type": "text", "text": "hola Beto"}});
     let (status, sent) = v2(
         &s,
@@ -322,7 +332,11 @@ async fn respond_ids_resolve_to_the_imported_contact(backend: Backend) {
         None,
     )
     .await;
-    assert_eq!(status, 200, "{record}");
+    assert_eq!(
+        (status, record["contactId"].clone()),
+        (200, json!(880001)),
+        "{record}"
+    );
     let (status, _) = v2(
         &s,
         Method::GET,
@@ -331,18 +345,31 @@ async fn respond_ids_resolve_to_the_imported_contact(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "the message is Beto's");
+    let (status, listed) = v2(
+        &s,
+        Method::POST,
+        "/v2/contact/list",
+        Some(json!({"search": "Beto"})),
+    )
+    .await;
+    assert_eq!(
+        (status, listed["items"][0]["id"].clone()),
+        (200, json!(880001)),
+        "{listed}"
+    );
 
-    // Chasqui's own number of a contact without a respond id still names it.
+    // A contact imported without a respond id is known by Chasqui's number, which names it.
+    let (_, cami) = v2(&s, Method::GET, "/v2/contact/phone:%2B593998445669", None).await;
     let (status, c) = v2(
         &s,
         Method::GET,
-        &format!("/v2/contact/id:{}", beto["id"]),
+        &format!("/v2/contact/id:{}", cami["id"]),
         None,
     )
     .await;
     assert_eq!(
         (status, c["firstName"].clone()),
-        (200, json!("Beto")),
+        (200, json!("Cami")),
         "{c}"
     );
 
@@ -358,7 +385,7 @@ async fn respond_ids_resolve_to_the_imported_contact(backend: Backend) {
     )
     .await;
     assert_eq!(status, 404);
-    assert_eq!(all_contacts(&s).await.len(), 3);
+    assert_eq!(all_contacts(&s).await.len(), 4);
     let (_, page) = s.get_json("/v1/messages?limit=200").await;
     assert_eq!(page["data"].as_array().map(Vec::len), Some(1), "{page}");
     s.stop().await;
