@@ -25,17 +25,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|m| {
-                let m = m.trim().to_ascii_lowercase();
-                m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-            })
-            .unwrap_or(false);
-        if !is_json {
+        if !media_type(req.headers()).is_some_and(|m| is_json(&m)) {
             return Err(ApiError::UnsupportedMediaType);
         }
         let raw = read(req.into_body()).await?;
@@ -58,7 +48,27 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 
 /// Reads a whole body of at most [`MAX_BODY_BYTES`].
 pub async fn read(body: Body) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
+    read_at_most(body, MAX_BODY_BYTES).await
+}
+
+/// Reads a whole body of at most `limit` bytes.
+pub async fn read_at_most(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::PayloadTooLarge(MAX_BODY_BYTES))
+        .map_err(|_| ApiError::PayloadTooLarge(limit))
+}
+
+/// The media type of `Content-Type`, lowercase, without parameters.
+pub fn media_type(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+}
+
+/// Whether a media type is JSON (`application/json` or `application/...+json`).
+pub fn is_json(media_type: &str) -> bool {
+    media_type == "application/json"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"))
 }

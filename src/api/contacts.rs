@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::Json;
 use chasqui_domain::problem::code;
-use chasqui_domain::{PhoneNumber, Problem};
+use chasqui_domain::{PhoneNumber, Problem, UserId};
 use chasqui_store::{ContactFilter, ContactPatch};
 use serde::Deserialize;
 use serde_json::Value;
@@ -141,53 +141,12 @@ fn parse_patch(value: &Value) -> Result<ContactPatch, Vec<Problem>> {
     let mut patch = ContactPatch::default();
     let mut problems = Vec::new();
     for (k, v) in fields {
-        match k.as_str() {
-            "name" => patch.name = Some(text(k, v, MAX_TEXT_CHARS, &mut problems)),
-            "email" => {
-                let email = text(k, v, MAX_TEXT_CHARS, &mut problems);
-                if email.as_ref().is_some_and(|e| !looks_like_email(e)) {
-                    problems.push(Problem::new(k, code::INVALID_VALUE, "must be an email address"));
-                }
-                patch.email = Some(email);
-            }
-            "user_id" => patch.user_id = Some(text(k, v, MAX_TEXT_CHARS, &mut problems)),
-            "phone" | "wa_id" => {
-                let digits = text(k, v, 32, &mut problems).and_then(|raw| {
-                    match PhoneNumber::parse(&raw) {
-                        Ok(p) => Some(p.digits().to_string()),
-                        Err(e) => {
-                            problems.push(Problem::new(k, code::INVALID_PHONE_NUMBER, e.to_string()));
-                            None
-                        }
-                    }
-                });
-                if k == "phone" {
-                    patch.phone = Some(digits);
-                } else {
-                    patch.wa_id = Some(digits);
-                }
-            }
-            "tags" => patch.tags = tags(v, &mut problems),
-            "custom_fields" => match v {
-                Value::Object(_) if v.to_string().len() <= MAX_CUSTOM_FIELDS_BYTES => {
-                    patch.custom_fields = Some(v.clone())
-                }
-                Value::Object(_) => problems.push(Problem::new(
-                    k,
-                    code::TOO_LONG,
-                    format!("must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"),
-                )),
-                _ => problems.push(Problem::new(k, code::INVALID_TYPE, "must be an object")),
-            },
-            "opted_out" => match v.as_bool() {
-                Some(b) => patch.opted_out = Some(b),
-                None => problems.push(Problem::new(k, code::INVALID_TYPE, "must be true or false")),
-            },
-            _ => problems.push(Problem::new(
+        if !read_field(&mut patch, k, v, &mut problems) {
+            problems.push(Problem::new(
                 k,
                 code::UNKNOWN_FIELD,
                 "not a contact field (name, phone, wa_id, user_id, email, tags, custom_fields, opted_out)",
-            )),
+            ));
         }
     }
     if problems.is_empty() {
@@ -197,8 +156,80 @@ fn parse_patch(value: &Value) -> Result<ContactPatch, Vec<Problem>> {
     }
 }
 
+/// Reads contact field `k` into `patch`, adding what is wrong with it to `problems`; `false`
+/// when `k` is no contact field. Shared by the change of one contact and the import.
+pub(super) fn read_field(
+    patch: &mut ContactPatch,
+    k: &str,
+    v: &Value,
+    problems: &mut Vec<Problem>,
+) -> bool {
+    match k {
+        "name" => patch.name = Some(text(k, v, MAX_TEXT_CHARS, problems)),
+        "email" => {
+            let email = text(k, v, MAX_TEXT_CHARS, problems);
+            if email.as_ref().is_some_and(|e| !looks_like_email(e)) {
+                problems.push(Problem::new(
+                    k,
+                    code::INVALID_VALUE,
+                    "must be an email address",
+                ));
+            }
+            patch.email = Some(email);
+        }
+        "user_id" => {
+            let user_id = text(k, v, MAX_TEXT_CHARS, problems);
+            if user_id.as_ref().is_some_and(|u| UserId::parse(u).is_err()) {
+                problems.push(Problem::new(
+                    k,
+                    code::INVALID_VALUE,
+                    "must be a business-scoped user id (BSUID), e.g. US.13491208655302741918",
+                ));
+            }
+            patch.user_id = Some(user_id);
+        }
+        "phone" | "wa_id" => {
+            let digits = text(k, v, 32, problems).and_then(|raw| match PhoneNumber::parse(&raw) {
+                Ok(p) => Some(p.digits().to_string()),
+                Err(e) => {
+                    problems.push(Problem::new(k, code::INVALID_PHONE_NUMBER, e.to_string()));
+                    None
+                }
+            });
+            if k == "phone" {
+                patch.phone = Some(digits);
+            } else {
+                patch.wa_id = Some(digits);
+            }
+        }
+        "tags" => patch.tags = tags(v, problems),
+        "custom_fields" => match v {
+            Value::Object(_) if v.to_string().len() <= MAX_CUSTOM_FIELDS_BYTES => {
+                patch.custom_fields = Some(v.clone())
+            }
+            Value::Object(_) => problems.push(Problem::new(
+                k,
+                code::TOO_LONG,
+                format!("must be at most {MAX_CUSTOM_FIELDS_BYTES} bytes of JSON"),
+            )),
+            _ => problems.push(Problem::new(k, code::INVALID_TYPE, "must be an object")),
+        },
+        "opted_out" => match v.as_bool() {
+            Some(b) => patch.opted_out = Some(b),
+            None => problems.push(Problem::new(k, code::INVALID_TYPE, "must be true or false")),
+        },
+        _ => return false,
+    }
+    true
+}
+
 /// An optional string field: `null` clears it; anything but a non-blank string is a problem.
-fn text(field: &str, v: &Value, max: usize, problems: &mut Vec<Problem>) -> Option<String> {
+pub(super) fn text(
+    field: &str,
+    v: &Value,
+    max: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<String> {
     match v {
         Value::Null => None,
         Value::String(s) if s.trim().is_empty() => {

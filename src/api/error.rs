@@ -42,6 +42,12 @@ pub enum ApiError {
     /// The body is not `application/json`.
     #[error("the body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// The body is not of a type this operation takes (one that takes more than JSON).
+    #[error("the body must be {0}")]
+    UnsupportedContentType(&'static str),
+    /// The body is not CSV, or CSV without a usable header row.
+    #[error("the body is not usable CSV: {0}")]
+    InvalidCsv(String),
     /// The body is over the limit.
     #[error("the body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -133,6 +139,10 @@ impl ApiError {
             Self::UnsupportedMediaType => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
             }
+            Self::UnsupportedContentType(_) => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
+            Self::InvalidCsv(_) => ("invalid_csv", StatusCode::BAD_REQUEST),
             Self::PayloadTooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Self::InvalidJson(_) | Self::DuplicateKey { .. } => {
                 ("invalid_json", StatusCode::BAD_REQUEST)

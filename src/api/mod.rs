@@ -4,6 +4,7 @@ mod admin;
 pub mod auth;
 pub mod body;
 mod business_webhooks;
+mod contact_import;
 mod contacts;
 mod conversations;
 pub mod dialects;

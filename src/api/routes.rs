@@ -8,8 +8,8 @@ use chasqui_domain::Scope;
 
 use super::AppState;
 use super::{
-    admin, business_webhooks, contacts, conversations, media, messages, read_receipts, templates,
-    unattributed, users,
+    admin, business_webhooks, contact_import, contacts, conversations, media, messages,
+    read_receipts, templates, unattributed, users,
 };
 
 /// One authenticated route.
@@ -51,6 +51,7 @@ pub fn table() -> Vec<Route> {
         GET "/v1/contacts" Read => contacts::list,
         GET "/v1/contacts/{id}" Read => contacts::get_one,
         PATCH "/v1/contacts/{id}" Contacts => contacts::update,
+        POST "/v1/contacts/import" Contacts => contact_import::import,
         GET "/v1/conversations" Read => conversations::list,
         GET "/v1/conversations/{id}" Read => conversations::get_one,
         GET "/v1/inbound/unattributed" Read => unattributed::list,

@@ -9,6 +9,7 @@ mod admin;
 mod bsuid;
 mod business_webhooks;
 mod cli;
+mod contact_import;
 mod conversations;
 mod dialect_curbe;
 mod dialect_innova;

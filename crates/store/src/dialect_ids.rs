@@ -1,12 +1,14 @@
 //! Lookups by the integer numbers and plain fields that vendor dialects use to name things
 //! (respond.io's `messageId`, `contactId`, `channelId`, `email:` and `phone:` identifiers).
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chasqui_domain::{MessageId, WorkspaceId};
 
 use crate::conversations::{contact, CONTACT_COLUMNS};
 use crate::messages::{message, MESSAGE_COLUMNS};
-use crate::sql::{args, Sql};
+use crate::sql::{args, placeholders, Sql, Value};
 use crate::tenancy::{channel, CHANNEL_COLUMNS};
 use crate::{Channel, Contact, MessageRecord, Result};
 
@@ -44,6 +46,22 @@ pub trait DialectIdStore: Send + Sync {
     /// The contact of a workspace whose number is `num`.
     async fn contact_by_num(&self, workspace_id: &WorkspaceId, num: i64)
         -> Result<Option<Contact>>;
+    /// The contact of a workspace that another system (`source`, e.g. respond.io) knows by
+    /// `external_id`, as a contact import recorded it.
+    async fn contact_by_external_id(
+        &self,
+        workspace_id: &WorkspaceId,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Contact>>;
+    /// The id `source` knows each of `contact_ids` by (the first recorded, when several), for
+    /// those it knows: contact id → external id.
+    async fn external_ids(
+        &self,
+        workspace_id: &WorkspaceId,
+        source: &str,
+        contact_ids: &[String],
+    ) -> Result<HashMap<String, String>>;
     /// The channel of a workspace whose number is `num`.
     async fn channel_by_num(&self, workspace_id: &WorkspaceId, num: i64)
         -> Result<Option<Channel>>;
@@ -115,6 +133,64 @@ impl<B: Sql> DialectIdStore for B {
                     "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND num = $2"
                 );
                 db.fetch_one_map(&sql, args![ws, *num], contact).await
+            })
+        })
+        .await
+    }
+
+    async fn contact_by_external_id(
+        &self,
+        workspace_id: &WorkspaceId,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<Contact>> {
+        let key = (
+            workspace_id.to_string(),
+            source.to_string(),
+            external_id.to_string(),
+        );
+        self.lookup(key, |db, (ws, source, id)| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE workspace_id = $1 AND id = \
+                     (SELECT contact_id FROM contact_external_ids WHERE workspace_id = $1 \
+                      AND source = $2 AND external_id = $3)"
+                );
+                db.fetch_one_map(&sql, args![ws, source, id], contact).await
+            })
+        })
+        .await
+    }
+
+    async fn external_ids(
+        &self,
+        workspace_id: &WorkspaceId,
+        source: &str,
+        contact_ids: &[String],
+    ) -> Result<HashMap<String, String>> {
+        if contact_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let key = (
+            workspace_id.to_string(),
+            source.to_string(),
+            contact_ids.to_vec(),
+        );
+        self.lookup(key, |db, (ws, source, ids)| {
+            Box::pin(async move {
+                // Newest first, so that the first recorded is the one kept.
+                let sql = format!(
+                    "SELECT contact_id, external_id FROM contact_external_ids \
+                     WHERE workspace_id = $1 AND source = $2 AND contact_id IN ({}) \
+                     ORDER BY created_at DESC, external_id DESC",
+                    placeholders(3, ids.len())
+                );
+                let mut args = args![ws, source];
+                args.extend(ids.iter().map(Value::from));
+                let rows = db
+                    .fetch_map(&sql, args, |r| Ok((r.get()?, r.get()?)))
+                    .await?;
+                Ok(rows.into_iter().collect())
             })
         })
         .await

@@ -63,6 +63,7 @@ pub type Millis = i64;
 pub trait Store:
     TenancyStore
     + ConversationStore
+    + ContactImportStore
     + TemplateStore
     + BusinessWebhookStore
     + MediaStore

@@ -20,8 +20,8 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{
-    admin, business_webhooks, contacts, conversations, health, media, messages as send,
-    read_receipts, templates, unattributed, users, AppState,
+    admin, business_webhooks, contact_import, contacts, conversations, health, media,
+    messages as send, read_receipts, templates, unattributed, users, AppState,
 };
 use crate::config::DialectsConfig;
 
@@ -56,7 +56,7 @@ first acceptance again, and never send twice.";
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")),
     paths(
         send::create, send::list, send::get_one, read_receipts::mark_read,
-        contacts::list, contacts::get_one, contacts::update,
+        contacts::list, contacts::get_one, contacts::update, contact_import::import,
         conversations::list, conversations::get_one, unattributed::list,
         templates::list, templates::create, templates::sync,
         business_webhooks::list, business_webhooks::create, business_webhooks::get_one,

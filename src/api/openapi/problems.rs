@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 /// Every problem code the native API answers, with its status and what it means.
 pub const CATALOGUE: &[(&str, u16, &str)] = &[
     ("invalid_json", 400, "the body is not JSON, or JSON of the wrong shape"),
+    ("invalid_csv", 400, "the body is not CSV, or its header row is missing"),
     ("invalid_parameter", 400, "a path segment, query parameter or header is malformed"),
     ("missing_api_key", 401, "no `Authorization: Bearer` header"),
     ("invalid_api_key", 401, "the key or session is unknown, expired or revoked"),
@@ -233,6 +234,8 @@ mod tests {
                 retry_after_secs: 1,
             },
             ApiError::UnsupportedMediaType,
+            ApiError::UnsupportedContentType("CSV"),
+            ApiError::InvalidCsv(String::new()),
             ApiError::PayloadTooLarge(1),
             ApiError::InvalidJson(String::new()),
             ApiError::Validation(vec![]),

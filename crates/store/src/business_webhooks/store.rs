@@ -7,7 +7,7 @@ use chasqui_domain::WorkspaceId;
 
 use super::*;
 use crate::error::Constraint;
-use crate::sql::{args, Db, Dialect, Row, Sql, Value};
+use crate::sql::{args, placeholders, Db, Dialect, Row, Sql, Value};
 use crate::StoreError;
 
 const ENDPOINT_COLUMNS: &str =
@@ -64,14 +64,6 @@ fn attempt_log(r: &mut Row) -> Result<AttemptLog> {
         latency_ms: r.get()?,
         error: r.get()?,
     })
-}
-
-/// `$from, $from+1, …` for `n` values: a list to put in `IN (…)`.
-fn placeholders(from: usize, n: usize) -> String {
-    (from..from + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Whether the workspace has an enabled endpoint: when it has none, an event need not be built.

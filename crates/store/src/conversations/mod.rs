@@ -355,8 +355,9 @@ pub trait ConversationStore: Send + Sync {
         contact: &crate::NewContact,
         now: Millis,
     ) -> Result<Contact>;
-    /// Deletes a contact and its conversations (their inbound messages and the outbound messages
-    /// stay as the record of what was sent and received); `false` when there is no such contact.
+    /// Deletes a contact, its conversations (their inbound messages and the outbound messages
+    /// stay as the record of what was sent and received) and the ids other systems gave it;
+    /// `false` when there is no such contact.
     async fn delete_contact(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool>;
     /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`: the at most two
     /// forms `wa_id_variants` gives) on a channel.
@@ -421,4 +422,9 @@ pub(crate) fn contact(r: &mut crate::sql::Row) -> Result<Contact> {
     })
 }
 
+mod import;
 mod store;
+
+pub use import::{
+    ContactImportStore, ImportOutcome, ImportRow, EXTERNAL_SOURCE, IMPORT_BATCH, RESPOND_SOURCE,
+};

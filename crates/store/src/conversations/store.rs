@@ -645,11 +645,12 @@ impl<B: Sql> ConversationStore for B {
                             args![ws, id],
                         )
                         .await?;
-                    db.execute(
-                        "DELETE FROM conversations WHERE workspace_id = $1 AND contact_id = $2",
-                        args![ws, id],
-                    )
-                    .await?;
+                    for table in ["conversations", "contact_external_ids"] {
+                        let sql = format!(
+                            "DELETE FROM {table} WHERE workspace_id = $1 AND contact_id = $2"
+                        );
+                        db.execute(&sql, args![ws, id]).await?;
+                    }
                     Ok(gone > 0)
                 })
             },

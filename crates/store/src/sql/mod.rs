@@ -114,6 +114,35 @@ pub(crate) fn greatest(db: &dyn Db) -> &'static str {
     }
 }
 
+/// `$from, $from+1, …` for `n` values: a list to put in `IN (…)`.
+pub(crate) fn placeholders(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The objects of the JSON array in parameter `param` as rows of a `FROM` item named `r`, one
+/// column per `(name, PostgreSQL type)`: many rows written with one parameter.
+pub(crate) fn json_records(db: &dyn Db, param: &str, columns: &[(&str, &str)]) -> String {
+    match db.dialect() {
+        Dialect::Sqlite => {
+            let fields: Vec<String> = columns
+                .iter()
+                .map(|(c, _)| format!("json_extract(value, '$.{c}') AS {c}"))
+                .collect();
+            format!("(SELECT {} FROM json_each({param})) r", fields.join(", "))
+        }
+        Dialect::Postgres => {
+            let fields: Vec<String> = columns.iter().map(|(c, t)| format!("{c} {t}")).collect();
+            format!(
+                "json_to_recordset({param}::json) AS r({})",
+                fields.join(", ")
+            )
+        }
+    }
+}
+
 /// A back end the shared SQL layer can run on.
 #[async_trait]
 pub(crate) trait Sql: Send + Sync + 'static {

@@ -84,6 +84,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0020_message_pricing.sql"
         )),
         M::up(include_str!(
+            "../../migrations/sqlite/0021_contact_import.sql"
+        )),
+        M::up(include_str!(
             "../../migrations/sqlite/0023_marketing_messages.sql"
         )),
     ])

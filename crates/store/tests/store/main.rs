@@ -5,6 +5,7 @@ mod common;
 
 mod contract;
 
+mod contact_import;
 mod dialect_ids;
 mod fsync_failure;
 mod inbox_lease;

@@ -15,7 +15,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter};
 use chasqui_domain::Scope;
-use chasqui_store::{Channel, Contact, ContactFilter, MessageFilter, StoreError, TemplateFilter};
+use chasqui_store::{
+    Channel, Contact, ContactFilter, MessageFilter, StoreError, TemplateFilter, RESPOND_SOURCE,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
@@ -170,7 +172,9 @@ fn parse_json(body: &Bytes) -> Result<Value, RespondError> {
     crate::api::json::parse(body).map_err(|e| ApiError::from(e).into())
 }
 
-/// The contact a path's identifier names, in the caller's workspace.
+/// The contact a path's identifier names, in the caller's workspace. `id:N` is the respond.io
+/// contact id a contact import recorded, else Chasqui's own contact number; nothing else (never
+/// a guess by phone).
 async fn find_contact(
     state: &AppState,
     workspace: &WorkspaceId,
@@ -179,7 +183,15 @@ async fn find_contact(
     let id = Identifier::parse(raw).ok_or_else(RespondError::validation)?;
     let store = &state.store;
     let found = match id {
-        Identifier::Id(n) => store.contact_by_num(workspace, n).await,
+        Identifier::Id(n) => {
+            match store
+                .contact_by_external_id(workspace, RESPOND_SOURCE, &n.to_string())
+                .await
+            {
+                Ok(None) => store.contact_by_num(workspace, n).await,
+                imported => imported,
+            }
+        }
         Identifier::Email(e) => store.contact_by_email(workspace, &e).await,
         Identifier::Phone(p) => store.contact_by_phone(workspace, &p).await,
     };
@@ -194,6 +206,40 @@ async fn contact_or_404(
     find_contact(state, workspace, raw)
         .await?
         .ok_or_else(|| RespondError::not_found("Contact"))
+}
+
+/// The ids respond.io's clients know `contacts` by, in order: the respond.io id each was
+/// imported with, else Chasqui's number (what `id:N` resolves, in that order).
+async fn respond_ids(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    contacts: &[Contact],
+) -> Result<Vec<i64>, RespondError> {
+    let ids: Vec<String> = contacts.iter().map(|c| c.id.clone()).collect();
+    let imported = state
+        .store
+        .external_ids(workspace, RESPOND_SOURCE, &ids)
+        .await
+        .map_err(store_err)?;
+    Ok(contacts
+        .iter()
+        .map(|c| {
+            imported
+                .get(&c.id)
+                .and_then(|id| id.parse().ok())
+                .unwrap_or(c.num)
+        })
+        .collect())
+}
+
+/// The id respond.io's clients know `contact` by (see [`respond_ids`]).
+async fn respond_id(
+    state: &AppState,
+    workspace: &WorkspaceId,
+    contact: &Contact,
+) -> Result<i64, RespondError> {
+    let ids = respond_ids(state, workspace, std::slice::from_ref(contact)).await?;
+    Ok(ids.first().copied().unwrap_or(contact.num))
 }
 
 /// The contact a send names; a `phone:` identifier Chasqui has no contact for yet gets one (a
@@ -292,7 +338,8 @@ async fn send_message(
             None => last_interacted(&state, &caller.workspace_id, &contact).await?,
         };
         let mut meta = translate::to_meta(message, &to)?;
-        placeholders::fill(&mut meta, &contact)
+        let contact_id = respond_id(&state, &caller.workspace_id, &contact).await?;
+        placeholders::fill(&mut meta, &contact, contact_id)
             .map_err(|why| RespondError::new(StatusCode::BAD_REQUEST, why))?;
         let idempotency_key = headers
             .get("idempotency-key")
@@ -356,12 +403,13 @@ async fn channel_by_respond_id(
     }
 }
 
-/// A message's record, with its timeline and its client's message.
+/// A message's record, with its timeline and its client's message; `contact_id` is the id
+/// respond.io's clients know its contact by.
 async fn record(
     state: &AppState,
     workspace: &WorkspaceId,
     m: &chasqui_store::MessageRecord,
-    contact: &Contact,
+    contact_id: i64,
 ) -> Result<Value, RespondError> {
     let detail = state
         .store
@@ -378,7 +426,7 @@ async fn record(
     Ok(translate::message_record(
         &detail.message,
         &detail.events,
-        contact.num,
+        contact_id,
         channel,
         client.as_deref(),
     ))
@@ -400,7 +448,8 @@ async fn get_message(
             .map_err(store_err)?
             .filter(|m| sent_to(m, &contact))
             .ok_or_else(|| RespondError::not_found("Message"))?;
-        ok(record(&state, ws, &m, &contact).await?)
+        let contact_id = respond_id(&state, ws, &contact).await?;
+        ok(record(&state, ws, &m, contact_id).await?)
     })
 }
 
@@ -460,8 +509,9 @@ async fn list_messages(
                 found.truncate(limit as usize);
                 next = found.last().map(|m| m.seq);
             }
+            let contact_id = respond_id(&state, ws, &contact).await?;
             for m in &found {
-                items.push(record(&state, ws, m, &contact).await?);
+                items.push(record(&state, ws, m, contact_id).await?);
             }
         }
         let path = format!("/v2/contact/{identifier}/message/list");
@@ -476,7 +526,8 @@ async fn get_contact(
 ) -> Response {
     handle!(state, headers, Scope::Read, |caller| async {
         let c = contact_or_404(&state, &caller.workspace_id, &identifier).await?;
-        ok(translate::contact_object(&c))
+        let id = respond_id(&state, &caller.workspace_id, &c).await?;
+        ok(translate::contact_object(&c, id))
     })
 }
 
@@ -546,7 +597,7 @@ async fn update(
         .await
         .map_err(store_err)?
         .ok_or_else(|| RespondError::not_found("Contact"))?;
-    Ok(json!({ "contactId": updated.num }))
+    Ok(json!({ "contactId": respond_id(state, workspace, &updated).await? }))
 }
 
 async fn update_contact(
@@ -579,6 +630,7 @@ async fn create_or_update(
             }
             None => {
                 let fields = fields_for_create(&identifier, &body)?;
+                // A new contact has no imported id yet.
                 let c = create(&state, ws, &fields).await?;
                 ok(json!({ "contactId": c.num }))
             }
@@ -594,12 +646,14 @@ async fn delete_contact(
     handle!(state, headers, Scope::Contacts, |caller| async {
         let ws = &caller.workspace_id;
         let contact = contact_or_404(&state, ws, &identifier).await?;
+        // Known before the delete, which takes the imported ids with it.
+        let contact_id = respond_id(&state, ws, &contact).await?;
         state
             .store
             .delete_contact(ws, &contact.id)
             .await
             .map_err(store_err)?;
-        ok(json!({ "contactId": contact.num }))
+        ok(json!({ "contactId": contact_id }))
     })
 }
 
@@ -655,7 +709,12 @@ async fn list_contacts(
             found.truncate(limit as usize);
             next = found.last().map(|c| c.num);
         }
-        let items: Vec<Value> = found.iter().map(translate::contact_object).collect();
+        let ids = respond_ids(&state, ws, &found).await?;
+        let items: Vec<Value> = found
+            .iter()
+            .zip(ids)
+            .map(|(c, id)| translate::contact_object(c, id))
+            .collect();
         ok(
             json!({ "items": items, "pagination": pagination("/v2/contact/list", limit, cursor, next) }),
         )
@@ -690,7 +749,7 @@ async fn change_tags(
         .update_contact(workspace, &contact.id, &patch, now_ms())
         .await
         .map_err(store_err)?;
-    ok(json!({ "contactId": contact.num }))
+    ok(json!({ "contactId": respond_id(state, workspace, &contact).await? }))
 }
 
 async fn add_tags(

@@ -11,16 +11,17 @@ use super::translate::contact_object;
 /// The kinds of placeholder, by prefix.
 const PREFIXES: [&str; 2] = ["@contact.", "@field."];
 
-/// Fills every placeholder of the text parameters of Meta's `template` object in `message`;
-/// the error names the first placeholder without a value.
-pub fn fill(message: &mut Value, contact: &Contact) -> Result<(), String> {
+/// Fills every placeholder of the text parameters of Meta's `template` object in `message`
+/// (`@contact.id` is `id`, the one respond.io's clients know the contact by); the error names
+/// the first placeholder without a value.
+pub fn fill(message: &mut Value, contact: &Contact, id: i64) -> Result<(), String> {
     let Some(components) = message
         .pointer_mut("/template/components")
         .and_then(Value::as_array_mut)
     else {
         return Ok(());
     };
-    let shown = contact_object(contact);
+    let shown = contact_object(contact, id);
     for component in components {
         let Some(parameters) = component
             .get_mut("parameters")
@@ -122,7 +123,7 @@ mod tests {
             "pedido @field.pedido, @field.puntos pts",
             "a@b.c",
         ]);
-        fill(&mut m, &contact()).unwrap();
+        fill(&mut m, &contact(), contact().num).unwrap();
         let p = &m["template"]["components"][0]["parameters"];
         assert_eq!(p[0]["text"], "Ana");
         assert_eq!(p[1]["text"], "pedido A-17, 120 pts");
@@ -136,7 +137,7 @@ mod tests {
             ("@field.nope!", "@field.nope"),
         ] {
             let mut m = message(&[text]);
-            let e = fill(&mut m, &contact()).unwrap_err();
+            let e = fill(&mut m, &contact(), contact().num).unwrap_err();
             assert!(e.starts_with(named), "{e}");
         }
     }

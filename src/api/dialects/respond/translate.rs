@@ -13,7 +13,7 @@ use crate::limits::LimitError;
 /// How a path's `{identifier}` names a contact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Identifier {
-    /// `id:<int>`: the contact's number.
+    /// `id:<int>`: the respond.io id a contact was imported with, or the contact's number.
     Id(i64),
     /// `email:<addr>`.
     Email(String),
@@ -125,6 +125,8 @@ impl From<ApiError> for RespondError {
             | E::DuplicateKey { .. }
             | E::NulInParameter { .. }
             | E::UnsupportedMediaType
+            | E::UnsupportedContentType(_)
+            | E::InvalidCsv(_)
             | E::PayloadTooLarge(_)
             | E::Refused(_)
             | E::TemplateNotFound { .. }
@@ -475,8 +477,9 @@ pub fn split_name(name: Option<&str>) -> (Option<String>, Option<String>) {
     }
 }
 
-/// respond.io's contact object.
-pub fn contact_object(c: &Contact) -> Value {
+/// respond.io's contact object; `id` is the one its clients know it by (see the dialect's
+/// `respond_ids`).
+pub fn contact_object(c: &Contact, id: i64) -> Value {
     let (first, last) = split_name(c.name.as_deref().or(c.profile_name.as_deref()));
     let fields: Vec<Value> = match &c.custom_fields {
         Value::Object(m) => m
@@ -486,7 +489,7 @@ pub fn contact_object(c: &Contact) -> Value {
         _ => Vec::new(),
     };
     json!({
-        "id": c.num,
+        "id": id,
         "firstName": first,
         "lastName": last,
         "phone": c.phone.as_ref().or(c.wa_id.as_ref()).map(|p| format!("+{p}")),

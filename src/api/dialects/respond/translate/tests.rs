@@ -228,7 +228,7 @@ fn contact() -> Contact {
 
 #[test]
 fn contact_object_and_fields() {
-    let c = contact_object(&contact());
+    let c = contact_object(&contact(), 42);
     assert_eq!(c["id"], 42);
     assert_eq!(c["firstName"], "Ana");
     assert_eq!(c["lastName"], "María Pérez");
