@@ -22,6 +22,7 @@ mod inbox_lease;
 mod isolation;
 mod limits;
 mod listing;
+mod marketing_consent;
 mod media;
 mod meta_errors;
 mod metrics;

@@ -33,8 +33,14 @@ impl Db {
     }
 
     pub async fn postgres() -> Self {
+        Self::postgres_named("store_test").await
+    }
+
+    /// A fresh PostgreSQL database whose name holds `label`, to tell one test's databases from
+    /// another's.
+    pub async fn postgres_named(label: &str) -> Self {
         use sqlx::{Connection, Executor};
-        let name = format!("chasqui_store_test_{}", uuid::Uuid::now_v7().simple());
+        let name = format!("chasqui_{label}_{}", uuid::Uuid::now_v7().simple());
         let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
             .await
             .unwrap_or_else(|e| {
