@@ -28,6 +28,9 @@ pub struct WorkspaceView {
     /// The IANA time zone its day is counted in.
     #[schema(example = "America/Guayaquil")]
     pub timezone: Option<String>,
+    /// Its stop and resume keywords; `null`: the defaults (stop `STOP`, `BAJA`, `PARAR`,
+    /// `CANCELAR`, `SAIR`; resume `START`, `ALTA`, `VOLVER`, `REANUDAR`, `VOLTAR`).
+    pub marketing_keywords: Option<chasqui_domain::consent::MarketingKeywords>,
     /// Creation time (RFC 3339).
     pub created_at: String,
 }
@@ -41,6 +44,7 @@ impl From<&Workspace> for WorkspaceView {
             disabled_at: w.disabled_at.map(rfc3339),
             daily_quota: w.daily_quota,
             timezone: w.timezone.clone(),
+            marketing_keywords: w.marketing_keywords.clone(),
             created_at: rfc3339(w.created_at),
         }
     }

@@ -1,5 +1,7 @@
-//! Workspaces: create, read, update (name, disabled, daily quota, time zone), delete.
+//! Workspaces: create, read, update (name, disabled, daily quota, time zone, marketing
+//! keywords), delete.
 
+use chasqui_domain::consent::MarketingKeywords;
 use chasqui_domain::problem::code;
 use chasqui_domain::quota::QuotaZone;
 use chasqui_domain::WorkspaceId;
@@ -41,9 +43,40 @@ fn apply(fields: &mut Fields, ws: &mut Workspace) {
             _ => ws.timezone = tz,
         }
     }
+    if let Some(value) = fields.raw("marketing_keywords") {
+        if let Some(keywords) = marketing_keywords(fields, value) {
+            ws.marketing_keywords = keywords;
+        }
+    }
 }
 
-/// Creates a workspace from `{name, disabled?, daily_quota?, timezone?}`.
+/// `marketing_keywords`: `null` (the defaults) or `{stop?, resume?}`, each a list of keywords;
+/// `None` when it has problems (recorded in `fields`).
+fn marketing_keywords(fields: &mut Fields, value: Value) -> Option<Option<MarketingKeywords>> {
+    const FIELD: &str = "marketing_keywords";
+    if value.is_null() {
+        return Some(None);
+    }
+    let keywords: MarketingKeywords = match serde_json::from_value(value) {
+        Ok(k) => k,
+        Err(e) => {
+            fields.reject(
+                FIELD,
+                code::INVALID_VALUE,
+                format!("must be null or {{\"stop\": [...], \"resume\": [...]}} of strings: {e}"),
+            );
+            return None;
+        }
+    };
+    let problems = keywords.problems(FIELD);
+    if problems.is_empty() {
+        return Some(Some(keywords));
+    }
+    fields.problems.extend(problems);
+    None
+}
+
+/// Creates a workspace from `{name, disabled?, daily_quota?, timezone?, marketing_keywords?}`.
 pub async fn create(store: &dyn Store, body: Value) -> AdminResult<Workspace> {
     let mut fields = Fields::new(body)?;
     let name = fields.required_string("name", MAX_NAME);
@@ -53,6 +86,7 @@ pub async fn create(store: &dyn Store, body: Value) -> AdminResult<Workspace> {
         disabled_at: None,
         daily_quota: None,
         timezone: None,
+        marketing_keywords: None,
         created_at: now_ms(),
     };
     apply(&mut fields, &mut ws);

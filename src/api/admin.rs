@@ -45,6 +45,10 @@ pub struct WorkspaceFields {
     pub daily_quota: Option<i64>,
     /// An IANA time zone its day is counted in, or `null` for the gateway's.
     pub timezone: Option<String>,
+    /// Its marketing stop and resume keywords (`{stop?, resume?}`, each at most 20 of 1 to 40
+    /// characters; a list left out keeps its defaults, an empty one turns it off), or `null`
+    /// for the defaults.
+    pub marketing_keywords: Option<chasqui_domain::consent::MarketingKeywords>,
 }
 
 /// The body of `POST /v1/admin/workspaces/{id}/keys` (and, with `revoked`, of its `PATCH`).

@@ -1,4 +1,4 @@
-//! `/v1/contacts`: list with search and cursor, read one, update.
+//! `/v1/contacts`: list with search and cursor, read one, update, and one's history.
 
 use axum::extract::State;
 use axum::Json;
@@ -14,7 +14,7 @@ use super::body::JsonBody;
 use super::error::ApiError;
 use super::extract::{Path, Query};
 use super::paging::{Limit, Page};
-use super::views::ContactView;
+use super::views::{ContactHistoryView, ContactView};
 use super::AppState;
 use crate::clock::now_ms;
 
@@ -80,10 +80,55 @@ pub async fn get_one(
     Ok(Json(ContactView::from(&contact)))
 }
 
+/// The paging of `GET /v1/contacts/{id}/history`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Page size.
+    limit: Option<Limit>,
+    /// The `next_cursor` of the page before.
+    cursor: Option<String>,
+}
+
+/// `GET /v1/contacts/{id}/history`: every change of the contact's marketing consent, oldest
+/// first, with what made it (`webhook`, `keyword`, `meta_error`, `api`).
+#[utoipa::path(get, path = "/v1/contacts/{id}/history", tag = "Contacts",
+    params(("id" = String, Path, description = "Chasqui's contact id"), HistoryQuery),
+    responses((status = 200, description = "The contact's changes, oldest first",
+        body = Page<ContactHistoryView>)))]
+pub async fn history(
+    State(state): State<AppState>,
+    Caller(key): Caller,
+    Path(id): Path<String>,
+    Query(q): Query<HistoryQuery>,
+) -> Result<Json<Page<ContactHistoryView>>, ApiError> {
+    let limit = q.limit.unwrap_or_default();
+    let after = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<i64>().map_err(|_| ApiError::BadParameter {
+            field: "cursor".into(),
+            message: "not a cursor this listing gave".into(),
+        })?),
+    };
+    let entries = state
+        .store
+        .contact_history(&key.workspace_id, &id, after, limit.get())
+        .await?
+        .ok_or(ApiError::NotFound(format!("contact {id}")))?;
+    Ok(Json(Page::new(
+        &entries,
+        limit,
+        ContactHistoryView::from,
+        |e| e.seq.to_string(),
+    )))
+}
+
 /// The body of `PATCH /v1/contacts/{id}`: every field optional; `null` clears an optional one.
 /// Read by [`parse_patch`], which lists every problem at once.
 #[derive(Debug, ToSchema)]
-#[schema(example = json!({"name": "Ana Pérez", "tags": ["vip"], "opted_out": false}))]
+#[schema(example = json!({"name": "Ana Pérez", "tags": ["vip"], "opted_out": false,
+    "marketing_opted_out": true}))]
 #[allow(dead_code)] // The spec's body schema; a field reader parses it, listing every problem.
 pub struct ContactChanges {
     /// The name (1 to 256 characters), or `null`.
@@ -104,6 +149,8 @@ pub struct ContactChanges {
     pub custom_fields: Option<Value>,
     /// Opted out of messages.
     pub opted_out: Option<bool>,
+    /// Opted out of marketing templates (the change is in the contact's history, source `api`).
+    pub marketing_opted_out: Option<bool>,
 }
 
 /// `PATCH /v1/contacts/{id}`: changes the fields given; `null` clears an optional one.
@@ -141,11 +188,18 @@ fn parse_patch(value: &Value) -> Result<ContactPatch, Vec<Problem>> {
     let mut patch = ContactPatch::default();
     let mut problems = Vec::new();
     for (k, v) in fields {
-        if !read_field(&mut patch, k, v, &mut problems) {
+        // Marketing consent is changed here and by Meta's signals, not by an import.
+        if k == "marketing_opted_out" {
+            match v.as_bool() {
+                Some(b) => patch.marketing_opted_out = Some(b),
+                None => problems.push(Problem::new(k, code::INVALID_TYPE, "must be true or false")),
+            }
+        } else if !read_field(&mut patch, k, v, &mut problems) {
             problems.push(Problem::new(
                 k,
                 code::UNKNOWN_FIELD,
-                "not a contact field (name, phone, wa_id, user_id, email, tags, custom_fields, opted_out)",
+                "not a contact field (name, phone, wa_id, user_id, email, tags, custom_fields, \
+                 opted_out, marketing_opted_out)",
             ));
         }
     }

@@ -55,7 +55,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         (status = 202, description = "Accepted: committed and queued", body = Accepted),
         (status = 409, description = "`idempotency_conflict`"),
         (status = 422, description = "Refused: `validation_failed`, `window_closed`, \
-            `contact_opted_out`, `template_not_found`"),
+            `contact_opted_out`, `contact_opted_out_marketing`, `template_not_found`"),
         (status = 429, description = "Over a quota: `daily_quota_exceeded`, \
             `messaging_limit_reached`"),
     ))]

@@ -52,6 +52,7 @@ pub fn table() -> Vec<Route> {
         GET "/v1/contacts/{id}" Read => contacts::get_one,
         PATCH "/v1/contacts/{id}" Contacts => contacts::update,
         POST "/v1/contacts/import" Contacts => contact_import::import,
+        GET "/v1/contacts/{id}/history" Read => contacts::history,
         GET "/v1/conversations" Read => conversations::list,
         GET "/v1/conversations/{id}" Read => conversations::get_one,
         GET "/v1/inbound/unattributed" Read => unattributed::list,

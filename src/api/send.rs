@@ -129,7 +129,8 @@ async fn charge_limits(
     }
 }
 
-/// Validates, checks window, opt-out, template and quotas, and commits the message durably.
+/// Validates, checks window, opt-outs (marketing too), template and quotas, and commits the
+/// message durably.
 pub async fn submit(
     state: &AppState,
     caller: &Principal,
@@ -214,8 +215,10 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
         ),
         None => (msg, req.client_message.clone()),
     };
-    let (rendered, failed) = match template_check::check_template_send(state, &channel, &msg).await
-    {
+    let checked =
+        template_check::check_template_send(state, &channel, &msg, window.marketing_opted_out)
+            .await;
+    let (rendered, failed) = match checked {
         Ok(rendered) => (rendered, None),
         Err(ApiError::Validation(problems)) if req.template_errors_fail_later => {
             let details: Vec<String> = problems

@@ -1,11 +1,13 @@
 //! The JSON shapes the native API answers with: one type per resource, documented in the
 //! OpenAPI document from the same definitions.
 
+use chasqui_domain::consent::ConsentSource;
 use chasqui_domain::pricing::Pricing;
 use chasqui_domain::window::window_open_until;
 use chasqui_domain::{ChannelId, MessageId, MessageStatus, MetaError};
 use chasqui_store::{
-    Contact, Conversation, ConversationEntry, MessageDetail, MessageEvent, MessageRecord,
+    Contact, ContactHistoryEntry, Conversation, ConversationEntry, MessageDetail, MessageEvent,
+    MessageRecord,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -239,10 +241,48 @@ pub struct ContactView {
     pub custom_fields: Value,
     /// Opted out of messages.
     pub opted_out: bool,
+    /// Stopped marketing messages: a MARKETING template to them is refused.
+    pub marketing_opted_out: bool,
+    /// When the marketing opt-out last changed (RFC 3339); `null`: never.
+    pub marketing_changed_at: Option<String>,
+    /// What changed it last: `webhook` (Meta's `user_preferences`), `keyword` (the customer
+    /// wrote one), `meta_error` (Meta refused a send with 131050) or `api`.
+    pub marketing_source: Option<ConsentSource>,
+    /// Meta's detail, the keyword written, or Meta's error.
+    pub marketing_detail: Option<String>,
     /// Creation time (RFC 3339).
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+}
+
+/// One change of a contact's marketing consent.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactHistoryView {
+    /// `marketing_opt_out` or `marketing_opt_in`.
+    #[schema(example = "marketing_opt_out")]
+    pub change: String,
+    /// The marketing opt-out after the change.
+    pub marketing_opted_out: bool,
+    /// What made it.
+    pub source: ConsentSource,
+    /// Meta's detail, the keyword written, or Meta's error.
+    #[schema(example = "BAJA")]
+    pub detail: Option<String>,
+    /// When Chasqui recorded it (RFC 3339).
+    pub at: String,
+}
+
+impl From<&ContactHistoryEntry> for ContactHistoryView {
+    fn from(e: &ContactHistoryEntry) -> Self {
+        Self {
+            change: e.change.clone(),
+            marketing_opted_out: e.marketing_opted_out,
+            source: e.source,
+            detail: e.detail.clone(),
+            at: rfc3339(e.at),
+        }
+    }
 }
 
 impl From<&Contact> for ContactView {
@@ -258,6 +298,10 @@ impl From<&Contact> for ContactView {
             tags: c.tags.clone(),
             custom_fields: c.custom_fields.clone(),
             opted_out: c.opted_out,
+            marketing_opted_out: c.marketing.opted_out,
+            marketing_changed_at: c.marketing.changed_at.map(rfc3339),
+            marketing_source: c.marketing.source,
+            marketing_detail: c.marketing.detail.clone(),
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
         }

@@ -24,6 +24,8 @@ pub struct WindowVerdict {
     /// The channel's window fallback template to send instead of a free-form text, because
     /// the window is closed.
     pub fallback: Option<OutboundMessage>,
+    /// The recipient stopped marketing messages (a marketing template is refused).
+    pub marketing_opted_out: bool,
 }
 
 /// Refuses a send the window or an opt-out forbids (under `policy`, or the channel's own);
@@ -69,6 +71,7 @@ pub async fn check(
             warnings: Vec::new(),
             window_open,
             fallback,
+            marketing_opted_out: recipient.marketing_opted_out,
         });
     }
     let warnings = match check_free_form(policy, false, msg.kind, recipient.last_inbound_at, now) {
@@ -80,5 +83,6 @@ pub async fn check(
         warnings,
         window_open,
         fallback: None,
+        marketing_opted_out: recipient.marketing_opted_out,
     })
 }

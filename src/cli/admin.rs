@@ -63,7 +63,7 @@ impl Fields {
 /// `chasqui workspace ...`.
 #[derive(Debug, Subcommand)]
 pub enum WorkspaceAction {
-    /// Create a workspace (`--set name=...`, `daily_quota`, `timezone`).
+    /// Create a workspace (`--set name=...`, `daily_quota`, `timezone`, `marketing_keywords:=...`).
     Create(Fields),
     /// List every workspace.
     List,

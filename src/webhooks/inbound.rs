@@ -8,7 +8,7 @@ use crate::channels::ChannelDirectory;
 use crate::ids;
 
 /// The workspace of the verified channel a change names by `phone_number_id`.
-fn workspace_of(
+pub(super) fn workspace_of(
     verified: &[(String, ChannelId)],
     channels: &ChannelDirectory,
     phone_number_id: &str,
@@ -88,5 +88,7 @@ fn record(
         context_id: m.context.as_ref().and_then(|c| c.id.clone()),
         sent_at: m.timestamp_ms(),
         opens_window: m.opens_window(),
+        // Set afterwards, from the workspace's keywords (`super::consent::mark_keywords`).
+        keyword: None,
     })
 }

@@ -1,4 +1,5 @@
-//! Processing of stored Meta webhook deliveries: statuses, inbound messages and contacts.
+//! Processing of stored Meta webhook deliveries: statuses, inbound messages, contacts and
+//! marketing preferences.
 //!
 //! `POST /webhooks/meta` verifies and stores the body (so Meta gets its 200 at once and a crash
 //! loses nothing); this worker applies each stored delivery afterwards. A delivery of statuses
@@ -45,6 +46,7 @@ pub fn statuses_only(payload: &Value) -> Option<Vec<StatusUpdate>> {
     let nothing_else = rest.messages.is_empty()
         && rest.contacts.is_empty()
         && rest.template_events.is_empty()
+        && rest.preferences.is_empty()
         && rest.ignored_changes == 0;
     nothing_else.then_some(updates)
 }
@@ -247,7 +249,7 @@ impl Ingest {
     }
 
     /// Applies the rest of one delivery (its statuses went in `round`): template events,
-    /// contacts, inbound messages and their media.
+    /// marketing preferences, contacts, inbound messages (with their keywords) and their media.
     async fn process(&self, item: &InboxItem, payload: &Value) -> Result<(), String> {
         let now = now_ms();
         let batch = inbound_events(payload).map_err(|e| e.to_string())?;
@@ -259,7 +261,13 @@ impl Ingest {
         )
         .await
         .map_err(|e| e.to_string())?;
-        let (sightings, messages) = inbound::records(&batch, &item.channels, &self.channels);
+        super::consent::apply_preferences(&self.store, &batch, &item.channels, &self.channels)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (sightings, mut messages) = inbound::records(&batch, &item.channels, &self.channels);
+        super::consent::mark_keywords(&self.store, &batch, &mut messages)
+            .await
+            .map_err(|e| e.to_string())?;
         let media = crate::media::inbound_rows(&messages);
         let to_mark_read = self.auto_read(&messages);
         if !sightings.is_empty() || !messages.is_empty() {

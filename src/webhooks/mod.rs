@@ -1,5 +1,6 @@
 //! Webhooks: Meta → Chasqui (verify, store, then process). Chasqui → business comes later.
 
+mod consent;
 mod inbound;
 pub mod ingest;
 pub mod meta;

@@ -24,6 +24,7 @@ mod inbox_lease;
 mod isolation;
 mod limits;
 mod listing;
+mod marketing_consent;
 mod marketing_messages;
 mod media;
 mod meta_errors;

@@ -4,6 +4,7 @@
 //! Nothing here does I/O or is async; every rule is testable with plain unit and property tests.
 
 pub mod backoff;
+pub mod consent;
 pub mod graph_version;
 pub mod ids;
 pub mod inbound;

@@ -8,11 +8,13 @@
 use chasqui_domain::{ChannelId, MessageId, WorkspaceId};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chasqui_domain::consent::MARKETING_STOPPED;
 use chasqui_domain::pricing::Pricing;
 use chasqui_domain::webhook::StatusUpdate;
 use chasqui_domain::{MessageStatus, MetaError};
 
 use crate::business_webhooks::WebhookEvent;
+use crate::conversations::consent::MarketingStop;
 use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
 use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord, StatusChange};
 
@@ -99,6 +101,9 @@ pub(crate) struct Writes {
     /// Business webhook events of the status changes, in order (written only where an endpoint
     /// wants them).
     pub webhooks: Vec<WebhookEvent>,
+    /// Recipients Meta refused a message to with 131050: they stopped marketing. Empty for
+    /// every other batch, so the hot path writes nothing more.
+    pub marketing_stops: Vec<MarketingStop>,
 }
 
 impl Writes {
@@ -170,6 +175,7 @@ struct Replay {
     dirty: HashSet<MessageId>,
     new_wamids: HashSet<MessageId>,
     webhooks: Vec<WebhookEvent>,
+    marketing_stops: Vec<MarketingStop>,
 }
 
 impl Replay {
@@ -181,6 +187,7 @@ impl Replay {
             dirty: HashSet::new(),
             new_wamids: HashSet::new(),
             webhooks: Vec::new(),
+            marketing_stops: Vec::new(),
         }
     }
 
@@ -260,6 +267,17 @@ impl Replay {
         if changed && heard(self.snap.listeners.as_ref(), &msg.workspace_id) {
             self.webhooks.extend(WebhookEvent::message(msg, at));
         }
+        if let Some(e) = msg.error.as_ref().filter(|e| {
+            changed && msg.status == MessageStatus::Failed && e.code == MARKETING_STOPPED
+        }) {
+            self.marketing_stops.push(MarketingStop {
+                workspace_id: msg.workspace_id.clone(),
+                recipient: msg.recipient.clone(),
+                message_id: msg.id.to_string(),
+                title: e.title.clone(),
+                at,
+            });
+        }
         self.dirty.insert(id.clone());
     }
 
@@ -279,6 +297,7 @@ impl Replay {
         let mut writes = Writes {
             events: self.events,
             webhooks: self.webhooks,
+            marketing_stops: self.marketing_stops,
             ..Writes::default()
         };
         for (id, change) in self.outbox {
@@ -693,6 +712,42 @@ mod tests {
         assert!(unheard.webhooks.is_empty());
         assert_eq!(heard.messages, unheard.messages);
         assert_eq!(heard.events.len(), unheard.events.len());
+    }
+
+    #[test]
+    fn only_a_131050_failure_names_its_recipient_as_a_marketing_stop() {
+        let failed = |code: i64| {
+            let mut u = status("m1", "w1", MessageStatus::Failed, 2);
+            u.error = Some(MetaError {
+                code,
+                title: "stopped".into(),
+                details: None,
+            });
+            u
+        };
+        let snap = || Snapshot::new(vec![message("m1", MessageStatus::Sent)], vec![], vec![]);
+        let (writes, _) = apply_statuses(snap(), &channels(), &[failed(131050)], 7);
+        assert_eq!(
+            writes.marketing_stops,
+            [MarketingStop {
+                workspace_id: WorkspaceId::from_trusted("ws"),
+                recipient: "+15550001".into(),
+                message_id: "m1".into(),
+                title: "stopped".into(),
+                at: 7,
+            }]
+        );
+        let (other, _) = apply_statuses(snap(), &channels(), &[failed(131049)], 7);
+        assert!(other.marketing_stops.is_empty());
+        let delivered = [status("m1", "w1", MessageStatus::Delivered, 2)];
+        let (normal, _) = apply_statuses(snap(), &channels(), &delivered, 7);
+        assert!(normal.marketing_stops.is_empty());
+        // A message already failed changes no more: Meta repeating itself names no one again.
+        let mut gone = message("m1", MessageStatus::Failed);
+        gone.error = failed(131050).error;
+        let snap = Snapshot::new(vec![gone], vec![], vec![]);
+        let (again, _) = apply_statuses(snap, &channels(), &[failed(131050)], 9);
+        assert!(again.marketing_stops.is_empty());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub struct Workspace {
     pub daily_quota: Option<i64>,
     /// IANA time zone whose midnight resets the daily quotas (`None`: the configured default).
     pub timezone: Option<String>,
+    /// Its stop and resume keywords (`None`: the defaults).
+    pub marketing_keywords: Option<chasqui_domain::consent::MarketingKeywords>,
     /// When it was created.
     pub created_at: Millis,
 }

@@ -79,7 +79,8 @@ const WORKSPACE_BUSY: &str = "the workspace still has channels: delete them firs
 /// Why a channel cannot be saved.
 const PHONE_NUMBER_ID_TAKEN: &str = "another channel already has that phone_number_id";
 
-const WORKSPACE_COLUMNS: &str = "id, name, disabled_at, daily_quota, timezone, created_at";
+const WORKSPACE_COLUMNS: &str =
+    "id, name, disabled_at, daily_quota, timezone, created_at, marketing_keywords";
 
 fn workspace(r: &mut Row) -> Result<Workspace> {
     Ok(Workspace {
@@ -89,6 +90,12 @@ fn workspace(r: &mut Row) -> Result<Workspace> {
         daily_quota: r.get()?,
         timezone: r.get()?,
         created_at: r.get()?,
+        marketing_keywords: match r.get::<Option<String>>()? {
+            None => None,
+            Some(text) => Some(serde_json::from_str(&text).map_err(|e| {
+                StoreError::Corrupt(format!("workspace marketing_keywords {text:?}: {e}"))
+            })?),
+        },
     })
 }
 
@@ -319,18 +326,27 @@ impl<B: Sql> TenancyStore for B {
     async fn save_workspace(&self, ws: &Workspace) -> Result<()> {
         self.write(ws.clone(), |db, ws| {
             Box::pin(async move {
+                let keywords = match &ws.marketing_keywords {
+                    None => None,
+                    Some(k) => Some(
+                        serde_json::to_string(k).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    ),
+                };
                 db.execute(
                     "INSERT INTO workspaces (id, name, disabled_at, daily_quota, timezone, \
-                     created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO UPDATE \
+                     created_at, marketing_keywords) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (id) DO UPDATE \
                      SET name = excluded.name, disabled_at = excluded.disabled_at, \
-                     daily_quota = excluded.daily_quota, timezone = excluded.timezone",
+                     daily_quota = excluded.daily_quota, timezone = excluded.timezone, \
+                     marketing_keywords = excluded.marketing_keywords",
                     args![
                         &ws.id,
                         &ws.name,
                         ws.disabled_at,
                         ws.daily_quota,
                         &ws.timezone,
-                        ws.created_at
+                        ws.created_at,
+                        keywords
                     ],
                 )
                 .await?;

@@ -56,7 +56,8 @@ first acceptance again, and never send twice.";
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0")),
     paths(
         send::create, send::list, send::get_one, read_receipts::mark_read,
-        contacts::list, contacts::get_one, contacts::update, contact_import::import,
+        contacts::list, contacts::get_one, contacts::update, contacts::history,
+        contact_import::import,
         conversations::list, conversations::get_one, unattributed::list,
         templates::list, templates::create, templates::sync,
         business_webhooks::list, business_webhooks::create, business_webhooks::get_one,

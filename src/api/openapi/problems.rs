@@ -31,6 +31,7 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
     ("window_closed", 422, "the 24-hour window is closed: only a template may be sent"),
     ("contact_opted_out", 422, "the contact opted out"),
     ("phone_number_required", 422, "an authentication template sent to a business-scoped user id: Meta sends them to phone numbers only"),
+    ("contact_opted_out_marketing", 422, "a MARKETING template to a contact who stopped marketing"),
     ("template_not_found", 422, "no such template in that language on the channel"),
     ("too_large", 422, "the file is over WhatsApp's limit for its type"),
     ("media_unsupported", 422, "the channel's provider takes no uploads"),
@@ -241,6 +242,11 @@ mod tests {
             ApiError::Validation(vec![]),
             ApiError::Refused(Problem::new("to", "window_closed", "closed")),
             ApiError::Refused(Problem::new("to", "contact_opted_out", "opted out")),
+            ApiError::Refused(Problem::new(
+                "to",
+                "contact_opted_out_marketing",
+                "marketing",
+            )),
             ApiError::Conflict(String::new()),
             ApiError::BadParameter {
                 field: "limit".into(),

@@ -10,6 +10,7 @@
 mod content;
 mod json;
 mod kind;
+mod preferences;
 mod template_events;
 #[cfg(test)]
 mod tests;
@@ -26,6 +27,7 @@ pub use content::{
     OrderItem, Reaction, Reply, Revoke, System, Text, Unsupported,
 };
 pub use kind::InboundKind;
+pub use preferences::{UserPreference, MARKETING_MESSAGES};
 pub use template_events::{TemplateChange, TemplateEvent};
 
 /// Everything inbound in one webhook delivery, each list in payload order.
@@ -38,8 +40,10 @@ pub struct InboundBatch {
     pub contacts: Vec<InboundContact>,
     /// One per readable template change.
     pub template_events: Vec<TemplateEvent>,
-    /// Changes whose `field` is neither `messages` nor a template field (`account_update`,
-    /// `calls`, `user_preferences`, `smb_message_echoes`, ...): acknowledged, not applied.
+    /// One per readable `user_preferences[]` item (marketing stop, resume, signup).
+    pub preferences: Vec<UserPreference>,
+    /// Changes whose `field` is none of the above (`account_update`, `calls`,
+    /// `smb_message_echoes`, ...): acknowledged, not applied.
     pub ignored_changes: usize,
 }
 
@@ -190,8 +194,8 @@ impl InboundMessage {
     }
 }
 
-/// Extracts every inbound message, contact and template event of every change of every entry,
-/// in payload order, and counts the changes of other fields.
+/// Extracts every inbound message, contact, template event and user preference of every change
+/// of every entry, in payload order, and counts the changes of other fields.
 ///
 /// Fails only when the body is not a `whatsapp_business_account` object with an `entry[]` array.
 /// Within it nothing fails: a `messages` change without `metadata.phone_number_id`, a message
@@ -213,6 +217,8 @@ pub fn inbound_events(payload: &Value) -> Result<InboundBatch, WebhookError> {
                 batch
                     .template_events
                     .extend(template_events::template_event(entry, field, value));
+            } else if field == preferences::FIELD {
+                batch.preferences.extend(preferences::preferences(value));
             } else {
                 batch.ignored_changes += 1;
             }

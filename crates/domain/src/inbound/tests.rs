@@ -37,7 +37,7 @@ const EXPECTED: &[(&str, usize, usize, usize, usize, usize)] = &[
     ("template_components_update", 1, 0, 0, 1, 0),
     ("template_quality_update", 1, 0, 0, 1, 0),
     ("template_status_update", 2, 0, 0, 2, 0),
-    ("user_marketing_preferences", 2, 0, 0, 0, 2),
+    ("user_marketing_preferences", 2, 0, 0, 0, 0),
 ];
 
 fn fixture_dir() -> PathBuf {
@@ -101,6 +101,7 @@ fn every_fixture_case_parses_with_the_counts_of_its_json() {
 
             // Independent recount from the JSON.
             let (mut items, mut contacts, mut templates, mut ignored) = (Vec::new(), 0, 0, 0);
+            let mut preferences = 0;
             for change in changes(payload) {
                 let field = change["field"].as_str().unwrap_or_default();
                 if field == "messages" {
@@ -108,6 +109,8 @@ fn every_fixture_case_parses_with_the_counts_of_its_json() {
                     contacts += len_at(&change["value"], "contacts");
                 } else if TEMPLATE_FIELDS.contains(&field) {
                     templates += 1;
+                } else if field == "user_preferences" {
+                    preferences += len_at(&change["value"], "user_preferences");
                 } else {
                     ignored += 1;
                 }
@@ -116,6 +119,7 @@ fn every_fixture_case_parses_with_the_counts_of_its_json() {
             assert_eq!(b.contacts.len(), contacts, "{where_}: contacts");
             assert_eq!(b.template_events.len(), templates, "{where_}: templates");
             assert_eq!(b.ignored_changes, ignored, "{where_}: ignored");
+            assert_eq!(b.preferences.len(), preferences, "{where_}: preferences");
 
             // Every message id exactly once, in payload order, with the item kept verbatim.
             let want: Vec<&str> = items.iter().map(|m| m["id"].as_str().unwrap()).collect();
@@ -786,7 +790,6 @@ fn other_fields_are_only_counted() {
         ("call_terminate", "call_terminate"),
         ("outgoing_message", "text"),
         ("outgoing_message", "edit"),
-        ("user_marketing_preferences", "signup"),
     ] {
         let b = batch(file, case);
         assert_eq!(
@@ -800,6 +803,73 @@ fn other_fields_are_only_counted() {
             "{file}#{case}"
         );
     }
+}
+
+#[test]
+fn marketing_preferences_name_the_user_and_what_they_ask() {
+    for (case, opted_out) in [("resume", false), ("signup", false)] {
+        let b = batch("user_marketing_preferences", case);
+        assert_eq!(b.ignored_changes, 0, "{case}");
+        let [p] = b.preferences.as_slice() else {
+            panic!("{case}: {:?}", b.preferences);
+        };
+        assert_eq!(p.phone_number_id, "106540352242922");
+        assert_eq!(p.wa_id.as_deref(), Some("16505551234"));
+        // The change's contact is another number: its BSUID is not this user's.
+        assert_eq!(p.user_id, None);
+        assert_eq!(p.category.as_deref(), Some(MARKETING_MESSAGES));
+        assert_eq!(p.value, case);
+        assert_eq!(p.timestamp, Some(1_731_705_721));
+        assert_eq!(p.marketing_opt_out(), Some(opted_out), "{case}");
+        assert!(p.detail.is_some());
+        assert_eq!(p.raw["value"], case);
+    }
+    let change = |items: Value, contacts: Value| {
+        json!({"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [
+            {"field": "user_preferences", "value": {"metadata": {"phone_number_id": "9"},
+             "contacts": contacts, "user_preferences": items}}]}]})
+    };
+    let b = inbound_events(&change(
+        json!([
+            {"wa_id": "51999", "category": "marketing_messages", "value": "STOP", "timestamp": "5"},
+            {"wa_id": "51998", "category": "marketing_messages", "value": "pause"},
+            {"wa_id": "51997", "category": "service_messages", "value": "stop"},
+            {"category": "marketing_messages", "value": "stop"},
+            {"wa_id": "51996"},
+        ]),
+        json!([{"wa_id": "51999", "user_id": "US.1"}, {"wa_id": "51000"}]),
+    ))
+    .unwrap();
+    let got: Vec<(Option<&str>, Option<&str>, Option<bool>)> = b
+        .preferences
+        .iter()
+        .map(|p| {
+            (
+                p.wa_id.as_deref(),
+                p.user_id.as_deref(),
+                p.marketing_opt_out(),
+            )
+        })
+        .collect();
+    // Unknown values and categories are kept, asking for nothing; an item naming no one (with
+    // two contacts to choose from) or without a value is skipped.
+    assert_eq!(
+        got,
+        [
+            (Some("51999"), Some("US.1"), Some(true)),
+            (Some("51998"), None, None),
+            (Some("51997"), None, None),
+        ]
+    );
+    assert_eq!(b.preferences[0].timestamp, Some(5));
+    assert_ne!(b.preferences[0].event_key(), b.preferences[1].event_key());
+    // With one contact, an item naming no one is that contact's.
+    let b = inbound_events(&change(
+        json!([{"category": "marketing_messages", "value": "stop"}]),
+        json!([{"user_id": "US.7"}]),
+    ))
+    .unwrap();
+    assert_eq!(b.preferences[0].user_id.as_deref(), Some("US.7"));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::{Contact, InboundRecord, MessageRecord, Millis, Result};
 
 /// Every event type an endpoint can subscribe to.
-pub const EVENT_TYPES: [&str; 8] = [
+pub const EVENT_TYPES: [&str; 10] = [
     "message.queued",
     "message.sent",
     "message.delivered",
@@ -17,6 +17,8 @@ pub const EVENT_TYPES: [&str; 8] = [
     "message.failed",
     "message.received",
     "contact.updated",
+    "contact.marketing_opt_out",
+    "contact.marketing_opt_in",
     "template.updated",
 ];
 
@@ -274,6 +276,7 @@ impl WebhookEvent {
             "tags": c.tags,
             "custom_fields": c.custom_fields,
             "opted_out": c.opted_out,
+            "marketing_opted_out": c.marketing.opted_out,
             "updated_at": c.updated_at,
         });
         Self::new(&c.workspace_id, "contact.updated", data.to_string(), at)

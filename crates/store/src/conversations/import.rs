@@ -240,6 +240,7 @@ fn blank(ws: &WorkspaceId, now: Millis) -> Contact {
         tags: Vec::new(),
         custom_fields: Json::Object(Default::default()),
         opted_out: false,
+        marketing: Default::default(),
         created_at: now,
         updated_at: now,
         // Given by the store on insert; nothing here reads it.

@@ -1,6 +1,7 @@
 //! Two-way messaging: the webhook inbox, contacts, conversations and inbound messages.
 
 use async_trait::async_trait;
+use chasqui_domain::consent::ConsentSource;
 use chasqui_domain::{ChannelId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
@@ -70,6 +71,18 @@ pub struct InboundRecord {
     pub sent_at: Millis,
     /// Whether it opens (or renews) the 24-hour customer service window.
     pub opens_window: bool,
+    /// The stop or resume keyword the whole message is, if any: applied to the sender's
+    /// marketing consent when the message is first stored (a repeated delivery changes nothing).
+    pub keyword: Option<KeywordConsent>,
+}
+
+/// A customer's message that stops or resumes marketing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordConsent {
+    /// `true`: a stop keyword; `false`: a resume keyword.
+    pub opted_out: bool,
+    /// The message as written (the change's detail).
+    pub text: String,
 }
 
 /// What `record_inbound` did.
@@ -134,6 +147,8 @@ pub struct Contact {
     pub custom_fields: Value,
     /// The person asked not to receive business-initiated messages.
     pub opted_out: bool,
+    /// Whether they stopped marketing messages, and the latest change of it.
+    pub marketing: MarketingConsent,
     /// Creation time.
     pub created_at: Millis,
     /// Last change.
@@ -142,6 +157,63 @@ pub struct Contact {
     /// vendor dialects call `contactId`).
     #[serde(skip)]
     pub num: i64,
+}
+
+/// A contact's marketing consent: opted out or not, and its latest change (none: never changed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MarketingConsent {
+    /// The contact stopped marketing messages.
+    pub opted_out: bool,
+    /// When it last changed.
+    pub changed_at: Option<Millis>,
+    /// What changed it last.
+    pub source: Option<ConsentSource>,
+    /// Meta's detail, the keyword written, or Meta's error title.
+    pub detail: Option<String>,
+}
+
+/// A marketing consent change to record for a person (found, or created, by wa_id or BSUID).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsentChange {
+    /// The person.
+    pub who: ContactSighting,
+    /// The state asked for: `true` opts them out of marketing.
+    pub opted_out: bool,
+    /// What asked for it.
+    pub source: ConsentSource,
+    /// Meta's detail or the like.
+    pub detail: Option<String>,
+    /// Names the report, when it may be delivered again (a webhook): a key already in the
+    /// contact's history changes nothing.
+    pub event_key: Option<String>,
+}
+
+/// What `record_consent` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ConsentReport {
+    /// Contacts whose consent changed.
+    pub changed: usize,
+    /// Changes that asked for the state the contact already had, or were seen before.
+    pub unchanged: usize,
+    /// Contacts created for them.
+    pub contacts_created: usize,
+}
+
+/// One entry of a contact's history: a change of its marketing consent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactHistoryEntry {
+    /// Its position (the cursor of the next page).
+    pub seq: i64,
+    /// `marketing_opt_out` or `marketing_opt_in`.
+    pub change: String,
+    /// The marketing opt-out after the change.
+    pub marketing_opted_out: bool,
+    /// What changed it.
+    pub source: ConsentSource,
+    /// Meta's detail, the keyword written, or Meta's error title.
+    pub detail: Option<String>,
+    /// When Chasqui recorded it.
+    pub at: Millis,
 }
 
 /// A change to a contact (`None` leaves a field alone; `Some(None)` clears it).
@@ -163,6 +235,8 @@ pub struct ContactPatch {
     pub custom_fields: Option<Value>,
     /// Opt-out flag.
     pub opted_out: Option<bool>,
+    /// Marketing opt-out, set by the business (recorded in the history with source `api`).
+    pub marketing_opted_out: Option<bool>,
 }
 
 /// Filters of a contact listing.
@@ -234,6 +308,8 @@ pub struct ConversationEntry {
 pub struct RecipientState {
     /// The contact opted out.
     pub opted_out: bool,
+    /// The contact stopped marketing messages.
+    pub marketing_opted_out: bool,
     /// Their last window-opening message on this channel.
     pub last_inbound_at: Option<Millis>,
 }
@@ -359,7 +435,25 @@ pub trait ConversationStore: Send + Sync {
     /// stay as the record of what was sent and received) and the ids other systems gave it;
     /// `false` when there is no such contact.
     async fn delete_contact(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool>;
-    /// The opt-out flag and window of a recipient (phone digits, any of `wa_ids`: the at most two
+    /// Records marketing consent changes, each in its own contact's history with a business
+    /// webhook event, in one transaction; a change to the state a contact already has, or
+    /// with an `event_key` already in its history, changes nothing.
+    async fn record_consent(
+        &self,
+        workspace_id: &WorkspaceId,
+        changes: Vec<ConsentChange>,
+        now: Millis,
+    ) -> Result<ConsentReport>;
+    /// A contact's history, oldest first, after `after_seq`; `None` when there is no such
+    /// contact.
+    async fn contact_history(
+        &self,
+        workspace_id: &WorkspaceId,
+        contact_id: &str,
+        after_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Option<Vec<ContactHistoryEntry>>>;
+    /// The opt-out flags and window of a recipient (phone digits, any of `wa_ids`: the at most two
     /// forms `wa_id_variants` gives) on a channel.
     async fn recipient_state(
         &self,
@@ -392,7 +486,8 @@ pub trait ConversationStore: Send + Sync {
 
 /// Columns read back as a [`Contact`], in its field order.
 pub(crate) const CONTACT_COLUMNS: &str = "id, workspace_id, wa_id, user_id, phone, name, \
-     profile_name, email, tags, custom_fields, opted_out, created_at, updated_at, num";
+     profile_name, email, tags, custom_fields, opted_out, created_at, updated_at, num, \
+     marketing_opted_out, marketing_changed_at, marketing_source, marketing_detail";
 
 /// A JSON column, or corrupt data.
 fn json_column<T: serde::de::DeserializeOwned>(r: &mut crate::sql::Row, what: &str) -> Result<T> {
@@ -419,10 +514,27 @@ pub(crate) fn contact(r: &mut crate::sql::Row) -> Result<Contact> {
         updated_at: r.get()?,
         // Given by the store on insert (a sequence or a trigger), so never missing.
         num: r.get()?,
+        marketing: MarketingConsent {
+            opted_out: r.get()?,
+            changed_at: r.get()?,
+            source: consent_source(r.get()?)?,
+            detail: r.get()?,
+        },
     })
 }
 
 mod import;
+/// A stored consent source, or corrupt data.
+pub(crate) fn consent_source(name: Option<String>) -> Result<Option<ConsentSource>> {
+    name.map(|n| {
+        ConsentSource::parse(&n)
+            .ok_or_else(|| crate::StoreError::Corrupt(format!("consent source {n:?}")))
+    })
+    .transpose()
+}
+
+pub(crate) mod consent;
+
 mod store;
 
 pub use import::{

@@ -2,6 +2,7 @@
 //! messages.
 
 use async_trait::async_trait;
+use chasqui_domain::consent::ConsentSource;
 use chasqui_domain::{ChannelId, WorkspaceId};
 
 use super::*;
@@ -54,7 +55,7 @@ fn json_value(text: &str, what: &str) -> Result<serde_json::Value> {
 
 /// Finds the contact a sighting names (by wa_id, then by user_id), creating or completing it.
 /// Returns its id and whether it was created.
-async fn upsert_contact(
+pub(super) async fn upsert_contact(
     db: &mut dyn Db,
     s: &ContactSighting,
     now: Millis,
@@ -213,6 +214,7 @@ async fn record_inbound(db: &mut dyn Db, i: &Inbound) -> Result<InboundReport> {
         report.stored += 1;
         let ev = WebhookEvent::inbound(m, &contact_id, &conversation, now);
         business_webhooks::emit(db, &ev).await?;
+        consent::apply_keyword(db, m, &contact_id, now).await?;
         db.execute(&touch, args![&conversation, m.sent_at, m.opens_window, now])
             .await?;
     }
@@ -241,6 +243,22 @@ async fn update_contact(db: &mut dyn Db, u: &Update) -> Result<Option<Contact>> 
     };
     u.patch.apply_to(&mut c);
     c.updated_at = u.now;
+    if let Some(opted_out) = u.patch.marketing_opted_out {
+        let change = consent::Change {
+            opted_out,
+            source: ConsentSource::Api,
+            detail: None,
+            event_key: None,
+        };
+        if consent::change_marketing(db, &u.workspace_id, &u.id, &change, u.now).await? {
+            c.marketing = MarketingConsent {
+                opted_out,
+                changed_at: Some(u.now),
+                source: Some(ConsentSource::Api),
+                detail: None,
+            };
+        }
+    }
     let result = db
         .execute(
             "UPDATE contacts SET wa_id = $3, user_id = $4, phone = $5, name = $6, email = $7, \
@@ -330,7 +348,8 @@ fn contact_search(db: &dyn Db) -> &'static str {
 
 /// A recipient's opt-out and last inbound time on a channel, by the two written forms of its
 /// number (`$3`, `$4`).
-const RECIPIENT_STATE_BY_WA_ID: &str = "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
+const RECIPIENT_STATE_BY_WA_ID: &str = "SELECT ct.opted_out, ct.marketing_opted_out, \
+     cv.last_inbound_at FROM contacts ct \
      LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
      WHERE ct.workspace_id = $1 AND ct.wa_id IN ($3, $4) \
      ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
@@ -645,7 +664,7 @@ impl<B: Sql> ConversationStore for B {
                             args![ws, id],
                         )
                         .await?;
-                    for table in ["conversations", "contact_external_ids"] {
+                    for table in ["conversations", "contact_external_ids", "contact_history"] {
                         let sql = format!(
                             "DELETE FROM {table} WHERE workspace_id = $1 AND contact_id = $2"
                         );
@@ -655,6 +674,43 @@ impl<B: Sql> ConversationStore for B {
                 })
             },
         )
+        .await
+    }
+
+    async fn record_consent(
+        &self,
+        workspace_id: &WorkspaceId,
+        changes: Vec<ConsentChange>,
+        now: Millis,
+    ) -> Result<ConsentReport> {
+        if changes.is_empty() {
+            return Ok(ConsentReport::default());
+        }
+        let r = consent::Record {
+            workspace_id: workspace_id.clone(),
+            changes,
+            now,
+        };
+        self.write(r, |db, r| Box::pin(consent::record_consent(db, r)))
+            .await
+    }
+
+    async fn contact_history(
+        &self,
+        workspace_id: &WorkspaceId,
+        contact_id: &str,
+        after_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Option<Vec<ContactHistoryEntry>>> {
+        let state = (
+            workspace_id.to_string(),
+            contact_id.to_string(),
+            after_seq,
+            limit,
+        );
+        self.read(state, |db, (ws, id, after, limit)| {
+            Box::pin(consent::history(db, ws, id, *after, *limit))
+        })
         .await
     }
 
@@ -689,6 +745,7 @@ impl<B: Sql> ConversationStore for B {
                 match found {
                     Some(mut r) => Ok(RecipientState {
                         opted_out: r.get()?,
+                        marketing_opted_out: r.get()?,
                         last_inbound_at: r.get()?,
                     }),
                     None => Ok(RecipientState::default()),

@@ -361,6 +361,17 @@ static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// Executes a batch's writes in one statement: one row update per message, then its business
 /// webhook events.
 async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
+    write_rows(c, w).await?;
+    // Only a batch with a 131050 failure writes more, in the same transaction.
+    if !w.marketing_stops.is_empty() {
+        crate::conversations::consent::apply_meta_stops(&mut PgDb::new(c), &w.marketing_stops)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The message rows and business webhook events of a batch, in one statement.
+async fn write_rows(c: &mut PgConnection, w: &Writes) -> Result<()> {
     let rows = w.rows();
     if rows.is_empty() && w.webhooks.is_empty() {
         return Ok(());

@@ -87,6 +87,9 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/sqlite/0021_contact_import.sql"
         )),
         M::up(include_str!(
+            "../../migrations/sqlite/0022_marketing_consent.sql"
+        )),
+        M::up(include_str!(
             "../../migrations/sqlite/0023_marketing_messages.sql"
         )),
     ])
@@ -394,7 +397,15 @@ fn write(conn: &mut Connection, w: &Writes) -> Result<()> {
         let wamid: &[&dyn rusqlite::ToSql] = if m.wamid_changed { &[&m.wamid] } else { &[] };
         stmt.execute(rusqlite::params_from_iter(columns.iter().chain(wamid)))?;
     }
-    emit(conn, &w.webhooks)
+    emit(conn, &w.webhooks)?;
+    if !w.marketing_stops.is_empty() {
+        let db: &mut dyn crate::sql::Db = &mut on(conn);
+        block(crate::conversations::consent::apply_meta_stops(
+            db,
+            &w.marketing_stops,
+        ))?;
+    }
+    Ok(())
 }
 
 /// One message row's write: columns `?2..?7` and pricing `?12..?15`, timeline lines `?8`, and,

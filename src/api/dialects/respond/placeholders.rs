@@ -101,6 +101,7 @@ mod tests {
             tags: vec![],
             custom_fields: json!({"pedido": "A-17", "puntos": 120}),
             opted_out: false,
+            marketing: Default::default(),
             created_at: 0,
             updated_at: 0,
             num: 7,

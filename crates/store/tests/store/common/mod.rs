@@ -36,7 +36,8 @@ impl Db {
         Self::postgres_named("store_test").await
     }
 
-    /// A fresh PostgreSQL database whose name holds `label`.
+    /// A fresh PostgreSQL database whose name holds `label`, to tell one test's databases from
+    /// another's.
     pub async fn postgres_named(label: &str) -> Self {
         use sqlx::{Connection, Executor};
         let name = format!("chasqui_{label}_{}", uuid::Uuid::now_v7().simple());

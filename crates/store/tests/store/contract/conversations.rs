@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::*;
 
-fn sighting(ws: &str, wa_id: &str, name: &str) -> ContactSighting {
+pub(super) fn sighting(ws: &str, wa_id: &str, name: &str) -> ContactSighting {
     ContactSighting {
         workspace_id: WorkspaceId::from_trusted(ws),
         wa_id: Some(wa_id.into()),
@@ -18,7 +18,14 @@ fn sighting(ws: &str, wa_id: &str, name: &str) -> ContactSighting {
     }
 }
 
-fn inbound(id: &str, ws: &str, ch: &str, from: &str, meta_id: &str, sent_at: i64) -> InboundRecord {
+pub(super) fn inbound(
+    id: &str,
+    ws: &str,
+    ch: &str,
+    from: &str,
+    meta_id: &str,
+    sent_at: i64,
+) -> InboundRecord {
     InboundRecord {
         id: id.into(),
         workspace_id: WorkspaceId::from_trusted(ws),
@@ -31,6 +38,7 @@ fn inbound(id: &str, ws: &str, ch: &str, from: &str, meta_id: &str, sent_at: i64
         context_id: None,
         sent_at,
         opens_window: true,
+        keyword: None,
     }
 }
 
@@ -281,6 +289,7 @@ async fn inbound_messages_make_contacts_and_conversations(s: S, _db: &Db) {
         state,
         RecipientState {
             opted_out: false,
+            marketing_opted_out: false,
             last_inbound_at: Some(2_000)
         }
     );

@@ -39,6 +39,7 @@ macro_rules! contract {
     };
 }
 
+mod consent;
 mod conversations;
 mod dialect_ids;
 mod media;

@@ -1,5 +1,6 @@
 //! TenancyStore: workspaces, API keys and channels.
 
+use chasqui_domain::consent::MarketingKeywords;
 use chasqui_domain::Scope;
 use chasqui_domain::{ChannelId, WorkspaceId};
 use chasqui_store::{KeyLimits, Workspace};
@@ -26,6 +27,7 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
             disabled_at: None,
             daily_quota: None,
             timezone: None,
+            marketing_keywords: None,
             created_at: 10,
         }
     );
@@ -43,6 +45,7 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
         disabled_at: None,
         daily_quota: Some(500),
         timezone: Some("America/Mexico_City".into()),
+        marketing_keywords: None,
         created_at: 20,
     };
     s.save_workspace(&b).await.expect("save");
@@ -58,6 +61,10 @@ async fn workspaces_are_created_updated_listed_and_deleted(s: S, _db: &Db) {
         disabled_at: Some(30),
         daily_quota: None,
         timezone: None,
+        marketing_keywords: Some(MarketingKeywords {
+            stop: Some(vec!["Basta".into()]),
+            resume: None,
+        }),
         ..b.clone()
     };
     s.save_workspace(&changed).await.expect("save");

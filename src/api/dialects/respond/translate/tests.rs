@@ -220,6 +220,7 @@ fn contact() -> Contact {
         tags: vec!["vip".into()],
         custom_fields: json!({"city": "Quito", "language": "es"}),
         opted_out: false,
+        marketing: Default::default(),
         created_at: 1_700_000_000_123,
         updated_at: 0,
         num: 42,
