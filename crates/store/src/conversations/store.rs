@@ -355,8 +355,8 @@ const RECIPIENT_STATE_BY_WA_ID: &str = "SELECT ct.opted_out, ct.marketing_opted_
      ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
 
 /// [`RECIPIENT_STATE_BY_WA_ID`] for a BSUID (`$3`; `$4` is the same).
-const RECIPIENT_STATE_BY_USER_ID: &str =
-    "SELECT ct.opted_out, cv.last_inbound_at FROM contacts ct \
+const RECIPIENT_STATE_BY_USER_ID: &str = "SELECT ct.opted_out, ct.marketing_opted_out, \
+     cv.last_inbound_at FROM contacts ct \
      LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
      WHERE ct.workspace_id = $1 AND ct.user_id IN ($3, $4) \
      ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
