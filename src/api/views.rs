@@ -233,6 +233,8 @@ pub struct ContactView {
     pub wa_id: Option<String>,
     /// Meta's business-scoped user id.
     pub user_id: Option<String>,
+    /// Meta's parent business-scoped user id, shared by an enterprise's portfolios.
+    pub parent_user_id: Option<String>,
     /// Email address.
     pub email: Option<String>,
     /// Tags.
@@ -294,6 +296,7 @@ impl From<&Contact> for ContactView {
             phone: c.phone.as_ref().map(|p| format!("+{p}")),
             wa_id: c.wa_id.clone(),
             user_id: c.user_id.clone(),
+            parent_user_id: c.parent_user_id.clone(),
             email: c.email.clone(),
             tags: c.tags.clone(),
             custom_fields: c.custom_fields.clone(),

@@ -52,6 +52,8 @@ pub async fn apply_preferences(
                 wa_id: p.wa_id.clone(),
                 user_id: p.user_id.clone(),
                 name: None,
+                parent_user_id: None,
+                change: None,
             },
             opted_out,
             source: ConsentSource::Webhook,

@@ -1,8 +1,8 @@
 //! Meta's inbound messages and contacts, turned into what the store records.
 
-use chasqui_domain::inbound::{InboundBatch, InboundMessage};
+use chasqui_domain::inbound::{InboundBatch, InboundContent, InboundMessage};
 use chasqui_domain::{ChannelId, WorkspaceId};
-use chasqui_store::{ContactSighting, InboundRecord};
+use chasqui_store::{ContactSighting, IdentityChange, InboundRecord};
 
 use crate::channels::ChannelDirectory;
 use crate::ids;
@@ -36,6 +36,8 @@ pub fn records(
                 wa_id: c.wa_id.clone(),
                 user_id: c.user_id.clone(),
                 name: c.name.clone(),
+                parent_user_id: c.parent_user_id.clone(),
+                change: None,
             })
         })
         .collect();
@@ -45,6 +47,36 @@ pub fn records(
         .filter_map(|m| record(batch, m, verified, channels))
         .collect();
     (sightings, messages)
+}
+
+/// Who sent `m`. A system message that reports changed ids names the person by the new ones,
+/// with the previous ones to find them by.
+fn sender(workspace_id: WorkspaceId, m: &InboundMessage, name: Option<String>) -> ContactSighting {
+    let mut who = ContactSighting {
+        workspace_id,
+        wa_id: m.from.clone(),
+        user_id: m.user_id.clone(),
+        parent_user_id: m.parent_user_id.clone(),
+        name,
+        change: None,
+    };
+    if let InboundContent::System(s) = &m.content {
+        let changed_number = s.wa_id.as_ref().filter(|new| Some(*new) != m.from.as_ref());
+        if s.previous_user_id.is_some() || changed_number.is_some() {
+            who.change = Some(IdentityChange {
+                previous_user_id: s.previous_user_id.clone(),
+                previous_wa_id: changed_number.and(m.from.clone()),
+            });
+            if let Some(new) = changed_number {
+                who.wa_id = Some(new.clone());
+            }
+            if s.user_id.is_some() {
+                who.user_id = s.user_id.clone();
+                who.parent_user_id = s.parent_user_id.clone().or(who.parent_user_id);
+            }
+        }
+    }
+    who
 }
 
 fn record(
@@ -76,12 +108,7 @@ fn record(
         workspace_id: workspace_id.clone(),
         channel_id,
         meta_id: m.id.clone(),
-        from: ContactSighting {
-            workspace_id,
-            wa_id: m.from.clone(),
-            user_id: m.user_id.clone(),
-            name,
-        },
+        from: sender(workspace_id, m, name),
         kind: m.kind.as_str().to_string(),
         content: serde_json::to_string(&m.content).unwrap_or_else(|_| "null".into()),
         raw: m.raw.to_string(),

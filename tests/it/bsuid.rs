@@ -135,3 +135,101 @@ async fn bad_recipients_and_authentication_templates_are_refused(backend: Backen
 }
 
 on_both_backends!(bad_recipients_and_authentication_templates_are_refused);
+
+/// A `system` message of one change, as Meta sends identity changes (Meta's 2026-08-11
+/// changelog: `user_id_update` is not a subscribable field; changes come on `messages`).
+fn system_change(sender: Value, system: Value) -> Value {
+    let mut message = json!({"id": format!("wamid.sys-{}", uuid::Uuid::now_v7().simple()),
+        "timestamp": "1767225600", "type": "system", "system": system});
+    for (k, v) in sender.as_object().expect("sender") {
+        message[k] = v.clone();
+    }
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "waba", "changes": [{
+        "field": "messages", "value": {"messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000001", "phone_number_id": PHONE_NUMBER_ID},
+        "messages": [message]}}]}]})
+}
+
+async fn contacts(s: &TestServer, search: &str) -> Vec<Value> {
+    let (_, page) = s.get_json(&format!("/v1/contacts?search={search}")).await;
+    page["data"].as_array().cloned().unwrap_or_default()
+}
+
+async fn identity_changes_move_the_contact_to_its_new_ids(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    s.post_meta(&username_user_writes("wamid.bsuid-2"), Some(APP_SECRET))
+        .await;
+    let before = contacts(&s, USER).await;
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0]["parent_user_id"], "US.ENT.11815799212886844830");
+    let id = before[0]["id"].clone();
+
+    // The BSUID changed: the same contact takes the new one; nobody new appears.
+    let renamed = "US.20000000000000000001";
+    let change = system_change(
+        json!({"from_user_id": USER}),
+        json!({"type": "user_changed_user_id", "body": "User changed their id",
+            "user_id": renamed, "previous_user_id": USER}),
+    );
+    assert_eq!(s.post_meta(&change, Some(APP_SECRET)).await.0, 200);
+    assert!(contacts(&s, USER).await.is_empty(), "the old id is gone");
+    let after = contacts(&s, renamed).await;
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert_eq!(after[0]["id"], id);
+    assert_eq!(after[0]["parent_user_id"], "US.ENT.11815799212886844830");
+
+    // A number change: the contact with the old number takes the new one.
+    s.customer_writes(
+        "+5215512340777",
+        "Olga",
+        json!({"type": "text", "text": {"body": "hola"}}),
+    )
+    .await;
+    let olga = contacts(&s, "5215512340777").await;
+    assert_eq!(olga.len(), 1, "{olga:?}");
+    let change = system_change(
+        json!({"from": "5215512340777"}),
+        json!({"type": "user_changed_number", "wa_id": "5215512340888",
+            "body": "User Olga changed from 5215512340777 to 5215512340888"}),
+    );
+    assert_eq!(s.post_meta(&change, Some(APP_SECRET)).await.0, 200);
+    let moved = contacts(&s, "5215512340888").await;
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0]["id"], olga[0]["id"]);
+    assert!(contacts(&s, "5215512340777").await.is_empty());
+}
+
+on_both_backends!(identity_changes_move_the_contact_to_its_new_ids);
+
+/// Meta's 131050 on a send to a BSUID marks that person, found by their `user_id`, and makes no
+/// contact out of the BSUID as if it were a number.
+async fn a_131050_to_a_bsuid_marks_that_person(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    submit_approved(
+        &s,
+        &json!({"name": "promo_bsuid", "language": "es", "category": "MARKETING", "components": [
+            {"type": "BODY", "text": "Ofertas de hoy para {{1}}.", "example": {"body_text": [["Ana"]]}}]}),
+    )
+    .await;
+    s.post_meta(&username_user_writes("wamid.bsuid-3"), Some(APP_SECRET))
+        .await;
+    s.patch_sandbox(json!({"recipient_errors": {USER: 131050}}))
+        .await;
+    let id = s
+        .send_ok(&json!({"recipient": USER, "type": "template", "template": {
+            "name": "promo_bsuid", "language": {"code": "es"}, "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Nadia"}]}]}}))
+        .await;
+    s.wait_for(
+        std::slice::from_ref(&id),
+        &["failed"],
+        Duration::from_secs(20),
+    )
+    .await;
+    let found = contacts(&s, USER).await;
+    assert_eq!(found.len(), 1, "one person: {found:?}");
+    assert_eq!(found[0]["marketing_opted_out"], true, "{}", found[0]);
+    assert_eq!(found[0]["wa_id"], Value::Null);
+}
+
+on_both_backends!(a_131050_to_a_bsuid_marks_that_person);

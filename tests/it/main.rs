@@ -36,6 +36,7 @@ mod refusals;
 mod send;
 mod slow_clients;
 mod storage_failure;
+mod switching;
 mod templates;
 mod users;
 mod webhook_addresses;

@@ -184,6 +184,13 @@ pub struct System {
     pub body: Option<String>,
     /// `system.wa_id`: the user's new wa_id after a number change.
     pub wa_id: Option<String>,
+    /// `system.user_id`: the user's BSUID after the change.
+    pub user_id: Option<String>,
+    /// `system.parent_user_id`: the user's parent BSUID after the change.
+    pub parent_user_id: Option<String>,
+    /// `system.previous_user_id`: the BSUID the user had (`user_changed_user_id`, and number
+    /// changes, which regenerate it).
+    pub previous_user_id: Option<String>,
     /// The message's `identity` object (identity changes), as sent.
     pub identity: Option<Value>,
 }
@@ -410,6 +417,9 @@ fn system(message: &Value) -> InboundContent {
         system_type: text_at(system, "type"),
         body: str_at(system, "body"),
         wa_id: id_at(system, "wa_id"),
+        user_id: id_at(system, "user_id"),
+        parent_user_id: id_at(system, "parent_user_id"),
+        previous_user_id: id_at(system, "previous_user_id"),
         identity: object_at(message, "identity"),
     })
 }

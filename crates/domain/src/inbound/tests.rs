@@ -568,6 +568,9 @@ fn system_messages_report_number_and_identity_changes() {
             system_type: Some("user_changed_number".into()),
             body: Some("User A changed from 972987654321 to 972912345678".into()),
             wa_id: Some("972912345678".into()),
+            user_id: None,
+            parent_user_id: None,
+            previous_user_id: None,
             identity: None,
         })
     );
@@ -578,6 +581,9 @@ fn system_messages_report_number_and_identity_changes() {
             system_type: Some("customer_identity_changed".into()),
             body: Some("User identity changed".into()),
             wa_id: None,
+            user_id: None,
+            parent_user_id: None,
+            previous_user_id: None,
             identity: Some(json!({
                 "acknowledged": true, "created_timestamp": "1697044706", "hash": "xyzxyz"
             })),

@@ -49,7 +49,7 @@ pub struct SandboxSettings {
     pub lost_webhook_rate: f64,
     /// Recipients (digits) whose messages fail with 131026 after `sent`.
     pub undeliverable_recipients: Vec<String>,
-    /// Recipients (digits) whose sends get this Meta error: the codes Meta answers in the call
+    /// Recipients (digits, or a BSUID) whose sends get this Meta error: the codes Meta answers in the call
     /// (131056, 132018) refuse it; the others (131026, 131047, 131049, 131050, 130472) are
     /// accepted and then reported `failed` in a status webhook, as Meta does.
     pub recipient_errors: BTreeMap<String, i64>,
@@ -155,10 +155,10 @@ impl SandboxSettings {
         }
         for (number, code) in &self.recipient_errors {
             let field = format!("recipient_errors.{number}");
-            if !is_phone_digits(number) {
+            if !is_phone_digits(number) && chasqui_domain::UserId::parse(number).is_err() {
                 return Err(FieldError::new(
                     field,
-                    "must be a phone number in digits (wa_id form)",
+                    "must be a phone number in digits (wa_id form) or a business-scoped user id",
                 ));
             }
             if super::meta_codes::injectable(*code).is_none() {

@@ -134,7 +134,7 @@ fn history_change(opted_out: bool) -> &'static str {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MarketingStop {
     pub workspace_id: WorkspaceId,
-    /// The message's recipient (phone digits).
+    /// The message's recipient (phone digits, or a BSUID).
     pub recipient: String,
     /// The refused message.
     pub message_id: String,
@@ -155,21 +155,28 @@ pub(crate) async fn apply_meta_stops(db: &mut dyn Db, stops: &[MarketingStop]) -
             .cloned()
             .unwrap_or_else(|| stop.recipient.clone());
         let second = forms.get(1).cloned().unwrap_or_else(|| first.clone());
+        // A send to a BSUID names the person by `user_id` (a BSUID holds a dot; digits never).
+        let by_user_id = stop.recipient.contains('.');
+        let sql = if by_user_id {
+            "SELECT id FROM contacts WHERE workspace_id = $1 AND user_id IN ($2, $3) \
+             ORDER BY id LIMIT 1"
+        } else {
+            "SELECT id FROM contacts WHERE workspace_id = $1 AND wa_id IN ($2, $3) \
+             ORDER BY id LIMIT 1"
+        };
         let found = db
-            .fetch_optional(
-                "SELECT id FROM contacts WHERE workspace_id = $1 AND wa_id IN ($2, $3) \
-                 ORDER BY id LIMIT 1",
-                args![&stop.workspace_id, &first, &second],
-            )
+            .fetch_optional(sql, args![&stop.workspace_id, &first, &second])
             .await?;
         let contact_id: String = match found {
             Some(mut r) => r.get()?,
             None => {
                 let who = ContactSighting {
                     workspace_id: stop.workspace_id.clone(),
-                    wa_id: Some(stop.recipient.clone()),
-                    user_id: None,
+                    wa_id: (!by_user_id).then(|| stop.recipient.clone()),
+                    user_id: by_user_id.then(|| stop.recipient.clone()),
                     name: None,
+                    parent_user_id: None,
+                    change: None,
                 };
                 upsert_contact(db, &who, now).await?.0
             }

@@ -230,6 +230,7 @@ fn given(v: &Option<Option<String>>) -> Option<&str> {
 fn blank(ws: &WorkspaceId, now: Millis) -> Contact {
     Contact {
         id: crate::new_id("ct_"),
+        parent_user_id: None,
         workspace_id: ws.clone(),
         wa_id: None,
         user_id: None,

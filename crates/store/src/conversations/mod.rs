@@ -41,8 +41,22 @@ pub struct ContactSighting {
     pub wa_id: Option<String>,
     /// Business-scoped user id (BSUID), when Meta gave one.
     pub user_id: Option<String>,
+    /// Parent BSUID (`US.ENT.…`), when Meta gave one.
+    pub parent_user_id: Option<String>,
     /// Profile name.
     pub name: Option<String>,
+    /// The ids the person had before, when Meta reports that they changed.
+    pub change: Option<IdentityChange>,
+}
+
+/// What a `user_changed_user_id` or `user_changed_number` system message says changed: the
+/// contact that had the previous ids takes the new ones (`wa_id`/`user_id` of the sighting).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityChange {
+    /// The BSUID the person had (`system.previous_user_id`).
+    pub previous_user_id: Option<String>,
+    /// The phone digits they had, for a number change (the message's `from`).
+    pub previous_wa_id: Option<String>,
 }
 
 /// An inbound message, normalised, ready to store.
@@ -133,6 +147,8 @@ pub struct Contact {
     pub wa_id: Option<String>,
     /// Business-scoped user id (BSUID).
     pub user_id: Option<String>,
+    /// Parent BSUID (`US.ENT.…`), shared by an enterprise's portfolios.
+    pub parent_user_id: Option<String>,
     /// Phone number (E.164 digits).
     pub phone: Option<String>,
     /// Name (the WhatsApp profile name until the business sets one).
@@ -487,7 +503,8 @@ pub trait ConversationStore: Send + Sync {
 /// Columns read back as a [`Contact`], in its field order.
 pub(crate) const CONTACT_COLUMNS: &str = "id, workspace_id, wa_id, user_id, phone, name, \
      profile_name, email, tags, custom_fields, opted_out, created_at, updated_at, num, \
-     marketing_opted_out, marketing_changed_at, marketing_source, marketing_detail";
+     marketing_opted_out, marketing_changed_at, marketing_source, marketing_detail, \
+     parent_user_id";
 
 /// A JSON column, or corrupt data.
 fn json_column<T: serde::de::DeserializeOwned>(r: &mut crate::sql::Row, what: &str) -> Result<T> {
@@ -520,6 +537,7 @@ pub(crate) fn contact(r: &mut crate::sql::Row) -> Result<Contact> {
             source: consent_source(r.get()?)?,
             detail: r.get()?,
         },
+        parent_user_id: r.get()?,
     })
 }
 

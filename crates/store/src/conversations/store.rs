@@ -60,6 +60,9 @@ pub(super) async fn upsert_contact(
     s: &ContactSighting,
     now: Millis,
 ) -> Result<(String, bool)> {
+    if let Some(change) = &s.change {
+        apply_identity_change(db, s, change, now).await?;
+    }
     let find = format!(
         "SELECT id FROM contacts WHERE workspace_id = $1 \
          AND (($2 IS NOT NULL AND wa_id = $2) OR ($3 IS NOT NULL AND user_id = $3)) \
@@ -84,9 +87,18 @@ pub(super) async fn upsert_contact(
                      WHERE o.workspace_id = $2 AND o.user_id = $4) THEN $4 ELSE user_id END, \
                    profile_name = COALESCE($5, profile_name), \
                    name = COALESCE(name, $5), \
+                   parent_user_id = COALESCE($7, parent_user_id), \
                    updated_at = $6 \
                  WHERE id = $1",
-                args![&id, &s.workspace_id, &s.wa_id, &s.user_id, &s.name, now],
+                args![
+                    &id,
+                    &s.workspace_id,
+                    &s.wa_id,
+                    &s.user_id,
+                    &s.name,
+                    now,
+                    &s.parent_user_id
+                ],
             )
             .await?;
             return Ok((id, false));
@@ -94,7 +106,8 @@ pub(super) async fn upsert_contact(
         let created = db
             .fetch_optional(
                 "INSERT INTO contacts (id, workspace_id, wa_id, user_id, phone, name, \
-                 profile_name, created_at, updated_at) VALUES ($1, $2, $3, $4, $3, $5, $5, $6, $6) \
+                 profile_name, created_at, updated_at, parent_user_id) \
+                 VALUES ($1, $2, $3, $4, $3, $5, $5, $6, $6, $7) \
                  ON CONFLICT DO NOTHING RETURNING id",
                 args![
                     crate::new_id("ct_"),
@@ -102,7 +115,8 @@ pub(super) async fn upsert_contact(
                     &s.wa_id,
                     &s.user_id,
                     &s.name,
-                    now
+                    now,
+                    &s.parent_user_id
                 ],
             )
             .await?;
@@ -114,6 +128,36 @@ pub(super) async fn upsert_contact(
         "contact {:?} of workspace {} kept changing while it was recorded",
         s.wa_id, s.workspace_id
     )))
+}
+
+/// Moves the contact that had the previous ids to the new ones Meta reports (a number change, or
+/// a BSUID change), unless another contact already holds a new one: that one is then the person,
+/// and nothing is guessed.
+async fn apply_identity_change(
+    db: &mut dyn Db,
+    s: &ContactSighting,
+    change: &IdentityChange,
+    now: Millis,
+) -> Result<()> {
+    if let (Some(previous), Some(new)) = (&change.previous_user_id, &s.user_id) {
+        db.execute(
+            "UPDATE contacts SET user_id = $3, parent_user_id = COALESCE($4, parent_user_id), \
+             updated_at = $5 WHERE workspace_id = $1 AND user_id = $2 AND NOT EXISTS \
+             (SELECT 1 FROM contacts o WHERE o.workspace_id = $1 AND o.user_id = $3)",
+            args![&s.workspace_id, previous, new, &s.parent_user_id, now],
+        )
+        .await?;
+    }
+    if let (Some(previous), Some(new)) = (&change.previous_wa_id, &s.wa_id) {
+        db.execute(
+            "UPDATE contacts SET wa_id = $3, phone = $3, updated_at = $4 \
+             WHERE workspace_id = $1 AND wa_id = $2 AND NOT EXISTS \
+             (SELECT 1 FROM contacts o WHERE o.workspace_id = $1 AND o.wa_id = $3)",
+            args![&s.workspace_id, previous, new, now],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The conversation of a contact on a channel, created if missing.

@@ -92,6 +92,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0023_marketing_messages.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0024_contact_parent_user_id.sql"
+        )),
     ])
 }
 

@@ -63,6 +63,8 @@ async fn matching_and_idempotency(store: Arc<dyn Store>) {
                 wa_id: Some("5215512345678".into()),
                 user_id: None,
                 name: Some("Ana WhatsApp".into()),
+                parent_user_id: None,
+                change: None,
             }],
             vec![],
             NOW,

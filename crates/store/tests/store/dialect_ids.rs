@@ -133,6 +133,8 @@ async fn numbers(store: Arc<dyn Store>) {
                 wa_id: Some("593990000001".into()),
                 user_id: None,
                 name: Some("Beto".into()),
+                parent_user_id: None,
+                change: None,
             }],
             vec![],
             now,

@@ -91,6 +91,7 @@ mod tests {
     fn contact() -> Contact {
         Contact {
             id: "ct_1".into(),
+            parent_user_id: None,
             workspace_id: chasqui_domain::WorkspaceId::from_trusted("ws"),
             wa_id: Some("593998445667".into()),
             user_id: None,

@@ -15,6 +15,8 @@ pub(super) fn sighting(ws: &str, wa_id: &str, name: &str) -> ContactSighting {
         wa_id: Some(wa_id.into()),
         user_id: None,
         name: Some(name.into()),
+        parent_user_id: None,
+        change: None,
     }
 }
 

@@ -210,6 +210,7 @@ fn status_array_is_transitions_in_seconds() {
 fn contact() -> Contact {
     Contact {
         id: "ct_1".into(),
+        parent_user_id: None,
         workspace_id: WorkspaceId::from_trusted("ws"),
         wa_id: Some("593998445667".into()),
         user_id: None,
