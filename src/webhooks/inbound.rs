@@ -60,21 +60,20 @@ fn sender(workspace_id: WorkspaceId, m: &InboundMessage, name: Option<String>) -
         name,
         change: None,
     };
-    if let InboundContent::System(s) = &m.content {
-        let changed_number = s.wa_id.as_ref().filter(|new| Some(*new) != m.from.as_ref());
-        if s.previous_user_id.is_some() || changed_number.is_some() {
-            who.change = Some(IdentityChange {
-                previous_user_id: s.previous_user_id.clone(),
-                previous_wa_id: changed_number.and(m.from.clone()),
-            });
-            if let Some(new) = changed_number {
-                who.wa_id = Some(new.clone());
-            }
-            if s.user_id.is_some() {
-                who.user_id = s.user_id.clone();
-                who.parent_user_id = s.parent_user_id.clone().or(who.parent_user_id);
-            }
+    let moved = match &m.content {
+        InboundContent::System(s) => s.identity_move(m.from.as_deref()),
+        _ => None,
+    };
+    if let Some(moved) = moved {
+        who.wa_id = moved.wa_id.or(who.wa_id);
+        if moved.user_id.is_some() {
+            who.user_id = moved.user_id;
+            who.parent_user_id = moved.parent_user_id.or(who.parent_user_id);
         }
+        who.change = Some(IdentityChange {
+            previous_user_id: moved.previous_user_id,
+            previous_wa_id: moved.previous_wa_id,
+        });
     }
     who
 }

@@ -195,6 +195,39 @@ pub struct System {
     pub identity: Option<Value>,
 }
 
+/// The ids a person moved between, as a `system` message reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IdentityMove {
+    /// The BSUID they had.
+    pub previous_user_id: Option<String>,
+    /// The number they had (the message's `from`), for a number change.
+    pub previous_wa_id: Option<String>,
+    /// Their new number, for a number change.
+    pub wa_id: Option<String>,
+    /// Their new BSUID.
+    pub user_id: Option<String>,
+    /// Their new parent BSUID.
+    pub parent_user_id: Option<String>,
+}
+
+impl System {
+    /// What changed, for a `user_changed_user_id` or `user_changed_number` notice sent `from`
+    /// a number; `None` when nothing did.
+    pub fn identity_move(&self, from: Option<&str>) -> Option<IdentityMove> {
+        let new_number = self.wa_id.as_deref().filter(|new| Some(*new) != from);
+        if self.previous_user_id.is_none() && new_number.is_none() {
+            return None;
+        }
+        Some(IdentityMove {
+            previous_user_id: self.previous_user_id.clone(),
+            previous_wa_id: new_number.and(from).map(str::to_string),
+            wa_id: new_number.map(str::to_string),
+            user_id: self.user_id.clone(),
+            parent_user_id: self.parent_user_id.clone(),
+        })
+    }
+}
+
 /// A message WhatsApp could not hand over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Unsupported {

@@ -23,8 +23,8 @@ use crate::MetaError;
 use json::{id_at, id_text, meta_errors, object_at, str_at, text_at, unix_seconds};
 
 pub use content::{
-    Button, CallPermissionReply, Contacts, Edit, FlowReply, InboundContent, Location, Media, Order,
-    OrderItem, Reaction, Reply, Revoke, System, Text, Unsupported,
+    Button, CallPermissionReply, Contacts, Edit, FlowReply, IdentityMove, InboundContent, Location,
+    Media, Order, OrderItem, Reaction, Reply, Revoke, System, Text, Unsupported,
 };
 pub use kind::InboundKind;
 pub use preferences::{UserPreference, MARKETING_MESSAGES};

@@ -1241,3 +1241,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn system_notices_say_which_ids_moved() {
+    let notice = |wa_id: Option<&str>, user_id: Option<&str>, previous: Option<&str>| System {
+        system_type: Some("user_changed_user_id".into()),
+        body: None,
+        wa_id: wa_id.map(Into::into),
+        user_id: user_id.map(Into::into),
+        parent_user_id: None,
+        previous_user_id: previous.map(Into::into),
+        identity: None,
+    };
+    let moved = notice(None, Some("US.2"), Some("US.1"))
+        .identity_move(None)
+        .expect("a BSUID change");
+    assert_eq!(
+        (moved.previous_user_id.as_deref(), moved.user_id.as_deref()),
+        (Some("US.1"), Some("US.2"))
+    );
+    assert_eq!(moved.previous_wa_id, None);
+    let moved = notice(Some("5215500000002"), None, None)
+        .identity_move(Some("5215500000001"))
+        .expect("a number change");
+    assert_eq!(moved.previous_wa_id.as_deref(), Some("5215500000001"));
+    assert_eq!(moved.wa_id.as_deref(), Some("5215500000002"));
+    // The same number, or no previous id, is no move.
+    assert_eq!(notice(Some("1"), None, None).identity_move(Some("1")), None);
+    assert_eq!(notice(None, None, None).identity_move(Some("1")), None);
+}

@@ -390,20 +390,25 @@ fn contact_search(db: &dyn Db) -> &'static str {
     }
 }
 
-/// A recipient's opt-out and last inbound time on a channel, by the two written forms of its
-/// number (`$3`, `$4`).
-const RECIPIENT_STATE_BY_WA_ID: &str = "SELECT ct.opted_out, ct.marketing_opted_out, \
-     cv.last_inbound_at FROM contacts ct \
-     LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
-     WHERE ct.workspace_id = $1 AND ct.wa_id IN ($3, $4) \
-     ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
+/// A recipient's opt-outs and last inbound time on a channel, found by `$column` (`wa_id` for
+/// the two written forms of a number, `user_id` for a BSUID) equal to `$3` or `$4`.
+macro_rules! recipient_state_sql {
+    ($column:literal) => {
+        concat!(
+            "SELECT ct.opted_out, ct.marketing_opted_out, cv.last_inbound_at FROM contacts ct \
+             LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
+             WHERE ct.workspace_id = $1 AND ct.",
+            $column,
+            " IN ($3, $4) ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1"
+        )
+    };
+}
 
-/// [`RECIPIENT_STATE_BY_WA_ID`] for a BSUID (`$3`; `$4` is the same).
-const RECIPIENT_STATE_BY_USER_ID: &str = "SELECT ct.opted_out, ct.marketing_opted_out, \
-     cv.last_inbound_at FROM contacts ct \
-     LEFT JOIN conversations cv ON cv.contact_id = ct.id AND cv.channel_id = $2 \
-     WHERE ct.workspace_id = $1 AND ct.user_id IN ($3, $4) \
-     ORDER BY cv.last_inbound_at DESC NULLS LAST LIMIT 1";
+/// [`recipient_state_sql`] by phone number.
+const RECIPIENT_STATE_BY_WA_ID: &str = recipient_state_sql!("wa_id");
+
+/// [`recipient_state_sql`] by BSUID.
+const RECIPIENT_STATE_BY_USER_ID: &str = recipient_state_sql!("user_id");
 
 async fn conversation_entries(
     db: &mut dyn Db,
