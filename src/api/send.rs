@@ -92,16 +92,14 @@ async fn pick_channel(
     Ok(found)
 }
 
-/// Charges a send to the daily quotas and, when it is business-initiated (sent while the
-/// customer's 24-hour window is closed, which is what Meta's messaging limit counts), to the
+/// Charges sends to the daily quotas and, for each business-initiated one (sent while the
+/// customer's 24-hour window is closed, which is what Meta's messaging limit counts), to its
 /// channel's messaging limit; all or nothing.
 async fn charge_limits(
     state: &AppState,
     caller: &Principal,
-    channel: &Channel,
-    window_open: bool,
-    recipient: &str,
-) -> Result<(SendCharge, RecipientSlot), LimitError> {
+    sends: &[Prepared],
+) -> Result<(SendCharge, Vec<RecipientSlot>), LimitError> {
     let workspace_limits = state.limits.workspace_limits(&caller.workspace_id).await?;
     let charge = state
         .limits
@@ -110,22 +108,31 @@ async fn charge_limits(
             &caller.limits,
             &caller.workspace_id,
             &workspace_limits,
-            1,
+            sends.len() as i64,
         )
         .await?;
-    if window_open {
-        return Ok((charge, RecipientSlot::default()));
-    }
-    match state
-        .limits
-        .admit_recipient(&channel.id, channel.messaging_limit, recipient)
-        .await
-    {
-        Ok(slot) => Ok((charge, slot)),
-        Err(e) => {
-            state.limits.refund(&charge).await;
-            Err(e)
+    let mut slots = Vec::new();
+    for p in sends.iter().filter(|p| !p.window_open) {
+        match state
+            .limits
+            .admit_recipient(&p.channel.id, p.channel.messaging_limit, &p.new.recipient)
+            .await
+        {
+            Ok(slot) => slots.push(slot),
+            Err(e) => {
+                give_back(state, &charge, &slots).await;
+                return Err(e);
+            }
         }
+    }
+    Ok((charge, slots))
+}
+
+/// Gives back what [`charge_limits`] took for sends that were not committed.
+async fn give_back(state: &AppState, charge: &SendCharge, slots: &[RecipientSlot]) {
+    state.limits.refund(charge).await;
+    for slot in slots {
+        state.limits.forget_recipient(slot).await;
     }
 }
 
@@ -136,22 +143,34 @@ pub async fn submit(
     caller: &Principal,
     req: SendRequest,
 ) -> Result<Sent, ApiError> {
+    let mut sent = submit_all(state, caller, vec![req]).await?;
+    sent.pop()
+        .ok_or_else(|| ApiError::Internal("a send committed nothing".into()))
+}
+
+/// [`submit`] for several messages of one request (a vendor's send carrying several images):
+/// every one is checked and charged before any is stored, and all are committed or none.
+pub async fn submit_all(
+    state: &AppState,
+    caller: &Principal,
+    reqs: Vec<SendRequest>,
+) -> Result<Vec<Sent>, ApiError> {
     if !state.metrics.enabled() {
-        return accept(state, caller, req).await;
+        return accept(state, caller, reqs).await;
     }
     let started = std::time::Instant::now();
-    let answer = accept(state, caller, req).await;
+    let answer = accept(state, caller, reqs).await;
     let m = &state.metrics;
     match &answer {
-        Ok(sent) if !sent.replayed => {
-            let msg = &sent.message;
-            m.accepted(&msg.workspace_id, &msg.channel_id, started.elapsed());
-            // Accepted and failed at once (respond.io's template mismatch): never sent.
-            if let Some(e) = &msg.error {
-                m.failed(&msg.workspace_id, &msg.channel_id, e.code);
+        Ok(all) => {
+            for msg in all.iter().filter(|s| !s.replayed).map(|s| &s.message) {
+                m.accepted(&msg.workspace_id, &msg.channel_id, started.elapsed());
+                // Accepted and failed at once (respond.io's template mismatch): never sent.
+                if let Some(e) = &msg.error {
+                    m.failed(&msg.workspace_id, &msg.channel_id, e.code);
+                }
             }
         }
-        Ok(_) => {}
         Err(e) => {
             let (code, status) = e.code_and_status();
             if status.is_client_error() {
@@ -165,8 +184,33 @@ pub async fn submit(
     answer
 }
 
-/// [`submit`] without the metrics.
-async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Result<Sent, ApiError> {
+/// A send checked and ready to commit: nothing is stored or charged yet.
+struct Prepared {
+    new: NewMessage,
+    channel: Channel,
+    window_open: bool,
+    warnings: Vec<Problem>,
+}
+
+/// [`submit_all`] without the metrics.
+async fn accept(
+    state: &AppState,
+    caller: &Principal,
+    reqs: Vec<SendRequest>,
+) -> Result<Vec<Sent>, ApiError> {
+    let mut prepared = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        prepared.push(prepare(state, caller, req).await?);
+    }
+    commit(state, caller, prepared).await
+}
+
+/// Checks one send (validation, channel, window, opt-outs, template) and builds its message.
+async fn prepare(
+    state: &AppState,
+    caller: &Principal,
+    req: SendRequest,
+) -> Result<Prepared, ApiError> {
     let idempotency = req.idempotency_key.map(|key| {
         // The hash covers the request as the caller sent it (keys sorted), so whitespace and
         // key order do not make a conflict.
@@ -234,15 +278,42 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
         }
         Err(e) => return Err(e),
     };
-    let recipient = msg.recipient.key().to_string();
-    // Quotas come last, once the send is known to be valid, so a refused request costs nothing;
-    // whatever is charged here is given back unless the message is committed below.
-    let (charge, slot) =
-        match charge_limits(state, caller, &channel, window.window_open, &recipient).await {
-            Ok(taken) => taken,
-            // A retry of a send already accepted gets its first answer, not a refusal: the
-            // replay below stores nothing and so needs no quota.
-            Err(e @ LimitError::Exceeded { .. }) => match &idempotency {
+    let new = NewMessage {
+        id: ids::message_id(),
+        workspace_id: caller.workspace_id.clone(),
+        channel_id: channel.id.clone(),
+        recipient: msg.recipient.key().to_string(),
+        kind: msg.kind.as_str().to_string(),
+        body: msg.body.to_string(),
+        created_at: now_ms(),
+        idempotency,
+        rendered,
+        client_message: client_message.as_ref().map(Value::to_string),
+        failed,
+    };
+    Ok(Prepared {
+        new,
+        channel,
+        window_open: window.window_open,
+        warnings: window.warnings,
+    })
+}
+
+/// Charges the quotas for `sends` and commits them together; whatever is charged is given back
+/// unless every one is committed.
+async fn commit(
+    state: &AppState,
+    caller: &Principal,
+    sends: Vec<Prepared>,
+) -> Result<Vec<Sent>, ApiError> {
+    // Quotas come last, once the sends are known to be valid, so a refused request costs
+    // nothing.
+    let (charge, slots) = match charge_limits(state, caller, &sends).await {
+        Ok(taken) => taken,
+        // A retry of a send already accepted gets its first answer, not a refusal: the
+        // replay below stores nothing and so needs no quota.
+        Err(e @ LimitError::Exceeded { .. }) => {
+            match sends.first().and_then(|p| p.new.idempotency.as_ref()) {
                 Some(claim)
                     if state
                         .store
@@ -252,48 +323,58 @@ async fn accept(state: &AppState, caller: &Principal, req: SendRequest) -> Resul
                     Default::default()
                 }
                 _ => return Err(e.into()),
-            },
-            Err(e) => return Err(e.into()),
-        };
-    let new = NewMessage {
-        id: ids::message_id(),
-        workspace_id: caller.workspace_id.clone(),
-        channel_id: channel.id,
-        recipient,
-        kind: msg.kind.as_str().to_string(),
-        body: msg.body.to_string(),
-        created_at: now_ms(),
-        idempotency,
-        rendered,
-        client_message: client_message.as_ref().map(Value::to_string),
-        failed,
+            }
+        }
+        Err(e) => return Err(e.into()),
     };
-    let outcome = state.store.accept_message(new).await;
-    if !matches!(outcome, Ok(AcceptOutcome::Created(_))) {
+    let n = sends.len();
+    let (news, mut warnings): (Vec<NewMessage>, Vec<Vec<Problem>>) =
+        sends.into_iter().map(|p| (p.new, p.warnings)).unzip();
+    let outcome = match <[NewMessage; 1]>::try_from(news) {
+        Ok([one]) => state.store.accept_message(one).await.map(|o| vec![o]),
+        Err(many) => state.store.accept_messages(many).await,
+    };
+    let created = matches!(&outcome, Ok(all)
+        if all.len() == n && all.iter().all(|o| matches!(o, AcceptOutcome::Created(_))));
+    if !created {
         // Nothing new was committed (a replay, a conflict or a failure): nothing is charged.
-        state.limits.refund(&charge).await;
-        state.limits.forget_recipient(&slot).await;
+        give_back(state, &charge, &slots).await;
     }
     let mut headers = HeaderMap::new();
-    if let Some(h) = charge.standing(matches!(outcome, Ok(AcceptOutcome::Created(_)))) {
+    if let Some(h) = charge.standing(created) {
         h.apply(&mut headers);
     }
-    match outcome? {
-        AcceptOutcome::Created(message) => {
-            state.wake.notify_waiters();
-            Ok(Sent {
+    let outcomes = outcome?;
+    if let Some(message_id) = outcomes.iter().find_map(|o| match o {
+        AcceptOutcome::Conflict { message_id } => Some(message_id.clone()),
+        _ => None,
+    }) {
+        return Err(ApiError::IdempotencyConflict(message_id));
+    }
+    // Keys that answer only some of the messages belong to a different request.
+    if let (false, Some(AcceptOutcome::Replayed(first))) = (outcomes.len() == n, outcomes.first()) {
+        return Err(ApiError::IdempotencyConflict(first.id.clone()));
+    }
+    if created {
+        state.wake.notify_waiters();
+    }
+    Ok(outcomes
+        .into_iter()
+        .zip(warnings.iter_mut())
+        .filter_map(|(o, w)| match o {
+            AcceptOutcome::Created(message) => Some(Sent {
                 message,
                 replayed: false,
-                warnings: window.warnings,
-                headers,
-            })
-        }
-        AcceptOutcome::Replayed(message) => Ok(Sent {
-            message,
-            replayed: true,
-            warnings: Vec::new(),
-            headers,
-        }),
-        AcceptOutcome::Conflict { message_id } => Err(ApiError::IdempotencyConflict(message_id)),
-    }
+                warnings: std::mem::take(w),
+                headers: headers.clone(),
+            }),
+            AcceptOutcome::Replayed(message) => Some(Sent {
+                message,
+                replayed: true,
+                warnings: Vec::new(),
+                headers: headers.clone(),
+            }),
+            AcceptOutcome::Conflict { .. } => None,
+        })
+        .collect())
 }

@@ -162,6 +162,64 @@ async fn a_retried_send_with_a_key_sends_each_image_once(backend: Backend) {
     }
     let msgs = sent_to(&server, to).await;
     assert_eq!(msgs.len(), 3, "one message per image, once: {msgs:?}");
+    // The same key on a request with a fourth image is another request: refused, none sent.
+    let mut more = images.clone();
+    more["ref_images"]
+        .as_array_mut()
+        .expect("images")
+        .push(json!({"link": "https://example.com/d.jpg"}));
+    let resp = server
+        .http
+        .post(server.url(SEND))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "pedido-7")
+        .json(&more)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 400);
+    let body: Value = resp.json().await.expect("json");
+    assert!(
+        body["ref_message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("idempotency_conflict")),
+        "{body}"
+    );
+    assert_eq!(sent_to(&server, to).await.len(), 3);
+    server.stop().await;
+}
+
+/// Several images are all sent or none: with two sends left in the day's quota, three images
+/// are refused and none goes; two then go.
+async fn several_images_go_all_or_none(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = setup(&server).await;
+    let (status, ws) = server
+        .request_json(
+            Method::PATCH,
+            "/v1/admin/workspaces/ws_default",
+            &json!({"daily_quota": 2}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ws}");
+    let to = "593988000222";
+    let images = |n: usize| {
+        let links: Vec<Value> = (0..n)
+            .map(|i| json!({"link": format!("https://example.com/{i}.jpg")}))
+            .collect();
+        json!({"ref_number_to": to, "ref_number_from": FROM, "ref_whatssap_type": "image",
+               "ref_type_message": 3, "ref_images": links})
+    };
+    let (status, body) = post(&server, SEND, Some(&token), &images(3)).await;
+    assert_eq!(status, 429, "{body}");
+    envelope(429, false)(&body);
+    assert!(
+        sent_to(&server, to).await.is_empty(),
+        "a refused send stored images"
+    );
+    let (status, body) = post(&server, SEND, Some(&token), &images(2)).await;
+    assert_eq!(status, 200, "the refusal charged the quota: {body}");
+    assert_eq!(sent_to(&server, to).await.len(), 2);
     server.stop().await;
 }
 
@@ -264,6 +322,7 @@ async fn a_switched_off_dialect_is_not_served(backend: Backend) {
 on_both_backends!(
     the_image_example_is_sent_and_read,
     a_retried_send_with_a_key_sends_each_image_once,
+    several_images_go_all_or_none,
     every_refusal_uses_the_envelope,
     a_switched_off_dialect_is_not_served,
 );

@@ -90,6 +90,10 @@ pub trait Store:
     /// Commits a new message, its `queued` event, its outbox row and (when given) its idempotency
     /// key, in one transaction. Answers only after the commit is durable.
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome>;
+    /// Commits several messages of one request together: either every one is created, or
+    /// nothing is written and the answer holds each message whose idempotency key was used
+    /// before (replayed, or a conflict).
+    async fn accept_messages(&self, msgs: Vec<NewMessage>) -> Result<Vec<AcceptOutcome>>;
     /// Claims up to `limit` due messages of a channel, each the oldest unfinished one of its
     /// recipient (per-recipient order), leasing them to `owner` and marking them `sending`.
     /// Leases that expired (a crashed worker) become unknown outcomes first.

@@ -506,6 +506,24 @@ impl Store for PgStore {
         Ok(out)
     }
 
+    async fn accept_messages(&self, msgs: Vec<NewMessage>) -> Result<Vec<AcceptOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let mut created = Vec::with_capacity(msgs.len());
+        let mut used = Vec::new();
+        for m in &msgs {
+            match accept(&mut tx, m).await? {
+                out @ AcceptOutcome::Created(_) => created.push(out),
+                out => used.push(out),
+            }
+        }
+        if !used.is_empty() {
+            // Dropping the transaction rolls back the messages written before the used key.
+            return Ok(used);
+        }
+        tx.commit().await?;
+        Ok(created)
+    }
+
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {
         // Leases rarely run out: checking first spares the usual claim a transaction's BEGIN
         // and COMMIT round trips (it claims in one statement). One that runs out just after the

@@ -157,6 +157,27 @@ fn set_work(conn: &Connection, id: &str, state: &str, due_at: Millis, ev: &NewEv
     Ok(())
 }
 
+/// [`Store::accept_messages`]: the writer runs one job at a time, so keys checked first are
+/// still unused when the messages are written.
+fn accept_all(conn: &mut Connection, msgs: &[NewMessage]) -> Result<Vec<AcceptOutcome>> {
+    let mut used = Vec::new();
+    for m in msgs {
+        let Some(idem) = &m.idempotency else { continue };
+        let known: Option<i64> = conn
+            .prepare_cached("SELECT 1 FROM idempotency_keys WHERE api_key_id = ?1 AND key = ?2")?
+            .query_row(params![idem.api_key_id, idem.key], |r| r.get(0))
+            .optional()?;
+        if known.is_some() {
+            // A used key writes nothing: this answers the replay or the conflict.
+            used.push(accept(conn, m)?);
+        }
+    }
+    if !used.is_empty() {
+        return Ok(used);
+    }
+    msgs.iter().map(|m| accept(conn, m)).collect()
+}
+
 fn accept(conn: &mut Connection, m: &NewMessage) -> Result<AcceptOutcome> {
     if let Some(idem) = &m.idempotency {
         let existing: Option<(String, MessageId)> = conn
@@ -487,6 +508,10 @@ impl Store for SqliteStore {
 
     async fn accept_message(&self, msg: NewMessage) -> Result<AcceptOutcome> {
         self.rt.write_mut(move |c| accept(c, &msg)).await
+    }
+
+    async fn accept_messages(&self, msgs: Vec<NewMessage>) -> Result<Vec<AcceptOutcome>> {
+        self.rt.write_mut(move |c| accept_all(c, &msgs)).await
     }
 
     async fn claim(&self, req: &ClaimRequest) -> Result<Vec<Claimed>> {

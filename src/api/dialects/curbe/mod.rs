@@ -12,13 +12,13 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chasqui_domain::{parse_outbound, Scope};
+use chasqui_domain::Scope;
 use serde_json::{json, Value};
 
 use crate::api::auth::{admit, bearer};
 use crate::api::body::JsonBody;
 use crate::api::error::ApiError;
-use crate::api::send::{submit, SendRequest};
+use crate::api::send::{submit_all, SendRequest};
 use crate::api::AppState;
 use crate::clock::now_ms;
 use crate::users::LoginError;
@@ -178,7 +178,7 @@ pub async fn login(State(state): State<AppState>, body: Result<JsonBody, ApiErro
 }
 
 /// `POST /api/WhatsappIntegration/send/message`: one message per image (or one of any other
-/// type); all are checked before any is stored.
+/// type); all are committed or none.
 pub async fn send(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -202,17 +202,13 @@ pub async fn send(
             return envelope(StatusCode::BAD_REQUEST, format!("{field} invalido"))
         }
     };
-    // Several images must not leave some sent and some refused for a bad field.
-    for m in &messages {
-        if let Err(problems) = parse_outbound(m) {
-            return refusal(ApiError::Validation(problems));
-        }
-    }
-    // One key per image (`key`, `key#2`, ...): a retry after a refusal part-way answers the
-    // images already taken again and sends only the rest, never one twice.
+    // One key per image (`key`, `key#2`, ...), all committed together: a retry answers the
+    // images already taken again and sends none twice.
     let key = super::idempotency_key(&headers);
-    for (i, message) in messages.into_iter().enumerate() {
-        let req = SendRequest {
+    let reqs = messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, message)| SendRequest {
             message,
             channel: Some(from.clone()),
             idempotency_key: key.as_ref().map(|k| match i {
@@ -220,10 +216,11 @@ pub async fn send(
                 n => format!("{k}#{}", n + 1),
             }),
             ..Default::default()
-        };
-        if let Err(e) = submit(&state, &caller, req).await {
-            return refusal(e);
-        }
+        })
+        .collect();
+    // Several images are checked and charged together: all go, or none and the refusal says why.
+    if let Err(e) = submit_all(&state, &caller, reqs).await {
+        return refusal(e);
     }
     envelope(StatusCode::OK, "Mensaje enviado")
 }
