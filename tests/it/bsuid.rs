@@ -233,3 +233,58 @@ async fn a_131050_to_a_bsuid_marks_that_person(backend: Backend) {
 }
 
 on_both_backends!(a_131050_to_a_bsuid_marks_that_person);
+
+/// A person sent to by number whose `sent` status names their BSUID (`recipient_user_id`):
+/// their contact keeps it, so a send naming them by BSUID finds their open window.
+async fn a_status_links_the_number_with_the_bsuid(backend: Backend) {
+    let s = TestServer::start_with(backend, |c| {
+        c.default_channel.window_policy = chasqui_domain::window::WindowPolicy::Enforce
+    })
+    .await;
+    let number = "5215512340077";
+    let user = "US.77712340077";
+    s.patch_sandbox(json!({"user_ids": {number: user}})).await;
+    s.customer_writes(
+        number,
+        "Rosa",
+        json!({"type": "text", "text": {"body": "hola"}}),
+    )
+    .await;
+    let before = contacts(&s, number).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!(before[0]["user_id"], Value::Null, "{}", before[0]);
+
+    let answer = s
+        .send_ok(&json!({"to": format!("+{number}"), "type": "text", "text": {"body": "¿Qué necesita?"}}))
+        .await;
+    s.wait_for(
+        std::slice::from_ref(&answer),
+        &["delivered", "read"],
+        Duration::from_secs(20),
+    )
+    .await;
+    let after = contacts(&s, number).await;
+    assert_eq!(after.len(), 1, "still one person: {after:?}");
+    assert_eq!(after[0]["user_id"], user, "{}", after[0]);
+    assert_eq!(after[0]["id"], before[0]["id"]);
+
+    // By BSUID, the same person: their window is open.
+    let by_user = s
+        .send_ok(&json!({"recipient": user, "type": "text", "text": {"body": "Listo."}}))
+        .await;
+    s.wait_for(&[by_user], &["delivered", "read"], Duration::from_secs(20))
+        .await;
+
+    // A bad mapping is refused and changes nothing.
+    let (status, body) = s
+        .request_json(
+            reqwest::Method::PATCH,
+            "/v1/sandbox/settings",
+            &json!({"user_ids": {number: "not a bsuid"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], format!("user_ids.{number}"), "{body}");
+}
+
+on_both_backends!(a_status_links_the_number_with_the_bsuid);

@@ -15,6 +15,7 @@ use chasqui_domain::{MessageStatus, MetaError};
 
 use crate::business_webhooks::WebhookEvent;
 use crate::conversations::consent::MarketingStop;
+use crate::conversations::identity::UserIdLink;
 use crate::plan::{self, NewEvent, OutboxChange, OutboxRow};
 use crate::{ApplyReport, MessageRecord, Millis, OutcomeRecord, StatusChange};
 
@@ -104,6 +105,9 @@ pub(crate) struct Writes {
     /// Recipients Meta refused a message to with 131050: they stopped marketing. Empty for
     /// every other batch, so the hot path writes nothing more.
     pub marketing_stops: Vec<MarketingStop>,
+    /// Phone recipients whose `sent` status named their BSUID (`recipient_user_id`), once per
+    /// message.
+    pub user_id_links: Vec<UserIdLink>,
 }
 
 impl Writes {
@@ -176,6 +180,7 @@ struct Replay {
     new_wamids: HashSet<MessageId>,
     webhooks: Vec<WebhookEvent>,
     marketing_stops: Vec<MarketingStop>,
+    user_id_links: Vec<UserIdLink>,
 }
 
 impl Replay {
@@ -188,6 +193,7 @@ impl Replay {
             new_wamids: HashSet::new(),
             webhooks: Vec::new(),
             marketing_stops: Vec::new(),
+            user_id_links: Vec::new(),
         }
     }
 
@@ -298,6 +304,7 @@ impl Replay {
             events: self.events,
             webhooks: self.webhooks,
             marketing_stops: self.marketing_stops,
+            user_id_links: self.user_id_links,
             ..Writes::default()
         };
         for (id, change) in self.outbox {
@@ -422,6 +429,23 @@ pub(crate) fn apply_statuses(
         );
         if let Some(p) = &u.pricing {
             r.set_pricing(&id, p);
+        }
+        // Meta's `sent` comes once per message: the one status that links the number it was
+        // sent to with the person's BSUID (a BSUID holds a dot, a number never).
+        if let (MessageStatus::Sent, Some(user_id)) = (u.status, &u.recipient_user_id) {
+            if let Some(m) = r
+                .snap
+                .messages
+                .get(&id)
+                .filter(|m| !m.recipient.contains('.'))
+            {
+                r.user_id_links.push(UserIdLink {
+                    workspace_id: m.workspace_id.clone(),
+                    wa_id: m.recipient.clone(),
+                    user_id: user_id.clone(),
+                    at: now,
+                });
+            }
         }
         // Chasqui's own `sent` (Meta's API took it) usually comes first, so Meta's `sent` is
         // counted as its first webhook; every later status as the move it makes.

@@ -150,14 +150,23 @@ fn is_user_id(recipient: &str) -> bool {
     recipient.contains('.')
 }
 
-/// The `statuses[]` entry Meta would send for `event` at `unix_secs`.
-pub(super) fn status_entry(event: &StatusEvent, unix_secs: i64) -> StatusEntry<'_> {
+/// The `statuses[]` entry Meta would send for `event` at `unix_secs`; `user_id` is the BSUID
+/// of a person sent to by number, if they have one.
+pub(super) fn status_entry<'a>(
+    event: &'a StatusEvent,
+    unix_secs: i64,
+    user_id: Option<&'a str>,
+) -> StatusEntry<'a> {
     let mut entry = StatusEntry {
         id: &event.wamid,
         status: event.kind.as_str(),
         timestamp: unix_secs.to_string(),
         recipient_id: (!is_user_id(&event.recipient)).then_some(event.recipient.as_str()),
-        recipient_user_id: is_user_id(&event.recipient).then_some(event.recipient.as_str()),
+        recipient_user_id: if is_user_id(&event.recipient) {
+            Some(event.recipient.as_str())
+        } else {
+            user_id
+        },
         biz_opaque_callback_data: event.callback_data.as_deref(),
         errors: None,
         conversation: None,

@@ -53,6 +53,9 @@ pub struct SandboxSettings {
     /// (131056, 132018) refuse it; the others (131026, 131047, 131049, 131050, 130472) are
     /// accepted and then reported `failed` in a status webhook, as Meta does.
     pub recipient_errors: BTreeMap<String, i64>,
+    /// People known by a BSUID as well as their number (digits → BSUID): their statuses carry
+    /// it as `recipient_user_id` beside `recipient_id`, as Meta's do from 2026.
+    pub user_ids: BTreeMap<String, String>,
     /// Statuses due within this window go out together in one webhook POST.
     pub webhook_batch_ms: u64,
     /// Seed for the fault-injection RNG; `None` seeds from the OS.
@@ -82,6 +85,7 @@ impl Default for SandboxSettings {
             lost_webhook_rate: 0.0,
             undeliverable_recipients: Vec::new(),
             recipient_errors: BTreeMap::new(),
+            user_ids: BTreeMap::new(),
             webhook_batch_ms: 20,
             seed: None,
             template_approval_ms: 1_000,
@@ -151,6 +155,18 @@ impl SandboxSettings {
                     field,
                     "must be a phone number in digits (wa_id form)",
                 ));
+            }
+        }
+        for (number, user_id) in &self.user_ids {
+            let field = format!("user_ids.{number}");
+            if !is_phone_digits(number) {
+                return Err(FieldError::new(
+                    field,
+                    "must be a phone number in digits (wa_id form)",
+                ));
+            }
+            if chasqui_domain::UserId::parse(user_id).is_err() {
+                return Err(FieldError::new(field, "must be a business-scoped user id"));
             }
         }
         for (number, code) in &self.recipient_errors {

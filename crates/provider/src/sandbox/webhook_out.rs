@@ -127,7 +127,8 @@ impl Sandbox {
                 bump(&self.stats.statuses_lost);
                 continue;
             }
-            let entry = super::recipient::status_entry(event, now / 1000);
+            let user_id = settings.user_ids.get(&event.recipient).map(String::as_str);
+            let entry = super::recipient::status_entry(event, now / 1000, user_id);
             match by_number
                 .iter_mut()
                 .find(|(id, _)| *id == event.phone_number_id)

@@ -552,6 +552,7 @@ pub(crate) fn consent_source(name: Option<String>) -> Result<Option<ConsentSourc
 }
 
 pub(crate) mod consent;
+pub(crate) mod identity;
 
 mod store;
 

@@ -362,10 +362,14 @@ static WRITE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// webhook events.
 async fn write(c: &mut PgConnection, w: &Writes) -> Result<()> {
     write_rows(c, w).await?;
-    // Only a batch with a 131050 failure writes more, in the same transaction.
+    // Only a batch with a 131050 failure or a BSUID to link writes more, in the same
+    // transaction.
     if !w.marketing_stops.is_empty() {
         crate::conversations::consent::apply_meta_stops(&mut PgDb::new(c), &w.marketing_stops)
             .await?;
+    }
+    if !w.user_id_links.is_empty() {
+        crate::conversations::identity::link_user_ids(&mut PgDb::new(c), &w.user_id_links).await?;
     }
     Ok(())
 }

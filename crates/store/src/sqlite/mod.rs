@@ -429,6 +429,13 @@ fn write(conn: &mut Connection, w: &Writes) -> Result<()> {
             &w.marketing_stops,
         ))?;
     }
+    if !w.user_id_links.is_empty() {
+        let db: &mut dyn crate::sql::Db = &mut on(conn);
+        block(crate::conversations::identity::link_user_ids(
+            db,
+            &w.user_id_links,
+        ))?;
+    }
     Ok(())
 }
 
