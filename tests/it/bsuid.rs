@@ -284,7 +284,11 @@ async fn a_status_links_the_number_with_the_bsuid(backend: Backend) {
         )
         .await;
     assert_eq!(status, 422, "{body}");
-    assert_eq!(body["error"]["field"], format!("user_ids.{number}"), "{body}");
+    assert_eq!(
+        body["error"]["field"],
+        format!("user_ids.{number}"),
+        "{body}"
+    );
 }
 
 on_both_backends!(a_status_links_the_number_with_the_bsuid);
