@@ -192,6 +192,7 @@ impl App {
             users,
             address_policy,
             metrics,
+            live: crate::live::Live::default(),
         };
         Ok(Self {
             listener,
@@ -243,7 +244,8 @@ impl App {
             ids::prefixed("ingest_"),
             self.inbox_lease_ms,
         )
-        .with_metrics(self.state.metrics.clone());
+        .with_metrics(self.state.metrics.clone())
+        .with_live(self.state.live.clone());
         let ingest = tokio::spawn(ingest.run(stop_rx.clone()));
         let notifier = self.business_webhooks.enabled.then(|| {
             let notifier = crate::business_webhooks::Notifier::new(

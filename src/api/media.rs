@@ -7,7 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chasqui_domain::media_limits::{check_upload, TOO_LARGE};
-use chasqui_domain::Problem;
+use chasqui_domain::{Problem, WorkspaceId};
 use chasqui_provider::ManageError;
 use chasqui_store::NewMedia;
 use serde::{Deserialize, Serialize};
@@ -333,9 +333,19 @@ pub async fn get_one(
     Caller(key): Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    stored_file(&state, &key.workspace_id, &id).await
+}
+
+/// A workspace's stored media file (Chasqui's or the provider's id) with its type: what the API
+/// and the console serve.
+pub(crate) async fn stored_file(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    id: &str,
+) -> Result<Response, ApiError> {
     let media = state
         .store
-        .get_media(&key.workspace_id, &id)
+        .get_media(workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("media {id}")))?;
     let path = media

@@ -12,11 +12,11 @@ pub mod error;
 pub mod extract;
 mod health;
 pub mod json;
-mod media;
+pub(crate) mod media;
 mod messages;
 pub mod openapi;
 mod paging;
-mod read_receipts;
+pub(crate) mod read_receipts;
 pub mod routes;
 pub mod send;
 mod template_check;
@@ -67,6 +67,8 @@ pub struct AppState {
     pub address_policy: Arc<crate::net::AddressPolicy>,
     /// Prometheus metrics (off unless `metrics_listen` is set).
     pub metrics: crate::telemetry::Metrics,
+    /// Notices of changes, for live views.
+    pub live: crate::live::Live,
 }
 
 /// The whole HTTP surface: the public routes, then every route of the table behind its scope.
@@ -96,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         }
     }
     // Every route so far names itself in the request's span; the fallbacks stay unnamed.
+    app = app.merge(crate::console::routes());
     app = app.route_layer(middleware::from_fn(crate::telemetry::request::note_route));
     app.fallback(|| async { ApiError::NotFound("route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

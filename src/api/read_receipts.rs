@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::extract::State;
 use axum::Json;
-use chasqui_domain::Problem;
+use chasqui_domain::{Problem, WorkspaceId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -76,9 +76,20 @@ pub async fn mark_read(
     let typing = request
         .typing_indicator
         .is_some_and(|t| matches!(t.kind, TypingKind::Text));
+    Ok(Json(send_receipt(&state, &key.workspace_id, &id, typing).await?))
+}
+
+/// Marks a customer's message (Chasqui's id or wamid) read through its channel's provider: what
+/// the API and the console both do.
+pub async fn send_receipt(
+    state: &AppState,
+    workspace_id: &WorkspaceId,
+    id: &str,
+    typing: bool,
+) -> Result<Read, ApiError> {
     let (id, channel_id, wamid) = state
         .store
-        .find_inbound(&key.workspace_id, &id)
+        .find_inbound(workspace_id, id)
         .await?
         .ok_or_else(|| ApiError::NotFound("inbound message".into()))?;
     let live = state
@@ -89,13 +100,13 @@ pub async fn mark_read(
         .mark_read(&wamid, typing)
         .await
         .map_err(|e| ApiError::from_provider(e, "read_receipts_unsupported"))?;
-    Ok(Json(Read {
+    Ok(Read {
         id,
         wamid,
         channel: channel_id.to_string(),
         read: true,
         typing_indicator: typing,
-    }))
+    })
 }
 
 /// The body: none, or the typed request, every problem named.

@@ -357,6 +357,7 @@ async fn commit(
     }
     if created {
         state.wake.notify_waiters();
+        state.live.changed(&caller.workspace_id);
     }
     Ok(outcomes
         .into_iter()

@@ -15,6 +15,7 @@
 //! Layout: `procs` (the child processes), `load` (the clients), `usage` (`/proc` readings),
 //! `rows` (row-write counters), `figures` (every figure, computed once), `report` (printing).
 
+mod console;
 mod figures;
 mod load;
 mod metrics_cost;
@@ -59,12 +60,26 @@ pub struct BenchArgs {
     /// Rounds of `--metrics-cost` (each runs both servers once).
     #[arg(long, default_value_t = 2)]
     pub metrics_rounds: usize,
+    /// Instead: the console's page times with a full workspace (see `bench/console.rs`).
+    #[arg(long)]
+    pub console: bool,
+    /// People (so conversations) of `--console`.
+    #[arg(long, default_value_t = 10_000)]
+    pub console_conversations: usize,
+    /// Inbound messages of `--console`, spread over the people.
+    #[arg(long, default_value_t = 100_000)]
+    pub console_messages: usize,
 }
 
 /// Runs the benchmark and prints the figures.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let bench = Bench::new(args).await?;
+    if bench.args.console {
+        let result = console::run(&bench).await;
+        let _ = std::fs::remove_dir_all(&bench.dir);
+        return result;
+    }
     if bench.args.metrics_cost {
         let cost = metrics_cost::run(&bench).await;
         let _ = std::fs::remove_dir_all(&bench.dir);

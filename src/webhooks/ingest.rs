@@ -65,6 +65,8 @@ pub struct Ingest {
     lease_ms: i64,
     /// Counts the statuses it applies.
     metrics: crate::telemetry::Metrics,
+    /// Tells live views what changed.
+    live: crate::live::Live,
 }
 
 impl Ingest {
@@ -84,7 +86,14 @@ impl Ingest {
             owner,
             lease_ms,
             metrics: crate::telemetry::Metrics::off(),
+            live: crate::live::Live::default(),
         }
+    }
+
+    /// Tells `live` about the messages and statuses this processor applies.
+    pub fn with_live(mut self, live: crate::live::Live) -> Self {
+        self.live = live;
+        self
     }
 
     /// Counts the statuses this processor applies in `metrics`.
@@ -209,6 +218,8 @@ impl Ingest {
             match self.store.apply_statuses(channels, updates, now_ms()).await {
                 Ok(report) => {
                     self.metrics.status_changes(&report.changes, now_ms());
+                    self.live
+                        .changed_all(report.changes.iter().map(|c| &c.workspace_id));
                     if report.unmatched > 0 {
                         tracing::debug!(
                             unmatched = report.unmatched,
@@ -270,11 +281,14 @@ impl Ingest {
             .map_err(|e| e.to_string())?;
         let media = crate::media::inbound_rows(&messages);
         let to_mark_read = self.auto_read(&messages);
+        let workspaces: Vec<chasqui_domain::WorkspaceId> =
+            messages.iter().map(|m| m.workspace_id.clone()).collect();
         if !sightings.is_empty() || !messages.is_empty() {
             self.store
                 .record_inbound(sightings, messages, now)
                 .await
                 .map_err(|e| e.to_string())?;
+            self.live.changed_all(&workspaces);
         }
         for (provider, wamid) in to_mark_read {
             // Best effort, after the commit: a receipt lost to a crash or a provider failure

@@ -147,6 +147,9 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bo
         {
             Ok(report) => {
                 state.metrics.status_changes(&report.changes, now_ms());
+                state
+                    .live
+                    .changed_all(report.changes.iter().map(|c| &c.workspace_id));
                 Json(Received {
                     received: true,
                     applied: Some(report.applied),

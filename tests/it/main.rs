@@ -10,6 +10,7 @@ mod bsuid;
 mod business_webhooks;
 mod cli;
 mod contact_import;
+mod console;
 mod conversations;
 mod dialect_curbe;
 mod dialect_innova;
