@@ -338,6 +338,10 @@ pub struct ConversationView {
     pub last_message_at: String,
     /// Creation time (RFC 3339).
     pub created_at: String,
+    /// The customer's new messages since the conversation was last marked read (WhatsApp's
+    /// system notices and edits or deletions of earlier messages are not counted).
+    #[schema(example = 2)]
+    pub unread: i64,
 }
 
 impl From<&Conversation> for ConversationView {
@@ -354,6 +358,7 @@ impl From<&Conversation> for ConversationView {
             last_inbound_at: c.last_inbound_at.map(rfc3339),
             last_message_at: rfc3339(c.last_message_at),
             created_at: rfc3339(c.created_at),
+            unread: c.unread,
         }
     }
 }
@@ -375,6 +380,8 @@ pub struct ConversationDetail {
     pub last_message_at: String,
     /// Creation time (RFC 3339).
     pub created_at: String,
+    /// The customer's new messages since the conversation was last marked read.
+    pub unread: i64,
     /// Messages in both directions, oldest first.
     pub messages: Vec<Entry>,
 }
@@ -390,6 +397,7 @@ impl ConversationDetail {
             last_inbound_at: c.last_inbound_at,
             last_message_at: c.last_message_at,
             created_at: c.created_at,
+            unread: c.unread,
             messages,
         }
     }

@@ -200,12 +200,15 @@ async fn the_window_decides_free_form_sends(backend: Backend) {
         .cloned()
         .expect("an open conversation");
     assert!(conv["window"]["expires_at"].is_string());
+    // The reaction opened no window, but it is a message to read, like the text.
+    assert_eq!(conv["unread"], 2, "{conv}");
     let (_, detail) = server
         .get_json(&format!(
             "/v1/conversations/{}",
             conv["id"].as_str().expect("id")
         ))
         .await;
+    assert_eq!(detail["unread"], 2, "{detail}");
     let flow: Vec<(String, String)> = detail["messages"]
         .as_array()
         .expect("messages")

@@ -6,6 +6,7 @@ use chasqui_domain::{ChannelId, WorkspaceId};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::sql::{greatest, Db};
 use crate::{Millis, Result};
 
 /// A verified Meta webhook delivery waiting to be processed.
@@ -268,15 +269,33 @@ pub struct ContactFilter {
     pub limit: i64,
 }
 
-/// The columns a [`Conversation`] is read from, the same on both back ends: the row's own, then
-/// its latest outbound message's acceptance time, which no write on the send path keeps (an
+/// The `seq` of the latest outbound message to a conversation's contact on its channel (0 when
+/// none), for the conversation row named `cv` and its contact row named `ct`: one lookup per
+/// form of the contact's number (`wa_id`, `phone`), each on `messages_workspace_recipient`
+/// newest first. One `OR` of the two would be answered by walking the whole workspace's
+/// messages, newest first, until one is the contact's.
+pub(crate) fn latest_outbound_seq(db: &dyn Db, cv: &str, ct: &str) -> String {
+    let latest = |column: &str| {
+        format!(
+            "COALESCE((SELECT m.seq FROM messages m WHERE m.workspace_id = {cv}.workspace_id \
+             AND m.recipient = {ct}.{column} AND m.channel_id = {cv}.channel_id \
+             ORDER BY m.seq DESC LIMIT 1), 0)"
+        )
+    };
+    format!("{}({}, {})", greatest(db), latest("wa_id"), latest("phone"))
+}
+
+/// The columns a [`Conversation`] is read from, in its field order: the row's own, then its
+/// latest outbound message's acceptance time, which no write on the send path keeps (an
 /// accepted message must not cost a conversation row update).
-pub(crate) const CONVERSATION_COLUMNS: &str =
-    "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at, \
-     (SELECT m.created_at FROM messages m JOIN contacts ct ON ct.id = conversations.contact_id \
-      WHERE m.workspace_id = conversations.workspace_id \
-      AND m.channel_id = conversations.channel_id \
-      AND (m.recipient = ct.wa_id OR m.recipient = ct.phone) ORDER BY m.seq DESC LIMIT 1)";
+pub(crate) fn conversation_columns(db: &dyn Db) -> String {
+    format!(
+        "id, workspace_id, channel_id, contact_id, last_inbound_at, last_message_at, created_at, \
+         unread, (SELECT o.created_at FROM contacts ct JOIN messages o ON o.seq = {} \
+         WHERE ct.id = conversations.contact_id)",
+        latest_outbound_seq(db, "conversations", "ct")
+    )
+}
 
 /// A conversation: one contact on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -297,6 +316,78 @@ pub struct Conversation {
     pub last_message_at: Millis,
     /// Creation time.
     pub created_at: Millis,
+    /// The contact's new messages since the conversation was last marked read (system notices,
+    /// edits and deletions of earlier messages, and Meta's repeated deliveries not counted).
+    pub unread: i64,
+}
+
+/// Where a page of [`ConversationStore::list_inbox`] continues: the last conversation shown, by
+/// the activity time the inbox is ordered by and its id. Take it from
+/// [`InboxConversation::cursor`]: the conversation's own `last_message_at` also counts messages
+/// sent through the API, which do not move a conversation in the inbox (the send path writes no
+/// conversation row), so it may be later than the inbox's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxCursor {
+    /// The inbox's activity time of the last conversation shown (the row's `last_message_at`).
+    pub last_message_at: Millis,
+    /// Its id.
+    pub id: String,
+}
+
+impl InboxCursor {
+    /// The cursor as opaque text, safe in a URL's query.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.last_message_at, self.id)
+    }
+
+    /// The cursor [`encode`](Self::encode) wrote; `None` for text it could not have written.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (at, id) = text.split_once('.')?;
+        // Ids are the store's own (`cv_` and hex): anything else was not written by `encode`.
+        let id_ok = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        let digits_ok = !at.is_empty()
+            && at
+                .trim_start_matches('-')
+                .bytes()
+                .all(|b| b.is_ascii_digit());
+        if !(id_ok && digits_ok) {
+            return None;
+        }
+        Some(Self {
+            last_message_at: at.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+}
+
+/// One row of the inbox: a conversation, its contact and its latest message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxConversation {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its contact.
+    pub contact: Contact,
+    /// Its latest message either way; `None` when it has none.
+    pub preview: Option<InboxPreview>,
+    /// Where the next page starts when this is the last row of a page.
+    pub cursor: InboxCursor,
+}
+
+/// A conversation's latest message, as the inbox shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxPreview {
+    /// `inbound` or `outbound`.
+    pub direction: &'static str,
+    /// Message type (`text`, `image`, `template`, ...).
+    pub kind: String,
+    /// What a person reads of it: the text, a caption, a button's or list row's title, a
+    /// reaction's emoji, a place's name, a template's filled text; `None` when there is none.
+    pub text: Option<String>,
+    /// When Chasqui got it (inbound: receipt; outbound: acceptance).
+    pub at: Millis,
 }
 
 /// One entry of a conversation's history, in either direction.
@@ -498,6 +589,28 @@ pub trait ConversationStore: Send + Sync {
         conversation: &Conversation,
         limit: i64,
     ) -> Result<Vec<ConversationEntry>>;
+
+    /// A page of a workspace's inbox: up to `limit` conversations with their contacts and latest
+    /// messages, the latest activity first (an inbound message, or a reply
+    /// [`touch_conversation`](Self::touch_conversation) recorded; ties by id, descending), after
+    /// `before` (the previous page's last [`InboxConversation::cursor`]).
+    async fn list_inbox(
+        &self,
+        workspace_id: &WorkspaceId,
+        before: Option<&InboxCursor>,
+        limit: i64,
+    ) -> Result<Vec<InboxConversation>>;
+    /// Sets a conversation's unread count to 0; `false` when the workspace has no such
+    /// conversation.
+    async fn mark_conversation_read(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool>;
+    /// Moves a conversation's latest activity up to `at` (never back), for a reply sent from the
+    /// console; `false` when the workspace has no such conversation.
+    async fn touch_conversation(
+        &self,
+        workspace_id: &WorkspaceId,
+        id: &str,
+        at: Millis,
+    ) -> Result<bool>;
 }
 
 /// Columns read back as a [`Contact`], in its field order.
@@ -555,6 +668,9 @@ pub(crate) mod consent;
 pub(crate) mod identity;
 
 mod store;
+
+#[cfg(test)]
+pub(crate) use store::inbox_sql;
 
 pub use import::{
     ContactImportStore, ImportOutcome, ImportRow, EXTERNAL_SOURCE, IMPORT_BATCH, RESPOND_SOURCE,

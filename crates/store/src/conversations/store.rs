@@ -19,6 +19,7 @@ fn conversation(r: &mut Row) -> Result<Conversation> {
     let last_inbound_at = r.get()?;
     let last_message_at: Millis = r.get()?;
     let created_at = r.get()?;
+    let unread = r.get()?;
     let last_outbound: Option<Millis> = r.get()?;
     Ok(Conversation {
         id,
@@ -28,7 +29,36 @@ fn conversation(r: &mut Row) -> Result<Conversation> {
         last_inbound_at,
         last_message_at: last_message_at.max(last_outbound.unwrap_or(0)),
         created_at,
+        unread,
     })
+}
+
+/// Whether an inbound message of `kind` is one more for someone to read: everything a person
+/// wrote or sent, reactions included, but not WhatsApp's own notices nor the edit or deletion
+/// of a message already counted. Matched kind by kind, so a new kind is decided here.
+fn counts_as_unread(kind: &str) -> bool {
+    use chasqui_domain::inbound::InboundKind as K;
+    match K::parse(kind) {
+        K::System | K::Edit | K::Revoke => false,
+        K::Text
+        | K::Image
+        | K::Video
+        | K::Audio
+        | K::Voice
+        | K::Document
+        | K::Sticker
+        | K::Location
+        | K::Contacts
+        | K::Reaction
+        | K::ButtonReply
+        | K::ListReply
+        | K::FlowReply
+        | K::CallPermissionReply
+        | K::Button
+        | K::Order
+        | K::Unsupported
+        | K::Other(_) => true,
+    }
 }
 
 fn inbox_item(r: &mut Row) -> Result<InboxItem> {
@@ -197,7 +227,8 @@ async fn record_inbound(db: &mut dyn Db, i: &Inbound) -> Result<InboundReport> {
     let touch = format!(
         "UPDATE conversations SET last_message_at = {g}(last_message_at, $4), \
          last_inbound_at = CASE WHEN $3 THEN {g}(COALESCE(last_inbound_at, 0), $2) \
-         ELSE last_inbound_at END WHERE id = $1",
+         ELSE last_inbound_at END, unread = unread + CASE WHEN $5 THEN 1 ELSE 0 END \
+         WHERE id = $1",
         g = greatest(db)
     );
     for m in &i.messages {
@@ -259,8 +290,12 @@ async fn record_inbound(db: &mut dyn Db, i: &Inbound) -> Result<InboundReport> {
         let ev = WebhookEvent::inbound(m, &contact_id, &conversation, now);
         business_webhooks::emit(db, &ev).await?;
         consent::apply_keyword(db, m, &contact_id, now).await?;
-        db.execute(&touch, args![&conversation, m.sent_at, m.opens_window, now])
-            .await?;
+        let unread = counts_as_unread(&m.kind);
+        db.execute(
+            &touch,
+            args![&conversation, m.sent_at, m.opens_window, now, unread],
+        )
+        .await?;
     }
     Ok(report)
 }
@@ -437,17 +472,26 @@ async fn conversation_entries(
             at: r.get()?,
         });
     }
-    let outbound = db
-        .fetch_all(
+    // One query per form of the contact's number, each read newest first from
+    // `messages_workspace_recipient` (one `OR` of the two walks the whole workspace's messages,
+    // on SQLite); the same message found by both is kept once.
+    let mut outbound = Vec::new();
+    for column in ["wa_id", "phone"] {
+        let sql = format!(
             "SELECT m.id, m.kind, m.body, m.status, m.wamid, m.created_at FROM messages m \
              JOIN contacts ct ON ct.id = $2 \
-             WHERE m.workspace_id = $1 AND m.channel_id = $3 \
-             AND (m.recipient = ct.wa_id OR m.recipient = ct.phone) ORDER BY m.seq DESC LIMIT $4",
-            args![&cv.workspace_id, &cv.contact_id, &cv.channel_id, limit],
-        )
-        .await?;
+             WHERE m.workspace_id = $1 AND m.recipient = ct.{column} AND m.channel_id = $3 \
+             ORDER BY m.seq DESC LIMIT $4"
+        );
+        let args = args![&cv.workspace_id, &cv.contact_id, &cv.channel_id, limit];
+        outbound.extend(db.fetch_all(&sql, args).await?);
+    }
+    let mut seen = std::collections::HashSet::new();
     for mut r in outbound {
         let id: String = r.get()?;
+        if !seen.insert(id.clone()) {
+            continue;
+        }
         let kind = r.get()?;
         let body: String = r.get()?;
         entries.push(ConversationEntry {
@@ -461,6 +505,136 @@ async fn conversation_entries(
         });
     }
     Ok(super::latest_in_order(entries, limit))
+}
+
+/// A page of the inbox ([`ConversationStore::list_inbox`]), the first (`$1` the workspace, `$2`
+/// the limit) or one after a cursor (`$3`, `$4`). Its columns: the conversation's as
+/// [`conversation_columns`] has them (its latest outbound message being the joined `o`), the
+/// contact's, the latest inbound message's, the latest outbound message's, then the row's own
+/// activity time, for the cursor. The page is read in the order of `conversations_inbox`, and
+/// each conversation costs three lookups by index (`inbound_messages_conversation`, and
+/// [`latest_outbound_seq`]'s two), so its time does not grow with the workspace.
+pub(crate) fn inbox_sql(db: &dyn Db, after_cursor: bool) -> String {
+    let contact: Vec<String> = CONTACT_COLUMNS
+        .split(',')
+        .map(|c| format!("k.{}", c.trim()))
+        .collect();
+    // After a cursor, the first condition is the index range, the second drops the ties
+    // already shown.
+    let after = if after_cursor {
+        " AND cv.last_message_at <= $3 AND (cv.last_message_at < $3 OR cv.id < $4)"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT cv.id, cv.workspace_id, cv.channel_id, cv.contact_id, cv.last_inbound_at, \
+         cv.last_message_at, cv.created_at, cv.unread, o.created_at, {contact}, \
+         i.kind, i.content, i.received_at, o.kind, o.body, o.rendered, o.created_at, \
+         cv.last_message_at \
+         FROM conversations cv JOIN contacts k ON k.id = cv.contact_id \
+         LEFT JOIN inbound_messages i ON i.seq = (SELECT l.seq FROM inbound_messages l \
+           WHERE l.conversation_id = cv.id ORDER BY l.seq DESC LIMIT 1) \
+         LEFT JOIN messages o ON o.seq = {outbound} \
+         WHERE cv.workspace_id = $1{after} \
+         ORDER BY cv.last_message_at DESC, cv.id DESC LIMIT $2",
+        contact = contact.join(", "),
+        outbound = latest_outbound_seq(db, "cv", "k"),
+    )
+}
+
+/// A string field of a JSON object, when it holds some text.
+fn text_at(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(serde_json::Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
+/// What a person reads of an inbound message, from its normalised content.
+fn inbound_text(kind: &str, content: &serde_json::Value) -> Option<String> {
+    match kind {
+        "text" | "nfm_reply" | "system" => text_at(content, "body"),
+        "image" | "video" | "document" => text_at(content, "caption"),
+        "button_reply" | "list_reply" => text_at(content, "title"),
+        "button" | "order" => text_at(content, "text"),
+        "reaction" => text_at(content, "emoji"),
+        "location" => text_at(content, "name").or_else(|| text_at(content, "address")),
+        // The new content, read as its own kind.
+        "edit" => {
+            let kind = content.get("kind").and_then(serde_json::Value::as_str)?;
+            inbound_text(kind, content.get("content")?)
+        }
+        _ => None,
+    }
+}
+
+/// What a person reads of an outbound message, from the Meta body sent (the type's object is
+/// under the kind's name), or a template's filled text.
+fn outbound_text(kind: &str, body: &serde_json::Value, rendered: Option<String>) -> Option<String> {
+    let object = body.get(kind).unwrap_or(&serde_json::Value::Null);
+    match kind {
+        "text" => text_at(object, "body"),
+        "image" | "video" | "document" => text_at(object, "caption"),
+        "interactive" => object.get("body").and_then(|b| text_at(b, "text")),
+        "reaction" => text_at(object, "emoji"),
+        "location" => text_at(object, "name").or_else(|| text_at(object, "address")),
+        "template" => rendered.filter(|t| !t.is_empty()),
+        _ => None,
+    }
+}
+
+/// Reads one row of [`inbox_sql`].
+fn inbox_row(r: &mut Row) -> Result<InboxConversation> {
+    let conversation = conversation(r)?;
+    let contact = contact(r)?;
+    let inbound: (Option<String>, Option<String>, Option<Millis>) = (r.get()?, r.get()?, r.get()?);
+    let outbound: (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<Millis>,
+    ) = (r.get()?, r.get()?, r.get()?, r.get()?);
+    let sort_at: Millis = r.get()?;
+    let inbound = match inbound {
+        (Some(kind), Some(content), Some(at)) => {
+            let what = format!("inbound message of conversation {}", conversation.id);
+            let text = inbound_text(&kind, &json_value(&content, &what)?);
+            Some(InboxPreview {
+                direction: "inbound",
+                kind,
+                text,
+                at,
+            })
+        }
+        _ => None,
+    };
+    let outbound = match outbound {
+        (Some(kind), Some(body), rendered, Some(at)) => {
+            let what = format!("outbound message of conversation {}", conversation.id);
+            let text = outbound_text(&kind, &json_value(&body, &what)?, rendered);
+            Some(InboxPreview {
+                direction: "outbound",
+                kind,
+                text,
+                at,
+            })
+        }
+        _ => None,
+    };
+    // The later of the two; on a tie the reply, which answers the message.
+    let preview = match (inbound, outbound) {
+        (Some(i), Some(o)) => Some(if i.at > o.at { i } else { o }),
+        (i, o) => i.or(o),
+    };
+    Ok(InboxConversation {
+        cursor: InboxCursor {
+            last_message_at: sort_at,
+            id: conversation.id.clone(),
+        },
+        conversation,
+        contact,
+        preview,
+    })
 }
 
 #[async_trait]
@@ -820,9 +994,10 @@ impl<B: Sql> ConversationStore for B {
         self.read(state, |db, (ws, contact, after, limit)| {
             Box::pin(async move {
                 let sql = format!(
-                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE workspace_id = $1 \
+                    "SELECT {} FROM conversations WHERE workspace_id = $1 \
                      AND ($2 IS NULL OR contact_id = $2) AND ($3 IS NULL OR id > $3) \
-                     ORDER BY id LIMIT $4"
+                     ORDER BY id LIMIT $4",
+                    conversation_columns(db)
                 );
                 db.fetch_map(&sql, args![ws, contact, after, *limit], conversation)
                     .await
@@ -841,8 +1016,8 @@ impl<B: Sql> ConversationStore for B {
             |db, (ws, id)| {
                 Box::pin(async move {
                     let sql = format!(
-                        "SELECT {CONVERSATION_COLUMNS} FROM conversations \
-                     WHERE workspace_id = $1 AND id = $2"
+                        "SELECT {} FROM conversations WHERE workspace_id = $1 AND id = $2",
+                        conversation_columns(db)
                     );
                     db.fetch_one_map(&sql, args![ws, id], conversation).await
                 })
@@ -859,6 +1034,67 @@ impl<B: Sql> ConversationStore for B {
         self.read((cv.clone(), limit), |db, (cv, limit)| {
             Box::pin(conversation_entries(db, cv, *limit))
         })
+        .await
+    }
+
+    async fn list_inbox(
+        &self,
+        workspace_id: &WorkspaceId,
+        before: Option<&InboxCursor>,
+        limit: i64,
+    ) -> Result<Vec<InboxConversation>> {
+        let state = (workspace_id.to_string(), before.cloned(), limit);
+        self.read(state, |db, (ws, before, limit)| {
+            Box::pin(async move {
+                let sql = inbox_sql(db, before.is_some());
+                let args = match before {
+                    None => args![ws, *limit],
+                    Some(c) => args![ws, *limit, c.last_message_at, &c.id],
+                };
+                db.fetch_map(&sql, args, inbox_row).await
+            })
+        })
+        .await
+    }
+
+    async fn mark_conversation_read(&self, workspace_id: &WorkspaceId, id: &str) -> Result<bool> {
+        self.write(
+            (workspace_id.to_string(), id.to_string()),
+            |db, (ws, id)| {
+                Box::pin(async move {
+                    let found = db
+                        .execute(
+                            "UPDATE conversations SET unread = 0 \
+                             WHERE workspace_id = $1 AND id = $2",
+                            args![ws, id],
+                        )
+                        .await?;
+                    Ok(found > 0)
+                })
+            },
+        )
+        .await
+    }
+
+    async fn touch_conversation(
+        &self,
+        workspace_id: &WorkspaceId,
+        id: &str,
+        at: Millis,
+    ) -> Result<bool> {
+        self.write(
+            (workspace_id.to_string(), id.to_string(), at),
+            |db, (ws, id, at)| {
+                Box::pin(async move {
+                    let sql = format!(
+                        "UPDATE conversations SET last_message_at = {}(last_message_at, $3) \
+                         WHERE workspace_id = $1 AND id = $2",
+                        greatest(db)
+                    );
+                    Ok(db.execute(&sql, args![ws, id, *at]).await? > 0)
+                })
+            },
+        )
         .await
     }
 }

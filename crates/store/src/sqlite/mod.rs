@@ -95,6 +95,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/0024_contact_parent_user_id.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/0025_conversation_inbox.sql"
+        )),
     ])
 }
 
@@ -588,5 +591,75 @@ mod tests {
         let plan = listing_plan(&by_recipient);
         assert!(plan.contains("messages_workspace_recipient"), "{plan}");
         assert!(!plan.contains("TEMP B-TREE"), "sorted in memory: {plan}");
+    }
+
+    /// SQLite's plan for `sql` with `args`, one line per step.
+    fn plan(sql: &str, args: Vec<crate::sql::Value>) -> String {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let mut db = on(&mut conn);
+        let rows = block(crate::sql::Db::fetch_all(
+            &mut db,
+            &format!("EXPLAIN QUERY PLAN {sql}"),
+            args,
+        ));
+        let mut lines = Vec::new();
+        for mut r in rows.unwrap() {
+            let (_, _, _, detail): (i64, i64, i64, String) = (
+                r.get().unwrap(),
+                r.get().unwrap(),
+                r.get().unwrap(),
+                r.get().unwrap(),
+            );
+            lines.push(detail);
+        }
+        lines.join("\n")
+    }
+
+    #[test]
+    fn the_inbox_reads_its_index_in_order_and_looks_up_each_latest_message() {
+        use crate::conversations::inbox_sql;
+        use crate::sql::args;
+        // The SQL is built for this connection's dialect; `plan` reads it on a migrated one.
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (after, args) in [
+            (false, args!["ws", 50]),
+            (true, args!["ws", 50, 1_700_000_000_000_i64, "cv_x"]),
+        ] {
+            let sql = inbox_sql(&on(&mut conn), after);
+            let plan = plan(&sql, args);
+            // The page is the index's order: no sort, and no row past the page is read.
+            assert!(
+                plan.contains("SEARCH cv USING INDEX conversations_inbox (workspace_id=?"),
+                "{plan}"
+            );
+            assert!(!plan.contains("TEMP B-TREE"), "sorted in memory: {plan}");
+            // Each latest message is one lookup by the conversation or by the recipient, never
+            // a walk through the workspace's messages.
+            assert!(plan.contains("inbound_messages_conversation"), "{plan}");
+            assert_eq!(
+                plan.matches("messages_workspace_recipient (workspace_id=? AND recipient=?)")
+                    .count(),
+                2,
+                "{plan}"
+            );
+            assert!(!plan.contains("messages_workspace_seq"), "{plan}");
+            assert!(!plan.contains("SCAN"), "{plan}");
+        }
+
+        // A conversation read alone finds its latest outbound message the same way.
+        let sql = format!(
+            "SELECT {} FROM conversations WHERE workspace_id = $1 AND id = $2",
+            crate::conversations::conversation_columns(&on(&mut conn))
+        );
+        let plan = plan(&sql, args!["ws", "cv_x"]);
+        assert_eq!(
+            plan.matches("messages_workspace_recipient (workspace_id=? AND recipient=?)")
+                .count(),
+            2,
+            "{plan}"
+        );
+        assert!(!plan.contains("messages_workspace_seq"), "{plan}");
+        assert!(!plan.contains("SCAN"), "{plan}");
     }
 }

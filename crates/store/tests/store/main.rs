@@ -9,6 +9,7 @@ mod contact_import;
 mod dialect_ids;
 mod fsync_failure;
 mod inbox_lease;
+mod inbox_scale;
 mod quotas;
 mod sqlite_close;
 mod webhook_order;

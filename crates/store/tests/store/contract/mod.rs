@@ -42,6 +42,7 @@ macro_rules! contract {
 mod consent;
 mod conversations;
 mod dialect_ids;
+mod inbox;
 mod media;
 mod messages;
 mod quotas;
