@@ -76,7 +76,9 @@ pub async fn mark_read(
     let typing = request
         .typing_indicator
         .is_some_and(|t| matches!(t.kind, TypingKind::Text));
-    Ok(Json(send_receipt(&state, &key.workspace_id, &id, typing).await?))
+    Ok(Json(
+        send_receipt(&state, &key.workspace_id, &id, typing).await?,
+    ))
 }
 
 /// Marks a customer's message (Chasqui's id or wamid) read through its channel's provider: what

@@ -45,9 +45,10 @@ fn signed(secret: &str, body: &[u8]) -> String {
 pub async fn run(bench: &Bench) -> Result<(), String> {
     let args = &bench.args;
     let (people, messages) = (args.console_conversations, args.console_messages);
-    let database = args.database.clone().unwrap_or_else(|| {
-        format!("sqlite://{}", bench.dir.join("console.db").display())
-    });
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", bench.dir.join("console.db").display()));
     let port = procs::free_port()?;
     let webhook_url = format!("http://127.0.0.1:{port}/webhooks/meta");
     let sandbox = Sandbox::start(&bench.http, &webhook_url, &bench.app_secret).await?;
@@ -237,7 +238,13 @@ async fn measure(
         }
     }
     let mut opened = Vec::new();
-    for (i, id) in conversations.iter().cycle().step_by(7).take(LOADS).enumerate() {
+    for (i, id) in conversations
+        .iter()
+        .cycle()
+        .step_by(7)
+        .take(LOADS)
+        .enumerate()
+    {
         let _ = i;
         opened.push(page(format!("/console/c/{id}")).await?.0);
     }
@@ -246,9 +253,18 @@ async fn measure(
         v
     };
     Ok(vec![
-        PageTimes { name: "inbox, first page", ms: sorted(first) },
-        PageTimes { name: "inbox, older pages", ms: sorted(older) },
-        PageTimes { name: "a conversation", ms: sorted(opened) },
+        PageTimes {
+            name: "inbox, first page",
+            ms: sorted(first),
+        },
+        PageTimes {
+            name: "inbox, older pages",
+            ms: sorted(older),
+        },
+        PageTimes {
+            name: "a conversation",
+            ms: sorted(opened),
+        },
     ])
 }
 

@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 /// `GET /console/assets/{file}`.
 pub async fn serve(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
-        "console.css" => (include_str!("assets/console.css"), "text/css; charset=utf-8"),
+        "console.css" => (
+            include_str!("assets/console.css"),
+            "text/css; charset=utf-8",
+        ),
         "console.js" => (
             include_str!("assets/console.js"),
             "text/javascript; charset=utf-8",

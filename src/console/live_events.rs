@@ -36,7 +36,11 @@ pub async fn stream(
                 Err(_) => break "refresh",
             }
         };
-        Some((Ok(Event::default().event(event).data("")), (rx, workspace)))
+        // A browser drops an event without data.
+        Some((
+            Ok(Event::default().event(event).data(event)),
+            (rx, workspace),
+        ))
     });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }

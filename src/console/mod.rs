@@ -7,8 +7,8 @@ mod assets;
 pub mod i18n;
 mod live_events;
 pub mod pages;
-pub mod session;
 mod security;
+pub mod session;
 
 use axum::extract::{Path, State};
 use axum::middleware;
@@ -36,7 +36,10 @@ pub fn routes() -> Router<AppState> {
         .route("/console/c/{id}", get(pages::conversation::page))
         .route("/console/c/{id}/reply", post(pages::conversation::reply))
         .route("/console/c/{id}/read", post(pages::conversation::mark_read))
-        .route("/console/c/{id}/template", post(pages::conversation::template))
+        .route(
+            "/console/c/{id}/template",
+            post(pages::conversation::template),
+        )
         .route("/console/media/{id}", get(media))
         .route("/console/events", get(live_events::stream))
         .route("/console/assets/{file}", get(assets::serve))

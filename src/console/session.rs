@@ -127,7 +127,11 @@ impl IntoResponse for ConsoleError {
             ConsoleError::NotFound(l) => (StatusCode::NOT_FOUND, l, "error-not-found"),
             ConsoleError::Internal(e) => {
                 tracing::error!(error = %e, "console request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, Lang::Es, "error-internal")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Lang::Es,
+                    "error-internal",
+                )
             }
         };
         (status, super::pages::error_page(lang, id)).into_response()
@@ -149,7 +153,10 @@ impl From<chasqui_store::StoreError> for ConsoleError {
 impl FromRequestParts<AppState> for ConsoleUser {
     type Rejection = ConsoleError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let lang = Lang::negotiate(&parts.headers);
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(ConsoleError::SignedOut)?;
         // Only a session token: an API key pasted into a cookie opens no console.
@@ -209,7 +216,12 @@ pub async fn login(
     let lang = Lang::negotiate(&headers);
     match state
         .users
-        .login(state.store.as_ref(), &form.username, &form.password, now_ms())
+        .login(
+            state.store.as_ref(),
+            &form.username,
+            &form.password,
+            now_ms(),
+        )
         .await
     {
         Ok(session) => {
@@ -264,8 +276,10 @@ pub async fn logout(
         .logout(state.store.as_ref(), &user.principal.id, now_ms())
         .await?;
     let mut resp = Redirect::to("/console/login").into_response();
-    resp.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(&headers, SESSION_COOKIE, "", 0));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&headers, SESSION_COOKIE, "", 0),
+    );
     Ok(resp)
 }
 
@@ -307,7 +321,10 @@ pub async fn choose_workspace(
 ) -> Result<Response, ConsoleError> {
     user.check_csrf(&form.csrf)?;
     user.require(Scope::Admin)?;
-    let ws = form.workspace.parse::<WorkspaceId>().map_err(|_| ConsoleError::NotFound(user.lang))?;
+    let ws = form
+        .workspace
+        .parse::<WorkspaceId>()
+        .map_err(|_| ConsoleError::NotFound(user.lang))?;
     let mut resp = Redirect::to("/console").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,

@@ -69,7 +69,10 @@ async fn get(s: &TestServer, path: &str, cookie: &str) -> (StatusCode, header::H
 /// The first conversation of the default workspace, by the API.
 async fn first_conversation(s: &TestServer) -> String {
     let (_, page) = s.get_json("/v1/conversations").await;
-    page["data"][0]["id"].as_str().expect("a conversation").to_string()
+    page["data"][0]["id"]
+        .as_str()
+        .expect("a conversation")
+        .to_string()
 }
 
 /// The CSRF token of a page's first form.
@@ -86,14 +89,30 @@ async fn console_security_holds(backend: Backend) {
     let resp = plain().get(s.url("/console")).send().await.expect("get");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(resp.headers()[header::LOCATION], "/console/login");
-    let resp = plain().get(s.url("/console/login")).send().await.expect("get");
-    let csp = resp.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let resp = plain()
+        .get(s.url("/console/login"))
+        .send()
+        .await
+        .expect("get");
+    let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert_eq!(resp.headers()[header::X_FRAME_OPTIONS], "DENY");
     let html = resp.text().await.unwrap();
-    assert!(!html.contains("<script>") && !html.contains("onclick"), "inline script: {html}");
-    assert!(!html.contains("http://") && !html.contains("https://"), "a remote origin: {html}");
+    assert!(
+        !html.contains("<script>") && !html.contains("onclick"),
+        "inline script: {html}"
+    );
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "a remote origin: {html}"
+    );
 
     // A wrong password: 401, no cookie.
     let resp = plain()
@@ -107,21 +126,31 @@ async fn console_security_holds(backend: Backend) {
 
     // The cookie: HttpOnly and SameSite; Secure behind https.
     let (line, cookie) = login(&s, "ana", None).await;
-    assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict"), "{line}");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict"),
+        "{line}"
+    );
     assert!(!line.contains("Secure"), "{line}");
     let (line, _) = login(&s, "ana", Some("https")).await;
     assert!(line.contains("Secure"), "{line}");
 
     // A customer writes; the user sees the conversation.
-    s.customer_writes("5215511112222", "Luz", json!({"type": "text", "text": {"body": "hola"}}))
-        .await;
+    s.customer_writes(
+        "5215511112222",
+        "Luz",
+        json!({"type": "text", "text": {"body": "hola"}}),
+    )
+    .await;
     let id = first_conversation(&s).await;
     let (status, _, html) = get(&s, &format!("/console/c/{id}"), &cookie).await;
     assert_eq!(status, 200, "{html}");
     assert!(html.contains("hola"));
 
     // A reply without the CSRF token, or with another, is refused and sends nothing.
-    for token in ["", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"] {
+    for token in [
+        "",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    ] {
         let resp = plain()
             .post(s.url(&format!("/console/c/{id}/reply")))
             .header(header::COOKIE, &cookie)
@@ -144,7 +173,10 @@ async fn console_security_holds(backend: Backend) {
         .expect("post");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, sent) = s.get_json("/v1/messages").await;
-    assert_eq!(sent["data"][0]["content"]["text"]["body"], "¡Hola, Luz!", "{sent}");
+    let reply = s
+        .message(sent["data"][0]["id"].as_str().expect("the reply"))
+        .await;
+    assert_eq!(reply["content"]["text"]["body"], "¡Hola, Luz!", "{reply}");
 
     // An API key in the cookie opens nothing.
     let (status, _, _) = get(&s, "/console", &format!("chasqui_session={}", s.key)).await;
@@ -152,7 +184,11 @@ async fn console_security_holds(backend: Backend) {
 
     // Another workspace's user: the conversation is 404, and its inbox does not list it.
     let (status, ws) = s
-        .request_json(Method::POST, "/v1/admin/workspaces", &json!({"name": "Otra"}))
+        .request_json(
+            Method::POST,
+            "/v1/admin/workspaces",
+            &json!({"name": "Otra"}),
+        )
         .await;
     assert_eq!(status, 201, "{ws}");
     let other = ws["id"].as_str().unwrap();
@@ -167,7 +203,10 @@ async fn console_security_holds(backend: Backend) {
     let resp = plain()
         .post(s.url("/console/workspace"))
         .header(header::COOKIE, &other_cookie)
-        .form(&[("_csrf", csrf_of(&html).as_str()), ("workspace", "ws_default")])
+        .form(&[
+            ("_csrf", csrf_of(&html).as_str()),
+            ("workspace", "ws_default"),
+        ])
         .send()
         .await
         .expect("post");
@@ -184,7 +223,11 @@ async fn console_security_holds(backend: Backend) {
         .expect("post");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (status, _, _) = get(&s, "/console", &cookie).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "the ended session still works");
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "the ended session still works"
+    );
     s.stop().await;
 }
 
@@ -235,70 +278,179 @@ async fn the_inbox_works_in_a_browser(backend: Backend) {
     let b = Browser::start().await;
     let c = &b.client;
 
-    // Log in (Spanish is the default).
+    // Log in. Headless Chromium asks for English; the top bar switches to Spanish.
     c.goto(&s.url("/console")).await.expect("goto");
-    b.find("input[name=username]").await.send_keys("agente").await.unwrap();
-    b.find("input[name=password]").await.send_keys(PASSWORD).await.unwrap();
+    assert_eq!(b.find("h1").await.text().await.unwrap(), "Log in");
+    b.find("form[action='/console/lang'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    until(
+        &b,
+        "document.querySelector('h1').textContent === 'Iniciar sesión'",
+        "Spanish",
+    )
+    .await;
+    b.find("input[name=username]")
+        .await
+        .send_keys("agente")
+        .await
+        .unwrap();
+    b.find("input[name=password]")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
     b.screenshot("console-login").await;
-    b.find("form[action='/console/login'] button").await.click().await.unwrap();
+    b.find("form[action='/console/login'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.find("section.inbox").await;
     assert_eq!(b.find("h1").await.text().await.unwrap(), "Conversaciones");
 
     // A customer writes while the inbox is open: it appears without a reload.
     let name = "<script>alert(1)</script> مرحبا 👋";
     let body = "\"><img src=x onerror=alert(1)> hola שלום 🎉";
-    s.customer_writes("5215533334444", name, json!({"type": "text", "text": {"body": body}}))
-        .await;
-    until(&b, "document.querySelector('li[data-conversation]')", "the live conversation").await;
-    let shown = b.find("li[data-conversation] .name").await.text().await.unwrap();
+    s.customer_writes(
+        "5215533334444",
+        name,
+        json!({"type": "text", "text": {"body": body}}),
+    )
+    .await;
+    until(
+        &b,
+        "document.querySelector('li[data-conversation]')",
+        "the live conversation",
+    )
+    .await;
+    let shown = b
+        .find("li[data-conversation] .name")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(shown, name, "the name is shown as text");
-    assert!(b.find("li[data-conversation] .unread").await.text().await.unwrap() == "1");
+    assert!(
+        b.find("li[data-conversation] .unread")
+            .await
+            .text()
+            .await
+            .unwrap()
+            == "1"
+    );
     b.screenshot("console-inbox").await;
 
     // The conversation: customer content as text, nothing injected.
-    b.find("li[data-conversation] a").await.click().await.unwrap();
+    b.find("li[data-conversation] a")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.find("ol.messages li.entry.inbound").await;
-    let text = b.find("li.entry.inbound p.text").await.text().await.unwrap();
+    let text = b
+        .find("li.entry.inbound p.text")
+        .await
+        .text()
+        .await
+        .unwrap();
     assert_eq!(text, body);
-    until(&b, "document.querySelectorAll('main script, main img').length === 0", "no injected element").await;
+    until(
+        &b,
+        "document.querySelectorAll('main script, main img').length === 0",
+        "no injected element",
+    )
+    .await;
 
     // Reply inside the window; the ticks reach read live.
-    b.find("form.reply textarea").await.send_keys("¡Hola! ¿En qué le ayudo?").await.unwrap();
+    b.find("form.reply textarea")
+        .await
+        .send_keys("¡Hola! ¿En qué le ayudo?")
+        .await
+        .unwrap();
     b.find("form.reply button").await.click().await.unwrap();
     b.find("li.entry.outbound").await;
-    until(&b, "document.querySelector('li.entry.outbound .ticks.read')", "the read ticks").await;
+    until(
+        &b,
+        "document.querySelector('li.entry.outbound .ticks.read')",
+        "the read ticks",
+    )
+    .await;
     b.screenshot("console-conversation").await;
 
     // A person whose window closed: the composer says why and offers no reply.
-    assert_eq!(s.post_meta(&old_message("5215555556666", "wamid.old-1", 30), Some(APP_SECRET)).await.0, 200);
+    assert_eq!(
+        s.post_meta(
+            &old_message("5215555556666", "wamid.old-1", 30),
+            Some(APP_SECRET)
+        )
+        .await
+        .0,
+        200
+    );
     c.goto(&s.url("/console")).await.unwrap();
     until(&b, "[...document.querySelectorAll('li[data-conversation] .name')].some(e => e.textContent === 'Rafa')", "the old conversation").await;
     let link = c
-        .find(Locator::XPath("//li[@data-conversation][.//span[@class='name' and text()='Rafa']]//a"))
+        .find(Locator::XPath(
+            "//li[@data-conversation][.//span[@class='name' and text()='Rafa']]//a",
+        ))
         .await
         .expect("Rafa's conversation");
     link.click().await.unwrap();
-    b.find("section.composer p.notice[data-reason=window_closed]").await;
-    assert!(c.find(Locator::Css("form.reply")).await.is_err(), "a reply form outside the window");
+    b.find("section.composer p.notice[data-reason=window_closed]")
+        .await;
+    assert!(
+        c.find(Locator::Css("form.reply")).await.is_err(),
+        "a reply form outside the window"
+    );
     b.screenshot("console-window-closed").await;
 
     // A template instead: its form has a field per placeholder, checked and previewed by the
     // server before it goes.
-    b.find("select[name=template] option[value='aviso_pedido:es']").await.click().await.unwrap();
+    b.find("select[name=template] option[value='aviso_pedido:es']")
+        .await
+        .click()
+        .await
+        .unwrap();
     b.find("form.choose button").await.click().await.unwrap();
-    b.find("input[name='b.1']").await.send_keys("Rafa").await.unwrap();
+    b.find("input[name='b.1']")
+        .await
+        .send_keys("Rafa")
+        .await
+        .unwrap();
     b.find("button[value=preview]").await.click().await.unwrap();
-    until(&b, "document.querySelector('.preview .rendered').textContent.includes('Hola Rafa, su pedido')", "the preview").await;
+    until(
+        &b,
+        "document.querySelector('.preview .rendered').textContent.includes('Hola Rafa, su pedido')",
+        "the preview",
+    )
+    .await;
     // A missing parameter is refused before anything is sent, with the reason.
     b.find("button[value=send]").await.click().await.unwrap();
-    b.find("form.template-params ul.error li, section.composer ul.error li").await;
+    b.find("form.template-params ul.error li, section.composer ul.error li")
+        .await;
     b.screenshot("console-template-refused").await;
-    b.find("input[name='b.2']").await.send_keys("A-100").await.unwrap();
+    b.find("input[name='b.2']")
+        .await
+        .send_keys("A-100")
+        .await
+        .unwrap();
     b.find("button[value=send]").await.click().await.unwrap();
-    until(&b, "document.querySelector('li.entry.outbound p.template')", "the template message").await;
+    until(
+        &b,
+        "document.querySelector('li.entry.outbound p.template')",
+        "the template message",
+    )
+    .await;
     let (_, sent) = s.get_json("/v1/messages?to=%2B5215555556666").await;
     assert_eq!(sent["data"].as_array().map(Vec::len), Some(1), "{sent}");
-    assert_eq!(sent["data"][0]["rendered_text"], "Hola Rafa, su pedido A-100 está listo.", "{sent}");
+    let m = s.message(sent["data"][0]["id"].as_str().expect("id")).await;
+    assert_eq!(
+        m["rendered_text"], "Hola Rafa, su pedido A-100 está listo.",
+        "{m}"
+    );
 
     b.close().await;
     s.stop().await;

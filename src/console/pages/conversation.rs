@@ -151,7 +151,7 @@ async fn render(
 
 fn entry(e: &ConversationEntry, zone: &Zone, lang: Lang, failure: Option<&str>) -> Markup {
     html! {
-        li.entry class=(e.direction) data-id=(e.id) data-status=(e.status) {
+        li class={ "entry " (e.direction) } data-id=(e.id) data-status=(e.status) {
             (message_body(&e.kind, &e.content, lang))
             span.meta {
                 time { (zone.format(e.at)) }

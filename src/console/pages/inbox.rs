@@ -29,7 +29,11 @@ pub fn display_name(c: &chasqui_store::Contact) -> String {
     c.name
         .clone()
         .or_else(|| c.profile_name.clone())
-        .or_else(|| c.phone.as_ref().map(|p| format!("+{}", p.trim_start_matches('+'))))
+        .or_else(|| {
+            c.phone
+                .as_ref()
+                .map(|p| format!("+{}", p.trim_start_matches('+')))
+        })
         .or_else(|| c.wa_id.as_ref().map(|w| format!("+{w}")))
         .or_else(|| c.user_id.clone())
         .unwrap_or_else(|| c.id.clone())
@@ -48,7 +52,10 @@ pub async fn page(
         None => None,
     };
     let ws = &user.principal.workspace_id;
-    let rows = state.store.list_inbox(ws, before.as_ref(), PAGE + 1).await?;
+    let rows = state
+        .store
+        .list_inbox(ws, before.as_ref(), PAGE + 1)
+        .await?;
     let more = rows.len() as i64 > PAGE;
     let rows = &rows[..rows.len().min(PAGE as usize)];
     let zone = Zone::new(
@@ -60,7 +67,10 @@ pub async fn page(
             .as_deref(),
     );
     let now = now_ms();
-    let next = more.then(|| rows.last()).flatten().map(|r| r.cursor.encode());
+    let next = more
+        .then(|| rows.last())
+        .flatten()
+        .map(|r| r.cursor.encode());
     let body = html! {
         section.inbox data-live="inbox" {
             h1 { (lang.t("inbox-title")) }

@@ -28,7 +28,11 @@ impl Zone {
     /// `ms` as a date and time in this zone.
     pub fn format(&self, ms: Millis) -> String {
         jiff::Timestamp::from_millisecond(ms)
-            .map(|t| t.to_zoned(self.0.clone()).strftime("%Y-%m-%d %H:%M").to_string())
+            .map(|t| {
+                t.to_zoned(self.0.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string()
+            })
             .unwrap_or_default()
     }
 }
@@ -91,7 +95,7 @@ pub fn ticks(status: &str, lang: Lang) -> Markup {
         _ => ("🕓", "pending"),
     };
     html! {
-        span.ticks class=(class) data-status=(status) title=(lang.t(&format!("status-{class}"))) { (mark) }
+        span class={ "ticks " (class) } data-status=(status) title=(lang.t(&format!("status-{class}"))) { (mark) }
     }
 }
 
@@ -101,7 +105,10 @@ fn text_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 
 /// A one-line summary of a message (the inbox's preview).
 pub fn summary(kind: &str, content: &Value, lang: Lang) -> String {
-    let body = content.get(kind).filter(|b| b.is_object()).unwrap_or(content);
+    let body = content
+        .get(kind)
+        .filter(|b| b.is_object())
+        .unwrap_or(content);
     match kind {
         "text" => text_of(body, "body").unwrap_or_default().to_string(),
         "image" | "video" | "audio" | "document" | "sticker" => {
@@ -118,7 +125,10 @@ pub fn summary(kind: &str, content: &Value, lang: Lang) -> String {
 /// The body of one message in a conversation. Outbound content is Meta's message object (the
 /// type's object under its name); inbound content is the type's object itself.
 pub fn message_body(kind: &str, content: &Value, lang: Lang) -> Markup {
-    let body = content.get(kind).filter(|b| b.is_object()).unwrap_or(content);
+    let body = content
+        .get(kind)
+        .filter(|b| b.is_object())
+        .unwrap_or(content);
     match kind {
         "text" => html! { p.text dir="auto" { (text_of(body, "body").unwrap_or_default()) } },
         "image" | "sticker" => {
@@ -147,7 +157,11 @@ pub fn message_body(kind: &str, content: &Value, lang: Lang) -> Markup {
         "location" => {
             let coord = |k: &str| {
                 body.get(k)
-                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    })
                     .unwrap_or_default()
             };
             html! {

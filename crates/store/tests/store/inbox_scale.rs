@@ -1,10 +1,10 @@
 //! The inbox at the size the console promises to stay fast at: 10,000 conversations and
 //! 100,000 messages in one workspace. The rows are written with plain SQL (the store's own
 //! paths would take minutes to write them); the inbox is then read through the store, every
-//! page of it, each in well under 50 ms.
+//! page of it, each row once and in order. How fast is `chasqui bench --console`'s to say (no
+//! test asserts a time); the plan tests in `sqlite/mod.rs` hold the index use.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
 
 use chasqui_domain::WorkspaceId;
 use chasqui_store::{InboxConversation, InboxCursor};
@@ -70,25 +70,13 @@ async fn seed(db: &Db) {
     .await;
 }
 
-/// One page, and the time the quickest of three reads of it took (the first read also warms
-/// the caches a server keeps warm).
-async fn timed_page(
-    s: &S,
-    before: Option<&InboxCursor>,
-    limit: i64,
-) -> (Vec<InboxConversation>, Duration) {
+/// One page of the big workspace's inbox.
+async fn page(s: &S, before: Option<&InboxCursor>, limit: i64) -> Vec<InboxConversation> {
     let ws = WorkspaceId::from_trusted("ws_big");
-    let mut best = Duration::MAX;
-    let mut page = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        page = s.list_inbox(&ws, before, limit).await.expect("inbox");
-        best = best.min(started.elapsed());
-    }
-    (page, best)
+    s.list_inbox(&ws, before, limit).await.expect("inbox")
 }
 
-async fn every_page_is_quick(backend: Backend) {
+async fn every_row_is_listed_once(backend: Backend) {
     let db = match backend {
         Backend::Sqlite => Db::sqlite().await,
         Backend::Postgres => Db::postgres_named("inbox_scale").await,
@@ -98,12 +86,10 @@ async fn every_page_is_quick(backend: Backend) {
     seed(&db).await;
 
     let mut seen = HashSet::new();
-    let mut slowest = Duration::ZERO;
     let mut before: Option<InboxCursor> = None;
     let mut previous: Option<(i64, String)> = None;
     loop {
-        let (page, took) = timed_page(&s, before.as_ref(), 100).await;
-        slowest = slowest.max(took);
+        let page = page(&s, before.as_ref(), 100).await;
         for row in &page {
             let key = (row.cursor.last_message_at, row.cursor.id.clone());
             if let Some(p) = &previous {
@@ -132,40 +118,25 @@ async fn every_page_is_quick(backend: Backend) {
         }
     }
     assert_eq!(seen.len() as i64, CONVERSATIONS);
-    println!("{backend:?}: the slowest of 100 inbox pages of 100 took {slowest:?}");
-    assert!(
-        slowest < Duration::from_millis(50),
-        "{backend:?}: an inbox page took {slowest:?}"
-    );
 
     // The oldest conversation, opened: its latest messages lie deepest in the history.
     let ws = WorkspaceId::from_trusted("ws_big");
-    let mut best = Duration::MAX;
-    for _ in 0..3 {
-        let started = Instant::now();
-        let cv = s
-            .get_conversation(&ws, "cv_big1")
-            .await
-            .expect("get")
-            .expect("conversation");
-        let entries = s.conversation_entries(&cv, 50).await.expect("entries");
-        best = best.min(started.elapsed());
-        assert_eq!(entries.len(), 10, "five each way");
-        assert_eq!(cv.last_message_at, 5 + 1, "its latest reply");
-    }
-    println!("{backend:?}: the oldest conversation and its messages took {best:?}");
-    assert!(
-        best < Duration::from_millis(50),
-        "{backend:?}: opening a conversation took {best:?}"
-    );
+    let cv = s
+        .get_conversation(&ws, "cv_big1")
+        .await
+        .expect("get")
+        .expect("conversation");
+    let entries = s.conversation_entries(&cv, 50).await.expect("entries");
+    assert_eq!(entries.len(), 10, "five each way");
+    assert_eq!(cv.last_message_at, 5 + 1, "its latest reply");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_inbox_page_is_quick_at_ten_thousand_conversations_sqlite() {
-    every_page_is_quick(Backend::Sqlite).await;
+async fn every_inbox_row_is_listed_once_at_ten_thousand_conversations_sqlite() {
+    every_row_is_listed_once(Backend::Sqlite).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_inbox_page_is_quick_at_ten_thousand_conversations_postgres() {
-    every_page_is_quick(Backend::Postgres).await;
+async fn every_inbox_row_is_listed_once_at_ten_thousand_conversations_postgres() {
+    every_row_is_listed_once(Backend::Postgres).await;
 }
