@@ -176,19 +176,32 @@ async fn measure(
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = plain
-        .post(api("/console/login"))
-        .form(&[("username", "bench"), ("password", password.as_str())])
+    // The login form's token and cookie first, as a browser gets them.
+    let form = plain
+        .get(api("/console/login"))
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or("the console login set no cookie")?
+    let form_cookie = first_cookie(form.headers(), "chasqui_login=")?;
+    let html = form.text().await.map_err(|e| e.to_string())?;
+    let token = html
+        .split("name=\"_csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or("the login form has no token")?
         .to_string();
+    let resp = plain
+        .post(api("/console/login"))
+        .header("cookie", form_cookie)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("username", "bench"),
+            ("password", password.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let cookie = first_cookie(resp.headers(), "chasqui_session=")?;
     let page = |path: String| {
         let (plain, cookie, url) = (plain.clone(), cookie.clone(), api(&path));
         async move {
@@ -277,4 +290,16 @@ async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> Result<(u16, 
         .map_err(|e| e.to_string())?;
     let status = resp.status().as_u16();
     Ok((status, resp.json().await.map_err(|e| e.to_string())?))
+}
+
+/// The `name=value` of the `Set-Cookie` starting with `prefix`.
+fn first_cookie(headers: &reqwest::header::HeaderMap, prefix: &str) -> Result<String, String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(prefix))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no {prefix} cookie"))
 }

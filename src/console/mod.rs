@@ -31,7 +31,7 @@ pub fn routes() -> Router<AppState> {
             get(session::login_form).post(session::login),
         )
         .route("/console/logout", post(session::logout))
-        .route("/console/lang", post(session::choose_lang))
+        .route("/console/lang", get(session::choose_lang))
         .route("/console/workspace", post(session::choose_workspace))
         .route("/console/c/{id}", get(pages::conversation::page))
         .route("/console/c/{id}/reply", post(pages::conversation::reply))

@@ -3,7 +3,7 @@
 //! https). Every form and action carries a CSRF token derived from the session token, which a
 //! page of another origin can neither read nor compute.
 
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::Form;
@@ -24,6 +24,8 @@ pub const SESSION_COOKIE: &str = "chasqui_session";
 pub const LANG_COOKIE: &str = "chasqui_lang";
 /// The workspace an operator is looking at.
 pub const WORKSPACE_COOKIE: &str = "chasqui_workspace";
+/// The login form's CSRF token (before there is a session to derive one from).
+pub const LOGIN_COOKIE: &str = "chasqui_login";
 
 /// The value of cookie `name`, if the request carries it.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -197,23 +199,42 @@ impl FromRequestParts<AppState> for ConsoleUser {
 /// The login form.
 #[derive(Debug, Deserialize)]
 pub struct LoginForm {
+    #[serde(rename = "_csrf")]
+    csrf: String,
     username: String,
     password: String,
 }
 
-/// `GET /console/login`.
-pub async fn login_form(headers: HeaderMap) -> Response {
-    login_page(Lang::negotiate(&headers), None).into_response()
+/// The login page with a form token: the same value in the form and in a `SameSite=Strict`
+/// cookie, so a form posted from another site (which gets neither) logs nobody in.
+fn login_with_token(headers: &HeaderMap, status: StatusCode, error: Option<String>) -> Response {
+    let lang = Lang::negotiate(headers);
+    let token = cookie(headers, LOGIN_COOKIE)
+        .filter(|t| t.len() == 48 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(crate::ids::random_token);
+    let mut resp = (status, login_page(lang, &token, error)).into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(headers, LOGIN_COOKIE, &token, 3600),
+    );
+    resp
 }
 
-/// `POST /console/login`: opens a session and sets its cookie. A form posted from another
-/// site cannot use it: the cookie is `SameSite=Strict`, and the session only starts here.
+/// `GET /console/login`.
+pub async fn login_form(headers: HeaderMap) -> Response {
+    login_with_token(&headers, StatusCode::OK, None)
+}
+
+/// `POST /console/login`: opens a session and sets its cookie.
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let lang = Lang::negotiate(&headers);
+    if cookie(&headers, LOGIN_COOKIE).is_none_or(|t| t != form.csrf) {
+        return login_with_token(&headers, StatusCode::FORBIDDEN, Some(lang.t("error-csrf")));
+    }
     match state
         .users
         .login(
@@ -231,23 +252,26 @@ pub async fn login(
                 header::SET_COOKIE,
                 set_cookie(&headers, SESSION_COOKIE, &session.token, max_age),
             );
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&headers, LOGIN_COOKIE, "", 0),
+            );
             resp
         }
         Err(LoginError::InvalidCredentials) => {
             state.metrics.login_failed();
-            (
+            login_with_token(
+                &headers,
                 StatusCode::UNAUTHORIZED,
-                login_page(lang, Some(lang.t("login-invalid"))),
+                Some(lang.t("login-invalid")),
             )
-                .into_response()
         }
         Err(LoginError::Throttled { retry_after_secs }) => {
             let text = lang.t_with(
                 "login-throttled",
                 &[("seconds", (retry_after_secs as f64).into())],
             );
-            let mut resp =
-                (StatusCode::TOO_MANY_REQUESTS, login_page(lang, Some(text))).into_response();
+            let mut resp = login_with_token(&headers, StatusCode::TOO_MANY_REQUESTS, Some(text));
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             resp
@@ -283,19 +307,21 @@ pub async fn logout(
     Ok(resp)
 }
 
-/// The language form.
+/// The language link's query.
 #[derive(Debug, Deserialize)]
-pub struct LangForm {
-    lang: String,
+pub struct LangQuery {
+    to: String,
 }
 
-/// `POST /console/lang`: keeps the language chosen (no session needed: the login page has it).
-pub async fn choose_lang(headers: HeaderMap, Form(form): Form<LangForm>) -> Response {
-    let lang = Lang::parse(&form.lang).unwrap_or(Lang::Es);
+/// `GET /console/lang?to=en`: keeps the language chosen in a cookie and goes back. A link, not
+/// a form: it changes only how pages read, for whoever follows it.
+pub async fn choose_lang(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let lang = Lang::parse(&q.to).unwrap_or(Lang::Es);
     let back = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
         .and_then(|r| r.find("/console").map(|i| r[i..].to_string()))
+        .filter(|path| !path.starts_with("/console/lang"))
         .unwrap_or_else(|| "/console".into());
     let mut resp = Redirect::to(&back).into_response();
     resp.headers_mut().append(

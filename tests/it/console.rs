@@ -35,11 +35,35 @@ fn plain() -> reqwest::Client {
         .expect("client")
 }
 
+/// The login form's token and its cookie, as a browser gets them.
+async fn login_token(s: &TestServer) -> (String, String) {
+    let resp = plain()
+        .get(s.url("/console/login"))
+        .send()
+        .await
+        .expect("get");
+    let cookie = resp.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = resp.text().await.unwrap();
+    (csrf_of(&html), cookie)
+}
+
 /// Logs in over HTTP; answers the `Set-Cookie` line and the `name=value` cookie.
 async fn login(s: &TestServer, name: &str, proto: Option<&str>) -> (String, String) {
+    let (token, form_cookie) = login_token(s).await;
     let mut req = plain()
         .post(s.url("/console/login"))
-        .form(&[("username", name), ("password", PASSWORD)]);
+        .header(header::COOKIE, form_cookie)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("username", name),
+            ("password", PASSWORD),
+        ]);
     if let Some(p) = proto {
         req = req.header("x-forwarded-proto", p);
     }
@@ -47,8 +71,10 @@ async fn login(s: &TestServer, name: &str, proto: Option<&str>) -> (String, Stri
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let line = resp
         .headers()
-        .get(header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("chasqui_session="))
         .expect("a session cookie")
         .to_string();
     let pair = line.split(';').next().unwrap().to_string();
@@ -78,7 +104,7 @@ async fn first_conversation(s: &TestServer) -> String {
 /// The CSRF token of a page's first form.
 fn csrf_of(html: &str) -> String {
     let at = html.find("name=\"_csrf\" value=\"").expect("a csrf field") + 20;
-    html[at..at + 64].to_string()
+    html[at..].split('"').next().unwrap().to_string()
 }
 
 async fn console_security_holds(backend: Backend) {
@@ -114,15 +140,42 @@ async fn console_security_holds(backend: Backend) {
         "a remote origin: {html}"
     );
 
-    // A wrong password: 401, no cookie.
+    // A login posted without the form's token (from another site) logs nobody in.
     let resp = plain()
         .post(s.url("/console/login"))
-        .form(&[("username", "ana"), ("password", "wrong-password")])
+        .form(&[
+            ("_csrf", "forged"),
+            ("username", "ana"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let no_session = |resp: &reqwest::Response| {
+        !resp
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .any(|v| v.to_str().unwrap_or("").starts_with("chasqui_session="))
+    };
+    assert!(no_session(&resp));
+
+    // A wrong password: 401, no session.
+    let (token, form_cookie) = login_token(&s).await;
+    let resp = plain()
+        .post(s.url("/console/login"))
+        .header(header::COOKIE, form_cookie)
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("username", "ana"),
+            ("password", "wrong-password"),
+        ])
         .send()
         .await
         .expect("login");
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    assert!(resp.headers().get(header::SET_COOKIE).is_none());
+    assert!(no_session(&resp));
 
     // The cookie: HttpOnly and SameSite; Secure behind https.
     let (line, cookie) = login(&s, "ana", None).await;
@@ -281,11 +334,7 @@ async fn the_inbox_works_in_a_browser(backend: Backend) {
     // Log in. Headless Chromium asks for English; the top bar switches to Spanish.
     c.goto(&s.url("/console")).await.expect("goto");
     assert_eq!(b.find("h1").await.text().await.unwrap(), "Log in");
-    b.find("form[action='/console/lang'] button")
-        .await
-        .click()
-        .await
-        .unwrap();
+    b.find("a.lang").await.click().await.unwrap();
     until(
         &b,
         "document.querySelector('h1').textContent === 'Iniciar sesión'",

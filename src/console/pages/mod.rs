@@ -52,10 +52,9 @@ pub fn shell(user: Option<&ConsoleUser>, lang: Lang, title: &str, body: Markup) 
                             button type="submit" { (lang.t("logout")) }
                         }
                     }
-                    form.inline.lang method="post" action="/console/lang" {
-                        @let other = if lang == Lang::Es { Lang::En } else { Lang::Es };
-                        input type="hidden" name="lang" value=(other.code());
-                        button type="submit" title=(lang.t("switch-language")) { (other.code().to_uppercase()) }
+                    @let other = if lang == Lang::Es { Lang::En } else { Lang::Es };
+                    a.lang href={ "/console/lang?to=" (other.code()) } title=(lang.t("switch-language")) {
+                        (other.code().to_uppercase())
                     }
                 }
                 main { (body) }
@@ -65,8 +64,8 @@ pub fn shell(user: Option<&ConsoleUser>, lang: Lang, title: &str, body: Markup) 
     Html(page.into_string())
 }
 
-/// The login page, with an error line after a refused attempt.
-pub fn login_page(lang: Lang, error: Option<String>) -> Html<String> {
+/// The login page with its form token, and an error line after a refused attempt.
+pub fn login_page(lang: Lang, csrf: &str, error: Option<String>) -> Html<String> {
     let body = html! {
         section.login {
             h1 { (lang.t("login-title")) }
@@ -74,6 +73,7 @@ pub fn login_page(lang: Lang, error: Option<String>) -> Html<String> {
                 p.error role="alert" { (e) }
             }
             form method="post" action="/console/login" {
+                input type="hidden" name="_csrf" value=(csrf);
                 label { (lang.t("login-username")) input name="username" autocomplete="username" required; }
                 label { (lang.t("login-password")) input name="password" type="password" autocomplete="current-password" required; }
                 button type="submit" { (lang.t("login-submit")) }
