@@ -40,6 +40,11 @@ pub fn routes() -> Router<AppState> {
             "/console/c/{id}/template",
             post(pages::conversation::template),
         )
+        .route(
+            "/console/keys",
+            get(pages::keys::page).post(pages::keys::create),
+        )
+        .route("/console/keys/{id}/revoke", post(pages::keys::revoke))
         .route("/console/media/{id}", get(media))
         .route("/console/events", get(live_events::stream))
         .route("/console/assets/{file}", get(assets::serve))

@@ -506,3 +506,98 @@ async fn the_inbox_works_in_a_browser(backend: Backend) {
 }
 
 on_both_backends!(the_inbox_works_in_a_browser);
+
+/// Logs `name` in through the browser's login form.
+async fn browser_login(b: &Browser, s: &TestServer, name: &str) {
+    b.client.goto(&s.url("/console/login")).await.expect("goto");
+    b.find("input[name=username]")
+        .await
+        .send_keys(name)
+        .await
+        .unwrap();
+    b.find("input[name=password]")
+        .await
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    b.find("form[action='/console/login'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("section.inbox").await;
+}
+
+/// An operator creates a key, sees it once, uses it, revokes it, and sees it refused. A user
+/// without `admin` gets no keys page.
+async fn an_operator_creates_and_revokes_a_key(backend: Backend) {
+    let s = TestServer::start(backend).await;
+    user(&s, "ws_default", "operadora", &["admin", "read", "send"]).await;
+    user(&s, "ws_default", "agente", &["read", "send"]).await;
+    let (_, agent) = login(&s, "agente", None).await;
+    let (status, _, _) = get(&s, "/console/keys", &agent).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let b = Browser::start().await;
+    browser_login(&b, &s, "operadora").await;
+    b.find("a[href='/console/keys']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    b.find("form.create input[name=name]")
+        .await
+        .send_keys("tienda <b>web</b>")
+        .await
+        .unwrap();
+    b.find("form.create button").await.click().await.unwrap();
+    let shown = b.find("code.secret").await;
+    let secret = shown.text().await.unwrap();
+    let key_id = shown.attr("data-key").await.unwrap().expect("the key's id");
+    assert!(secret.starts_with("chq_"), "{secret}");
+    b.screenshot("console-key-created").await;
+    let api = |key: String| {
+        let url = s.url("/v1/messages");
+        async move {
+            plain()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .expect("get")
+                .status()
+        }
+    };
+    assert_eq!(api(secret.clone()).await, StatusCode::OK);
+
+    // Shown once: the list never shows it again.
+    b.client.goto(&s.url("/console/keys")).await.unwrap();
+    let row = b.find(&format!("tr[data-key='{key_id}']")).await;
+    assert_eq!(
+        row.find(Locator::Css("td"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "tienda <b>web</b>"
+    );
+    assert!(
+        !b.client.source().await.unwrap().contains(&secret),
+        "the key was shown again"
+    );
+
+    row.find(Locator::Css("button.danger"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(&format!("tr[data-key='{key_id}'][data-revoked=true]"))
+        .await;
+    assert_eq!(api(secret).await, StatusCode::UNAUTHORIZED);
+    b.close().await;
+    s.stop().await;
+}
+
+on_both_backends!(an_operator_creates_and_revokes_a_key);

@@ -1,5 +1,6 @@
 # Chasqui console, English. Same ids, same order as es.ftl.
 nav-inbox = Inbox
+nav-keys = API keys
 workspace = Workspace
 viewing-other-workspace = Viewing another workspace
 switch-workspace = Switch
@@ -60,3 +61,14 @@ template-body = Body
 template-preview = Preview
 template-preview-button = Check
 template-send = Send template
+keys-title = API keys
+keys-shown-once = Copy the key now: it is not shown again.
+keys-name = Name
+keys-prefix = Prefix
+keys-scopes = Scopes
+keys-created = Created
+keys-last-used = Last used
+keys-revoked = Revoked
+keys-revoke = Revoke
+keys-new = New key
+keys-create = Create key

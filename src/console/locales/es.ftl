@@ -1,5 +1,6 @@
 # Chasqui console, español (Latinoamérica). Same ids, same order as en.ftl.
 nav-inbox = Bandeja
+nav-keys = Claves de API
 workspace = Espacio de trabajo
 viewing-other-workspace = Viendo otro espacio
 switch-workspace = Cambiar
@@ -60,3 +61,14 @@ template-body = Cuerpo
 template-preview = Vista previa
 template-preview-button = Revisar
 template-send = Enviar plantilla
+keys-title = Claves de API
+keys-shown-once = Copie la clave ahora: no se vuelve a mostrar.
+keys-name = Nombre
+keys-prefix = Prefijo
+keys-scopes = Permisos
+keys-created = Creada
+keys-last-used = Último uso
+keys-revoked = Revocada
+keys-revoke = Revocar
+keys-new = Nueva clave
+keys-create = Crear clave

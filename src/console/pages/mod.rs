@@ -2,6 +2,7 @@
 
 pub mod conversation;
 pub mod inbox;
+pub mod keys;
 pub mod render;
 pub mod template_form;
 
@@ -30,6 +31,9 @@ pub fn shell(user: Option<&ConsoleUser>, lang: Lang, title: &str, body: Markup) 
                     @if let Some(u) = user {
                         nav {
                             a href="/console" { (lang.t("nav-inbox")) }
+                            @if u.may(Scope::Admin) {
+                                " " a href="/console/keys" { (lang.t("nav-keys")) }
+                            }
                         }
                         @if u.workspaces.is_empty() {
                             span.workspace title=(lang.t("workspace")) { (u.principal.workspace_id.as_str()) }
