@@ -134,25 +134,25 @@ pub async fn get_one(
 pub struct MessageQuery {
     /// Only messages to this recipient (E.164, or a business-scoped user id).
     #[param(example = "+5215512345678")]
-    to: Option<String>,
+    pub(crate) to: Option<String>,
     /// Only messages in this status.
     #[param(inline)]
-    status: Option<MessageStatus>,
+    pub(crate) status: Option<MessageStatus>,
     /// Only messages accepted at or after this time (RFC 3339).
     #[param(example = "2026-12-01T00:00:00Z")]
-    since: Option<String>,
+    pub(crate) since: Option<String>,
     /// Only messages accepted before this time (RFC 3339).
-    until: Option<String>,
+    pub(crate) until: Option<String>,
     /// Only messages Meta prices in this category (`marketing`, `utility`, `authentication`,
     /// `service`, ...).
-    pricing_category: Option<String>,
+    pub(crate) pricing_category: Option<String>,
     /// Only messages of this pricing type: `regular` (charged), `free_customer_service`,
     /// `free_entry_point`.
-    pricing_type: Option<String>,
+    pub(crate) pricing_type: Option<String>,
     /// Page size.
-    limit: Option<Limit>,
+    pub(crate) limit: Option<Limit>,
     /// The `next_cursor` of the page before.
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 fn bad(field: &str, message: &str) -> ApiError {
@@ -163,7 +163,8 @@ fn bad(field: &str, message: &str) -> ApiError {
 }
 
 impl MessageQuery {
-    fn filter(&self) -> Result<MessageFilter, ApiError> {
+    /// The store's filter, or the parameter that is wrong.
+    pub(crate) fn filter(&self) -> Result<MessageFilter, ApiError> {
         let time = |field: &str, v: &Option<String>| {
             v.as_deref()
                 .map(|t| parse_rfc3339(t).ok_or_else(|| bad(field, "must be an RFC 3339 time")))

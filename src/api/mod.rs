@@ -13,7 +13,7 @@ pub mod extract;
 mod health;
 pub mod json;
 pub(crate) mod media;
-mod messages;
+pub(crate) mod messages;
 pub mod openapi;
 mod paging;
 pub(crate) mod read_receipts;

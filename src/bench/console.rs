@@ -93,7 +93,12 @@ async fn measure(
 ) -> Result<Vec<PageTimes>, String> {
     let http = &bench.http;
     let api = |path: &str| format!("{}{path}", server.base);
-    let (_, channels) = get_json(http, &api("/v1/admin/channels"), &server.key).await?;
+    let (_, channels) = get_json(
+        http,
+        &api("/v1/admin/workspaces/ws_default/channels"),
+        &server.key,
+    )
+    .await?;
     let pnid = channels["data"][0]["phone_number_id"]
         .as_str()
         .ok_or("no channel")?

@@ -45,6 +45,8 @@ pub fn routes() -> Router<AppState> {
             get(pages::keys::page).post(pages::keys::create),
         )
         .route("/console/keys/{id}/revoke", post(pages::keys::revoke))
+        .route("/console/messages", get(pages::messages::page))
+        .route("/console/m/{id}", get(pages::messages::one))
         .route("/console/media/{id}", get(media))
         .route("/console/events", get(live_events::stream))
         .route("/console/assets/{file}", get(assets::serve))

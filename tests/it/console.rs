@@ -226,10 +226,35 @@ async fn console_security_holds(backend: Backend) {
         .expect("post");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let (_, sent) = s.get_json("/v1/messages").await;
-    let reply = s
-        .message(sent["data"][0]["id"].as_str().expect("the reply"))
-        .await;
+    let reply_id = sent["data"][0]["id"]
+        .as_str()
+        .expect("the reply")
+        .to_string();
+    let reply = s.message(&reply_id).await;
     assert_eq!(reply["content"]["text"]["body"], "¡Hola, Luz!", "{reply}");
+
+    // The message log takes the API's filters, and its timeline page shows the message.
+    let (status, _, html) = get(&s, "/console/messages?to=&status=", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("data-message=\"{reply_id}\"")),
+        "{html}"
+    );
+    let (status, _, html) = get(&s, "/console/messages?to=%2B5215599990000", &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains(&reply_id),
+        "the filter let another recipient through"
+    );
+    let (status, _, html) = get(&s, "/console/messages?since=yesterday", &cookie).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("since: must be an RFC 3339 time"), "{html}");
+    let (status, _, html) = get(&s, &format!("/console/m/{reply_id}"), &cookie).await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("¡Hola, Luz!") && html.contains("queued"),
+        "{html}"
+    );
 
     // An API key in the cookie opens nothing.
     let (status, _, _) = get(&s, "/console", &format!("chasqui_session={}", s.key)).await;
@@ -248,6 +273,8 @@ async fn console_security_holds(backend: Backend) {
     user(&s, other, "otro", &["send", "read"]).await;
     let (_, other_cookie) = login(&s, "otro", None).await;
     let (status, _, _) = get(&s, &format!("/console/c/{id}"), &other_cookie).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = get(&s, &format!("/console/m/{reply_id}"), &other_cookie).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, html) = get(&s, "/console", &other_cookie).await;
     assert_eq!(status, 200);

@@ -1,5 +1,6 @@
 # Chasqui console, English. Same ids, same order as es.ftl.
 nav-inbox = Inbox
+nav-messages = Messages
 nav-keys = API keys
 workspace = Workspace
 viewing-other-workspace = Viewing another workspace
@@ -72,3 +73,15 @@ keys-revoked = Revoked
 keys-revoke = Revoke
 keys-new = New key
 keys-create = Create key
+messages-title = Sent messages
+messages-to = To
+messages-status = Status
+messages-since = Since
+messages-until = Until
+messages-filter = Filter
+messages-when = Accepted
+messages-type = Type
+messages-error = Error
+messages-none = No message matches.
+message-title = Message
+message-timeline = Timeline

@@ -1,5 +1,6 @@
 # Chasqui console, español (Latinoamérica). Same ids, same order as en.ftl.
 nav-inbox = Bandeja
+nav-messages = Mensajes
 nav-keys = Claves de API
 workspace = Espacio de trabajo
 viewing-other-workspace = Viendo otro espacio
@@ -72,3 +73,15 @@ keys-revoked = Revocada
 keys-revoke = Revocar
 keys-new = Nueva clave
 keys-create = Crear clave
+messages-title = Mensajes enviados
+messages-to = Para
+messages-status = Estado
+messages-since = Desde
+messages-until = Hasta
+messages-filter = Filtrar
+messages-when = Aceptado
+messages-type = Tipo
+messages-error = Error
+messages-none = Ningún mensaje coincide.
+message-title = Mensaje
+message-timeline = Historial

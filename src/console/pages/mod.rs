@@ -3,6 +3,7 @@
 pub mod conversation;
 pub mod inbox;
 pub mod keys;
+pub mod messages;
 pub mod render;
 pub mod template_form;
 
@@ -31,6 +32,7 @@ pub fn shell(user: Option<&ConsoleUser>, lang: Lang, title: &str, body: Markup) 
                     @if let Some(u) = user {
                         nav {
                             a href="/console" { (lang.t("nav-inbox")) }
+                            " " a href="/console/messages" { (lang.t("nav-messages")) }
                             @if u.may(Scope::Admin) {
                                 " " a href="/console/keys" { (lang.t("nav-keys")) }
                             }
