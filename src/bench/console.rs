@@ -266,6 +266,10 @@ async fn measure(
         let _ = i;
         opened.push(page(format!("/console/c/{id}")).await?.0);
     }
+    let mut dashboard = Vec::new();
+    for _ in 0..LOADS {
+        dashboard.push(page("/console/dashboard".into()).await?.0);
+    }
     let sorted = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v
@@ -282,6 +286,10 @@ async fn measure(
         PageTimes {
             name: "a conversation",
             ms: sorted(opened),
+        },
+        PageTimes {
+            name: "the dashboard",
+            ms: sorted(dashboard),
         },
     ])
 }

@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
             get(pages::keys::page).post(pages::keys::create),
         )
         .route("/console/keys/{id}/revoke", post(pages::keys::revoke))
+        .route("/console/dashboard", get(pages::dashboard::page))
         .route("/console/messages", get(pages::messages::page))
         .route("/console/m/{id}", get(pages::messages::one))
         .route("/console/media/{id}", get(media))

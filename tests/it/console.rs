@@ -528,6 +528,35 @@ async fn the_inbox_works_in_a_browser(backend: Backend) {
         "{m}"
     );
 
+    // The dashboard draws what happened, failures with Meta's code and title.
+    s.patch_sandbox(json!({"recipient_errors": {"5215577778888": 131026}}))
+        .await;
+    let failed = s
+        .send_ok(&json!({"to": "+5215577778888", "type": "text", "text": {"body": "hola"}}))
+        .await;
+    s.wait_for(&[failed], &["failed"], Duration::from_secs(20))
+        .await;
+    c.goto(&s.url("/console/dashboard")).await.unwrap();
+    let code = b
+        .find("[data-chart=failures] text[data-code='131026']")
+        .await;
+    assert!(
+        code.text().await.unwrap().starts_with("131026 · "),
+        "Meta's title"
+    );
+    let read = b
+        .find("[data-chart=funnel] text[data-step='3']")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(read.starts_with("2 · "), "two messages were read: {read}");
+    assert!(c
+        .find(Locator::Css("[data-chart=hourly] rect.s-read"))
+        .await
+        .is_ok());
+    b.screenshot("console-dashboard").await;
+
     b.close().await;
     s.stop().await;
 }

@@ -36,7 +36,7 @@ pub use dialect_ids::{DialectIdStore, NewContact};
 pub use error::StoreError;
 pub use gauges::{ChannelQueue, GaugeStore, QueueGauges};
 pub use media::{MediaOutcome, MediaRecord, MediaStore, NewMedia};
-pub use messages::MessageStore;
+pub use messages::{MessageStore, RecentOutcome};
 pub use model::*;
 pub use postgres::PgStore;
 pub use quotas::{

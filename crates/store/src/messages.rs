@@ -166,6 +166,19 @@ pub(crate) fn dedupe_keys(timeline: &str) -> Result<Vec<String>> {
     Ok(keys)
 }
 
+/// One message as a dashboard counts it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentOutcome {
+    /// When it was accepted.
+    pub created_at: Millis,
+    /// Its status now.
+    pub status: MessageStatus,
+    /// Meta's error code, for a failure.
+    pub error_code: Option<i64>,
+    /// Meta's error title, for a failure.
+    pub error_title: Option<String>,
+}
+
 /// The message reads and the work bookkeeping off the hot path, written once for both back ends.
 #[async_trait]
 pub trait MessageStore: Send + Sync {
@@ -181,6 +194,14 @@ pub trait MessageStore: Send + Sync {
         workspace_id: &WorkspaceId,
         filter: &MessageFilter,
     ) -> Result<Vec<MessageRecord>>;
+    /// The latest `limit` messages of a workspace, newest first, as much as a dashboard needs:
+    /// when accepted, their status and Meta's error. One index range, whatever the workspace's
+    /// size.
+    async fn recent_outcomes(
+        &self,
+        workspace_id: &WorkspaceId,
+        limit: i64,
+    ) -> Result<Vec<RecentOutcome>>;
     /// Takes or renews dispatch leases on channels: those unowned, expired, or already `owner`'s.
     async fn lease_channels(&self, owner: &str, now: Millis, ttl_ms: i64) -> Result<Vec<Channel>>;
     /// Gives up `owner`'s channel leases (clean shutdown).
@@ -249,6 +270,36 @@ impl<B: Sql> MessageStore for B {
                 let (sql, values) = message_listing(MESSAGE_COLUMNS, ws, f, |n| format!("${n}"));
                 let values = values.into_iter().map(Value::from).collect();
                 db.fetch_map(&sql, values, message).await
+            })
+        })
+        .await
+    }
+
+    async fn recent_outcomes(
+        &self,
+        workspace_id: &WorkspaceId,
+        limit: i64,
+    ) -> Result<Vec<RecentOutcome>> {
+        self.read((workspace_id.to_string(), limit), |db, (ws, limit)| {
+            Box::pin(async move {
+                db.fetch_map(
+                    "SELECT created_at, status, error_code, error_title FROM messages \
+                     WHERE workspace_id = $1 ORDER BY seq DESC LIMIT $2",
+                    args![ws, *limit],
+                    |r| {
+                        let created_at = r.get()?;
+                        let status: String = r.get()?;
+                        Ok(RecentOutcome {
+                            created_at,
+                            status: MessageStatus::parse(&status).ok_or_else(|| {
+                                crate::StoreError::Corrupt(format!("message status {status:?}"))
+                            })?,
+                            error_code: r.get()?,
+                            error_title: r.get()?,
+                        })
+                    },
+                )
+                .await
             })
         })
         .await

@@ -1,6 +1,7 @@
 //! The console's pages: a shell every page shares, and one module per page.
 
 pub mod conversation;
+pub mod dashboard;
 pub mod inbox;
 pub mod keys;
 pub mod messages;
@@ -33,6 +34,7 @@ pub fn shell(user: Option<&ConsoleUser>, lang: Lang, title: &str, body: Markup) 
                         nav {
                             a href="/console" { (lang.t("nav-inbox")) }
                             " " a href="/console/messages" { (lang.t("nav-messages")) }
+                            " " a href="/console/dashboard" { (lang.t("nav-dashboard")) }
                             @if u.may(Scope::Admin) {
                                 " " a href="/console/keys" { (lang.t("nav-keys")) }
                             }
