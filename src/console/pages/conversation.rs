@@ -91,14 +91,7 @@ async fn render(
         .store
         .conversation_entries(conversation, SHOWN)
         .await?;
-    let zone = Zone::new(
-        state
-            .store
-            .get_workspace(ws)
-            .await?
-            .and_then(|w| w.timezone)
-            .as_deref(),
-    );
+    let zone = Zone::of(state, user).await?;
     let mut failures = Vec::new();
     for e in entries.iter().filter(|e| e.status == "failed") {
         let id = MessageId::from_trusted(e.id.clone());

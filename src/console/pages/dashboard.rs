@@ -97,14 +97,7 @@ pub async fn page(
         .iter()
         .filter(|c| c.workspace_id == ws.as_str())
         .collect();
-    let zone = Zone::new(
-        state
-            .store
-            .get_workspace(ws)
-            .await?
-            .and_then(|w| w.timezone)
-            .as_deref(),
-    );
+    let zone = Zone::of(&state, &user).await?;
     let body = html! {
         section.dashboard {
             h1 { (lang.t("dashboard-title")) }

@@ -58,14 +58,7 @@ pub async fn page(
         .await?;
     let more = rows.len() as i64 > PAGE;
     let rows = &rows[..rows.len().min(PAGE as usize)];
-    let zone = Zone::new(
-        state
-            .store
-            .get_workspace(ws)
-            .await?
-            .and_then(|w| w.timezone)
-            .as_deref(),
-    );
+    let zone = Zone::of(&state, &user).await?;
     let now = now_ms();
     let next = more
         .then(|| rows.last())

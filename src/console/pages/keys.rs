@@ -41,14 +41,7 @@ async fn render(
     let lang = user.lang;
     let ws = &user.principal.workspace_id;
     let keys = admin::keys::list(state.store.as_ref(), ws).await?;
-    let zone = Zone::new(
-        state
-            .store
-            .get_workspace(ws)
-            .await?
-            .and_then(|w| w.timezone)
-            .as_deref(),
-    );
+    let zone = Zone::of(state, user).await?;
     let body = html! {
         section.keys {
             h1 { (lang.t("keys-title")) }

@@ -20,17 +20,6 @@ use crate::console::session::{ConsoleError, ConsoleUser};
 /// Rows per page.
 const PAGE: i64 = 50;
 
-async fn zone(state: &AppState, user: &ConsoleUser) -> Result<Zone, ConsoleError> {
-    Ok(Zone::new(
-        state
-            .store
-            .get_workspace(&user.principal.workspace_id)
-            .await?
-            .and_then(|w| w.timezone)
-            .as_deref(),
-    ))
-}
-
 /// `GET /console/messages`.
 pub async fn page(
     State(state): State<AppState>,
@@ -68,7 +57,7 @@ pub async fn page(
     };
     let more = rows.len() as i64 > PAGE;
     let rows: &[MessageRecord] = &rows[..rows.len().min(PAGE as usize)];
-    let zone = zone(&state, &user).await?;
+    let zone = Zone::of(&state, &user).await?;
     let next = more.then(|| rows.last()).flatten().map(|m| {
         let mut q: Vec<(String, String)> = given
             .iter()
@@ -165,7 +154,7 @@ pub async fn one(
         .get_message(&user.principal.workspace_id, &id)
         .await?
         .ok_or(ConsoleError::NotFound(lang))?;
-    let zone = zone(&state, &user).await?;
+    let zone = Zone::of(&state, &user).await?;
     let m = &detail.message;
     let content: Value = serde_json::from_str(&m.body).unwrap_or(Value::Null);
     let body = html! {

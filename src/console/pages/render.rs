@@ -25,6 +25,18 @@ impl Zone {
         )
     }
 
+    /// The zone of the workspace `user` is looking at.
+    pub async fn of(
+        state: &crate::api::AppState,
+        user: &crate::console::session::ConsoleUser,
+    ) -> Result<Self, chasqui_store::StoreError> {
+        let ws = state
+            .store
+            .get_workspace(&user.principal.workspace_id)
+            .await?;
+        Ok(Self::new(ws.and_then(|w| w.timezone).as_deref()))
+    }
+
     /// `ms` as a date and time in this zone.
     pub fn format(&self, ms: Millis) -> String {
         jiff::Timestamp::from_millisecond(ms)
