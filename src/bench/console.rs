@@ -11,7 +11,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
 
-use super::procs::{self, Sandbox, Server, ServerConfig};
+use super::figures::Phase;
+use super::procs::Server;
 use super::Bench;
 
 /// How many messages one webhook delivery carries.
@@ -49,22 +50,10 @@ pub async fn run(bench: &Bench) -> Result<(), String> {
         .database
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", bench.dir.join("console.db").display()));
-    let port = procs::free_port()?;
-    let webhook_url = format!("http://127.0.0.1:{port}/webhooks/meta");
-    let sandbox = Sandbox::start(&bench.http, &webhook_url, &bench.app_secret).await?;
-    let config = ServerConfig {
-        dir: &bench.dir,
-        port,
-        database: &database,
-        dispatcher: false,
-        sandbox_base: &sandbox.base,
-        app_secret: &bench.app_secret,
-        metrics_port: None,
-    };
-    let server = Server::start(&bench.http, &config, None).await?;
-    let result = measure(bench, &server, &database, people, messages).await;
-    server.stop();
-    sandbox.stop();
+    // The accept-only deployment: a server without its dispatcher, on a sandbox process.
+    let deployment = bench.deploy(Phase::AcceptOnly, &database, None).await?;
+    let result = measure(bench, &deployment.server, &database, people, messages).await;
+    deployment.stop();
     let pages = result?;
     println!(
         "console pages, {} ({people} conversations, {messages} inbound + {people} outbound messages; \

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::inbox::display_name;
 use super::render::{message_body, ticks, WindowState, Zone};
-use super::{shell, template_form};
+use super::{field, shell, template_form};
 use crate::api::error::ApiError;
 use crate::api::send::{submit, SendRequest};
 use crate::api::AppState;
@@ -166,11 +166,7 @@ fn composer_section(
 ) -> Markup {
     let lang = user.lang;
     let page = format!("/console/c/{}", conversation.id);
-    let selected = composer
-        .template
-        .iter()
-        .find(|(k, _)| k == "template")
-        .and_then(|(_, v)| template_form::chosen(templates, v))
+    let selected = template_form::chosen(templates, field(&composer.template, "template"))
         .map(|t| (t, composer.template.as_slice()));
     html! {
         section.composer data-swap="composer" data-window=(if window.is_open() { "open" } else { "closed" }) {
@@ -292,13 +288,7 @@ pub async fn template(
     Path(id): Path<String>,
     Form(values): Form<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
-    let get = |k: &str| {
-        values
-            .iter()
-            .find(|(name, _)| name == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
+    let get = |k: &str| field(&values, k);
     user.check_csrf(get("_csrf"))?;
     user.require(Scope::Send)?;
     let (conversation, contact) = find(&state, &user, &id).await?;

@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use serde_json::json;
 
 use super::render::Zone;
-use super::shell;
+use super::{field, shell};
 use crate::admin::{self, AdminError};
 use crate::api::AppState;
 use crate::console::session::{ConsoleError, ConsoleUser};
@@ -114,15 +114,14 @@ pub async fn create(
     user: ConsoleUser,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Result<Response, ConsoleError> {
-    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    user.check_csrf(get("_csrf").unwrap_or_default())?;
+    user.check_csrf(field(&form, "_csrf"))?;
     user.require(Scope::Admin)?;
     let scopes: Vec<&str> = form
         .iter()
         .filter(|(k, _)| k == "scope")
         .map(|(_, v)| v.as_str())
         .collect();
-    let body = json!({"name": get("name").unwrap_or_default(), "scopes": scopes});
+    let body = json!({"name": field(&form, "name"), "scopes": scopes});
     match admin::keys::create(state.store.as_ref(), &user.principal.workspace_id, body).await {
         Ok(created) => Ok(
             render(&state, &user, Some((&created.key, &created.secret)), None)

@@ -11,7 +11,7 @@ use maud::html;
 use serde_json::Value;
 
 use super::render::{message_body, ticks, url_part, Zone};
-use super::shell;
+use super::{field, shell};
 use crate::api::error::ApiError;
 use crate::api::messages::MessageQuery;
 use crate::api::AppState;
@@ -33,13 +33,7 @@ pub async fn page(
         .into_iter()
         .filter(|(_, v)| !v.trim().is_empty())
         .collect();
-    let value = |k: &str| {
-        given
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
+    let value = |k: &str| field(&given, k);
     let encoded = serde_urlencoded::to_string(&given).unwrap_or_default();
     let parsed = serde_urlencoded::from_str::<MessageQuery>(&encoded)
         .map_err(|e| e.to_string())

@@ -15,6 +15,14 @@ use maud::{html, Markup, DOCTYPE};
 use super::i18n::Lang;
 use super::session::ConsoleUser;
 
+/// The first value of field `name` in a form or query read as pairs ("" when absent).
+pub fn field<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map_or("", |(_, v)| v.as_str())
+}
+
 /// A whole page: head, the navigation a user's scopes allow, and `body`.
 pub fn shell(user: Option<&ConsoleUser>, lang: Lang, title: &str, body: Markup) -> Html<String> {
     let page = html! {

@@ -39,14 +39,6 @@ fn slots(t: &Template) -> Vec<(char, PlaceholderKey)> {
         .collect()
 }
 
-/// The value given for `name`, if any.
-fn value<'a>(values: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    values
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 /// Meta's `template` object for a send of `t` with the form's values.
 pub fn send_object(t: &Template, values: &[(String, String)]) -> Value {
     let named = t.parameter_format == ParameterFormat::Named;
@@ -55,7 +47,7 @@ pub fn send_object(t: &Template, values: &[(String, String)]) -> Value {
             .into_iter()
             .filter(|(p, _)| *p == part)
             .map(|(p, k)| {
-                let text = value(values, &field(p, &k)).unwrap_or_default();
+                let text = super::field(values, &field(p, &k));
                 match (&k, named) {
                     (PlaceholderKey::Name(n), true) => {
                         json!({"type": "text", "parameter_name": n, "text": text})
@@ -129,7 +121,7 @@ pub fn picker(
                         label {
                             (if part == 'h' { lang.t("template-header") } else { lang.t("template-body") })
                             " {{" (key) "}}"
-                            input name=(name) value=(value(values, &name).unwrap_or_default()) dir="auto";
+                            input name=(name) value=(super::field(values, &name)) dir="auto";
                         }
                     }
                     div.preview data-preview="template" {
